@@ -1,0 +1,1 @@
+"""mitmproxy script: ``mitmdump -s addons/channel.py`` records Aeternity channel sessions (placeholder)."""

@@ -1,0 +1,441 @@
+"""The transcript model: one channel session as typed dataclasses.
+
+This is the one place where plain data (dicts from YAML, JSON Lines journals) becomes objects and back
+(:meth:`Transcript.from_dict`, :meth:`Transcript.to_dict`). Capture and the importer produce a
+:class:`Transcript`; decode, render, replay and diff consume it.
+
+Terms: a *connection* is one WebSocket connection of one participant (``role`` is ``initiator`` or
+``responder``); a participant may open several (reconnect, reestablish). A *frame* is one WebSocket
+message, ``sender`` ``client`` (participant to node) or ``node``. Times ``t`` are seconds since the
+transcript's first event, ``None`` when unknown (logs without timestamps).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlsplit
+
+from chanlog.errors import TranscriptError
+
+ROLES = ("initiator", "responder")
+SENDERS = ("client", "node")
+PROTOCOLS = ("json-rpc", "legacy")
+
+#: JSON text styles a parsed frame can be re-serialised in, byte for byte (``ensure_ascii=False``):
+#: ``pretty`` is the node's log style (``indent=2``), ``compact`` has no spaces, ``spaced`` is
+#: Python's default ``", "`` / ``": "``.
+JSON_FORMATS: dict[str, dict[str, Any]] = {
+    "compact": {"separators": (",", ":"), "ensure_ascii": False},
+    "pretty": {"indent": 2, "ensure_ascii": False},
+    "spaced": {"ensure_ascii": False},
+}
+
+
+def dump_json(data: Any, fmt: str = "pretty") -> str:
+    """Serialise parsed JSON ``data`` in one of :data:`JSON_FORMATS` (``KeyError`` on an unknown one)."""
+    return json.dumps(data, **JSON_FORMATS[fmt])
+
+
+@dataclass
+class Event:
+    """Base of every transcript event: something that happened on one connection."""
+
+    KIND: ClassVar[str] = ""
+
+    role: str
+    """``initiator`` or ``responder``."""
+    conn: int
+    """Connection number within the transcript, 0-based, in order of opening."""
+    t: float | None = None
+    """Seconds since the transcript's first event; ``None`` when not known."""
+    stamp: str | None = None
+    """The timestamp text of the source log's heading, verbatim (``2019-03-13 11:04:47.10``), if any."""
+
+
+@dataclass
+class Open(Event):
+    """The participant opened a WebSocket connection to the channel endpoint."""
+
+    KIND: ClassVar[str] = "open"
+
+    url: str = ""
+    """The URL as requested, query included (``ws://localhost:3014/channel?...&role=initiator``)."""
+    headers: dict[str, str] | None = None
+    """Upgrade request headers; only stored when the recorder was asked to."""
+
+    @property
+    def params(self) -> dict[str, str]:
+        """The URL's query parameters, decoded (last value wins for a repeated key)."""
+        return dict(parse_qsl(urlsplit(self.url).query, keep_blank_values=True))
+
+
+@dataclass
+class Frame(Event):
+    """One WebSocket message. Exactly one of ``data``, ``text``, ``binary`` carries the content."""
+
+    KIND: ClassVar[str] = "frame"
+
+    sender: str = "node"
+    """``client`` (participant to node) or ``node`` (node to participant)."""
+    data: Any = None
+    """The message parsed as JSON, key order kept; set when ``fmt`` re-serialises it exactly."""
+    fmt: str | None = None
+    """Which of :data:`JSON_FORMATS` gives back the original text from ``data``."""
+    text: str | None = None
+    """The message text verbatim, when it is not JSON or no format reproduces it."""
+    binary: bytes | None = None
+    """A binary message's bytes."""
+    injected: bool = False
+    """True when the proxy (not a participant or the node) injected the message."""
+
+    @classmethod
+    def from_wire(cls, content: str | bytes, *, role: str, conn: int, sender: str, **kw: Any) -> Frame:
+        """Build a frame from a message as on the wire: ``str`` for a text message, ``bytes`` for binary.
+
+        Text that parses as JSON and is reproduced exactly by one of :data:`JSON_FORMATS` is stored
+        parsed; anything else is kept verbatim in ``text``. Nothing is dropped.
+        """
+        if isinstance(content, bytes):
+            return cls(role=role, conn=conn, sender=sender, binary=content, **kw)
+        data, fmt = parse_json_exact(content)
+        if fmt is None:
+            return cls(role=role, conn=conn, sender=sender, text=content, **kw)
+        return cls(role=role, conn=conn, sender=sender, data=data, fmt=fmt, **kw)
+
+    def wire(self) -> str | bytes:
+        """The message as it was on the wire (``bytes`` for a binary message)."""
+        if self.binary is not None:
+            return self.binary
+        if self.text is not None:
+            return self.text
+        return dump_json(self.data, self.fmt or "compact")
+
+    @property
+    def is_json(self) -> bool:
+        """True when the message was a JSON text (``data`` is set)."""
+        return self.fmt is not None
+
+    @property
+    def obj(self) -> dict[str, Any]:
+        """``data`` when it is a JSON object, else ``{}`` (so lookups never fail)."""
+        return self.data if self.fmt is not None and isinstance(self.data, dict) else {}
+
+    @property
+    def method(self) -> str | None:
+        """JSON-RPC ``method``; for legacy frames ``action`` (``action.tag`` when a tag is present)."""
+        obj = self.obj
+        if "method" in obj:
+            return obj["method"]
+        if "action" in obj:
+            return f"{obj['action']}.{obj['tag']}" if obj.get("tag") is not None else str(obj["action"])
+        return None
+
+    @property
+    def rpc_kind(self) -> str:
+        """``request`` (has ``id``), ``notification`` (method, no ``id``), ``response``, ``error``, or ``other``."""
+        obj = self.obj
+        if "method" in obj:
+            return "request" if "id" in obj else "notification"
+        if "error" in obj:
+            return "error"
+        if "result" in obj:
+            return "response"
+        if obj.get("action") == "error":
+            return "error"
+        return "other"
+
+    @property
+    def payload(self) -> Any:
+        """The message body: JSON-RPC ``params.data`` (node) or ``params`` (client); legacy ``payload``."""
+        obj = self.obj
+        if "params" in obj:
+            params = obj["params"]
+            if isinstance(params, dict) and self.sender == "node" and "data" in params:
+                return params["data"]
+            return params
+        if "payload" in obj:
+            return obj["payload"]
+        return obj.get("result")
+
+    @property
+    def info_event(self) -> str | None:
+        """The event name of a ``channels.info`` (legacy ``info``) notification, else ``None``."""
+        obj = self.obj
+        if obj.get("method") == "channels.info" or obj.get("action") == "info":
+            body = self.payload
+            if isinstance(body, dict) and isinstance(body.get("event"), str):
+                return body["event"]
+        return None
+
+    @property
+    def channel_id(self) -> str | None:
+        """The ``channel_id`` the node stamped on this frame, if any."""
+        obj = self.obj
+        params = obj.get("params")
+        if isinstance(params, dict) and isinstance(params.get("channel_id"), str):
+            return params["channel_id"]
+        value = obj.get("channel_id")
+        return value if isinstance(value, str) else None
+
+
+@dataclass
+class Note(Event):
+    """A sentence the log attached to the frame before it (the node's ``<role> info`` entries)."""
+
+    KIND: ClassVar[str] = "note"
+
+    text: str = ""
+    """The sentence, without the Markdown quote marker."""
+
+
+@dataclass
+class Close(Event):
+    """The connection closed."""
+
+    KIND: ClassVar[str] = "close"
+
+    code: int | None = None
+    """WebSocket close code (1000 normal, 1006 abnormal...); ``None`` when not known."""
+    closed_by: str | None = None
+    """``client`` or ``node``: which side closed first; ``None`` when not known."""
+    reason: str | None = None
+    """The close reason text, if any."""
+
+
+EVENT_TYPES: dict[str, type[Event]] = {cls.KIND: cls for cls in (Open, Frame, Note, Close)}
+
+
+@dataclass
+class Connection:
+    """A view of one connection: its open, frames, notes and close, in order."""
+
+    conn: int
+    role: str
+    events: list[Event]
+
+    @property
+    def open(self) -> Open | None:
+        return next((e for e in self.events if isinstance(e, Open)), None)
+
+    @property
+    def close(self) -> Close | None:
+        return next((e for e in self.events if isinstance(e, Close)), None)
+
+    @property
+    def frames(self) -> list[Frame]:
+        return [e for e in self.events if isinstance(e, Frame)]
+
+
+@dataclass
+class Transcript:
+    """One channel session: both participants, every connection, every event in the order seen.
+
+    Serialised as transcript format 1 (see :mod:`chanlog.transcript`).
+    """
+
+    FORMAT: ClassVar[int] = 1
+
+    name: str = "session"
+    """A short name (the log's test case, or the recorder's session name)."""
+    protocol: str = "json-rpc"
+    """``json-rpc`` or ``legacy``."""
+    events: list[Event] = field(default_factory=list)
+    """Every event in the order the proxy saw (or the log wrote) them."""
+    source: dict[str, Any] = field(default_factory=dict)
+    """Where the transcript came from: ``{"kind": "node-log", "era": "current", "file": ...}`` or
+    ``{"kind": "capture", ...}``; renderers use ``era`` to reproduce the log's headings."""
+
+    def frames(self) -> Iterator[tuple[int, Frame]]:
+        """``(number, frame)`` for every frame, numbered from 1 in transcript order."""
+        n = 0
+        for event in self.events:
+            if isinstance(event, Frame):
+                n += 1
+                yield n, event
+
+    def connections(self) -> list[Connection]:
+        """Every connection, in order of their number, with its events in order."""
+        by_conn: dict[int, Connection] = {}
+        for event in self.events:
+            c = by_conn.setdefault(event.conn, Connection(event.conn, event.role, []))
+            c.events.append(event)
+        return [by_conn[k] for k in sorted(by_conn)]
+
+    @property
+    def params(self) -> dict[str, str]:
+        """Channel parameters from the open URLs: the initiator's first URL, then the responder's
+        keys it lacks; ``role`` left out."""
+        merged: dict[str, str] = {}
+        for role in ROLES:
+            for event in self.events:
+                if isinstance(event, Open) and event.role == role:
+                    for k, v in event.params.items():
+                        merged.setdefault(k, v)
+                    break
+        merged.pop("role", None)
+        return merged
+
+    @property
+    def channel_id(self) -> str | None:
+        """The first ``channel_id`` any frame carries, or ``None``."""
+        for _, frame in self.frames():
+            if frame.channel_id:
+                return frame.channel_id
+        return None
+
+    # -- plain data ---------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data in transcript format 1 (what YAML holds); the inverse of :meth:`from_dict`."""
+        out: dict[str, Any] = {"chanlog": self.FORMAT, "name": self.name, "protocol": self.protocol}
+        if self.source:
+            out["source"] = dict(self.source)
+        out["events"] = [event_to_dict(e) for e in self.events]
+        return out
+
+    @classmethod
+    def from_dict(cls, doc: Any) -> Transcript:
+        """Build from plain data in format 1 (already upgraded).
+
+        Raises :class:`TranscriptError` whose ``where`` is a path such as ``events[3].from``.
+        """
+        if not isinstance(doc, dict):
+            raise TranscriptError("a transcript is a mapping with keys chanlog, name, protocol, events", "")
+        protocol = doc.get("protocol", "json-rpc")
+        if protocol not in PROTOCOLS:
+            raise TranscriptError(f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}", "protocol")
+        events = doc.get("events")
+        if not isinstance(events, list):
+            raise TranscriptError("events must be a list", "events")
+        source = doc.get("source") or {}
+        if not isinstance(source, dict):
+            raise TranscriptError("source must be a mapping", "source")
+        return cls(
+            name=str(doc.get("name", "session")),
+            protocol=protocol,
+            events=[event_from_dict(e, f"events[{i}]") for i, e in enumerate(events)],
+            source=source,
+        )
+
+
+def parse_json_exact(text: str) -> tuple[Any, str | None]:
+    """Parse ``text`` as JSON and find the :data:`JSON_FORMATS` style that reproduces it exactly.
+
+    Returns ``(data, fmt)``, or ``(None, None)`` when ``text`` is not JSON or no style reproduces it
+    (duplicate keys, other spacing, escapes): such text must be kept verbatim.
+    """
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None, None
+    guess = "pretty" if "\n" in text else ("compact" if '":' in text or "," not in text else "spaced")
+    for fmt in (guess, *JSON_FORMATS):
+        if dump_json(data, fmt) == text:
+            return data, fmt
+    return None, None
+
+
+_COMMON = ("role", "conn", "t", "stamp")
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """One event as plain data: ``event`` (kind) first, then common keys, then the kind's own."""
+    d: dict[str, Any] = {"event": event.KIND, "role": event.role, "conn": event.conn}
+    if event.t is not None:
+        d["t"] = round(event.t, 6)
+    if event.stamp is not None:
+        d["stamp"] = event.stamp
+    if isinstance(event, Open):
+        d["url"] = event.url
+        if event.headers:
+            d["headers"] = dict(event.headers)
+    elif isinstance(event, Frame):
+        d["from"] = event.sender
+        if event.injected:
+            d["injected"] = True
+        if event.binary is not None:
+            d["binary"] = base64.b64encode(event.binary).decode("ascii")
+        elif event.text is not None:
+            d["text"] = event.text
+        else:
+            if event.fmt != "pretty":
+                d["format"] = event.fmt
+            d["data"] = event.data
+    elif isinstance(event, Note):
+        d["text"] = event.text
+    elif isinstance(event, Close):
+        for key in ("code", "closed_by", "reason"):
+            value = getattr(event, key)
+            if value is not None:
+                d[key] = value
+    return d
+
+
+def _expect(d: dict[str, Any], key: str, types: type | tuple[type, ...], where: str, required: bool = False) -> Any:
+    if key not in d or d[key] is None:
+        if required:
+            raise TranscriptError(f"missing key {key!r}", where)
+        return None
+    value = d[key]
+    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+        raise TranscriptError(f"{key} must be {_type_names(types)}, not {value!r}", f"{where}.{key}")
+    if not isinstance(value, types):
+        raise TranscriptError(f"{key} must be {_type_names(types)}, not {value!r}", f"{where}.{key}")
+    return value
+
+
+def _type_names(types: type | tuple[type, ...]) -> str:
+    ts = types if isinstance(types, tuple) else (types,)
+    return " or ".join({"str": "a string", "int": "an integer", "float": "a number", "bool": "true/false",
+                        "dict": "a mapping"}.get(t.__name__, t.__name__) for t in ts)
+
+
+def event_from_dict(d: Any, where: str = "event") -> Event:
+    """Build one event from plain data; raises :class:`TranscriptError` naming ``where`` and the key."""
+    if not isinstance(d, dict):
+        raise TranscriptError("an event is a mapping with keys event, role, conn, ...", where)
+    kind = _expect(d, "event", str, where, required=True)
+    cls = EVENT_TYPES.get(kind)
+    if cls is None:
+        raise TranscriptError(f"unknown event {kind!r} (expected one of {', '.join(EVENT_TYPES)})", f"{where}.event")
+    role = _expect(d, "role", str, where, required=True)
+    if role not in ROLES:
+        raise TranscriptError(f"role must be initiator or responder, not {role!r}", f"{where}.role")
+    conn = _expect(d, "conn", int, where, required=True)
+    t = _expect(d, "t", (int, float), where)
+    common: dict[str, Any] = {
+        "role": role, "conn": conn, "t": float(t) if t is not None else None,
+        "stamp": _expect(d, "stamp", str, where),
+    }
+    if cls is Open:
+        headers = _expect(d, "headers", dict, where)
+        return Open(url=_expect(d, "url", str, where, required=True), headers=headers, **common)
+    if cls is Note:
+        return Note(text=_expect(d, "text", str, where, required=True), **common)
+    if cls is Close:
+        return Close(code=_expect(d, "code", int, where), closed_by=_expect(d, "closed_by", str, where),
+                     reason=_expect(d, "reason", str, where), **common)
+    sender = _expect(d, "from", str, where, required=True)
+    if sender not in SENDERS:
+        raise TranscriptError(f"from must be client or node, not {sender!r}", f"{where}.from")
+    injected = bool(_expect(d, "injected", bool, where))
+    frame = Frame(sender=sender, injected=injected, **common)
+    if "binary" in d:
+        try:
+            frame.binary = base64.b64decode(_expect(d, "binary", str, where, required=True), validate=True)
+        except ValueError as exc:
+            raise TranscriptError(f"binary is not valid base64: {exc}", f"{where}.binary") from None
+    elif "text" in d:
+        frame.text = _expect(d, "text", str, where, required=True)
+    elif "data" in d:
+        fmt = _expect(d, "format", str, where) or "pretty"
+        if fmt not in JSON_FORMATS:
+            raise TranscriptError(f"format must be one of {', '.join(JSON_FORMATS)}, not {fmt!r}", f"{where}.format")
+        frame.data, frame.fmt = d["data"], fmt
+    else:
+        raise TranscriptError("a frame needs one of data, text, binary", where)
+    return frame

@@ -1,0 +1,173 @@
+"""Transcript files: YAML load and dump, format versions, errors that name ``file:line``.
+
+Format 1 (see the README, "Transcript format"): a mapping with ``chanlog: 1``, ``name``, ``protocol``,
+optional ``source`` and ``events``. Loading is safe-only (libyaml's ``CSafeLoader`` when available).
+Older formats are upgraded through :data:`UPGRADES`, a ``{version: converter}`` table in the manner of
+mitmproxy's ``io/compat.py``; only version 1 exists so far.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+from chanlog.errors import TranscriptError
+from chanlog.model import Transcript
+
+try:  # libyaml when present; the pure-Python classes otherwise
+    from yaml import CSafeDumper as _Dumper
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - depends on the build of PyYAML
+    from yaml import SafeDumper as _Dumper  # type: ignore[assignment]
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+FORMAT = Transcript.FORMAT
+
+#: ``{version: converter}``: each converter takes a document of that version and returns one of the
+#: next version. A document is upgraded step by step until it reaches :data:`FORMAT`.
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def upgrade(doc: dict[str, Any], where: str = "transcript") -> dict[str, Any]:
+    """Bring a plain transcript document up to :data:`FORMAT` through :data:`UPGRADES`.
+
+    Raises :class:`TranscriptError` when ``chanlog`` is missing, not an integer, newer than this
+    version of chanlog understands, or has no converter.
+    """
+    version = doc.get("chanlog")
+    if version is None:
+        raise TranscriptError("not a chanlog transcript: the top-level key 'chanlog: <version>' is missing", where)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise TranscriptError(f"chanlog (the format version) must be an integer, not {version!r}", where)
+    if version > FORMAT:
+        raise TranscriptError(
+            f"transcript format {version} is newer than this chanlog understands ({FORMAT}); upgrade chanlog", where)
+    while version < FORMAT:
+        convert = UPGRADES.get(version)
+        if convert is None:
+            raise TranscriptError(f"transcript format {version} is not supported (no converter to {version + 1})", where)
+        doc = convert(doc)
+        version = doc["chanlog"]
+    return doc
+
+
+def loads(text: str, filename: str = "<transcript>") -> Transcript:
+    """Parse transcript YAML text into a :class:`Transcript`.
+
+    Raises :class:`TranscriptError` whose ``where`` is ``filename:line`` (1-based) for YAML syntax
+    errors and for keys with missing or wrong values.
+    """
+    try:
+        doc = yaml.load(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise TranscriptError(f"YAML syntax: {exc.problem or exc.context}", f"{filename}{line}") from None
+    except yaml.YAMLError as exc:
+        raise TranscriptError(f"YAML: {exc}", filename) from None
+    if doc is None:
+        raise TranscriptError("empty file, not a transcript", f"{filename}:1")
+    if not isinstance(doc, dict):
+        raise TranscriptError("a transcript is a mapping with keys chanlog, name, protocol, events", f"{filename}:1")
+    try:
+        doc = upgrade(doc, "chanlog")
+        return Transcript.from_dict(doc)
+    except TranscriptError as exc:
+        line = _line_of(text, exc.where or "")
+        raise TranscriptError(f"{exc.where}: {exc.message}" if exc.where else exc.message,
+                              f"{filename}:{line}") from None
+
+
+def load(path: str | Path | IO[str]) -> Transcript:
+    """Read a transcript file (``-`` for standard input). Errors as :func:`loads`; a missing file is a
+    :class:`TranscriptError` too."""
+    if hasattr(path, "read"):
+        return loads(path.read(), getattr(path, "name", "<stream>"))  # type: ignore[union-attr]
+    if str(path) == "-":
+        return loads(sys.stdin.read(), "<stdin>")
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TranscriptError(f"cannot read: {exc.strerror}", str(p)) from None
+    except UnicodeDecodeError as exc:
+        raise TranscriptError(f"not UTF-8 text: {exc.reason} at byte {exc.start}", str(p)) from None
+    return loads(text, str(p))
+
+
+def dumps(transcript: Transcript) -> str:
+    """Serialise a transcript as format-1 YAML (block style, key order kept, Unicode as is)."""
+    return yaml.dump(transcript.to_dict(), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+                     default_flow_style=False, width=1 << 16)
+
+
+def dump(transcript: Transcript, path: str | Path) -> None:
+    """Write a transcript to ``path`` atomically (temporary file in the same folder, then rename);
+    ``-`` writes to standard output."""
+    text = dumps(transcript)
+    if str(path) == "-":
+        sys.stdout.write(text)
+        return
+    write_atomic(Path(path), text)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a part:
+    a temporary file beside it, flushed and fsynced, then ``os.replace``."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _line_of(text: str, path: str) -> int:
+    """The 1-based line of the node at ``path`` (``events[3].from``) in the YAML ``text``; the
+    deepest node found when part of the path is missing; 1 when nothing matches."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return 1
+    line = node.start_mark.line + 1 if node is not None else 1
+    for part in _split_path(path):
+        child = None
+        if isinstance(part, int) and isinstance(node, yaml.SequenceNode) and part < len(node.value):
+            child = node.value[part]
+        elif isinstance(part, str) and isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == part:
+                    child = value
+                    break
+        if child is None:
+            break
+        node = child
+        line = node.start_mark.line + 1
+    return line
+
+
+def _split_path(path: str) -> list[str | int]:
+    parts: list[str | int] = []
+    for piece in path.replace("[", ".[").split("."):
+        if not piece:
+            continue
+        if piece.startswith("[") and piece.endswith("]") and piece[1:-1].isdigit():
+            parts.append(int(piece[1:-1]))
+        else:
+            parts.append(piece)
+    return parts
