@@ -91,6 +91,20 @@ class Frame(Event):
     """A binary message's bytes."""
     injected: bool = False
     """True when the proxy (not a participant or the node) injected the message."""
+    _texts: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """Serialisations already made (by format); filled by :meth:`json_text` and the importer."""
+
+    def json_text(self, fmt: str = "pretty") -> str:
+        """``data`` serialised in ``fmt`` (cached; the cache assumes ``data`` is not mutated), or the
+        verbatim ``text`` of a non-JSON message."""
+        if self.text is not None:
+            return self.text
+        if self.binary is not None:
+            return base64.b64encode(self.binary).decode("ascii")
+        cached = self._texts.get(fmt)
+        if cached is None:
+            cached = self._texts[fmt] = dump_json(self.data, fmt)
+        return cached
 
     @classmethod
     def from_wire(cls, content: str | bytes, *, role: str, conn: int, sender: str, **kw: Any) -> Frame:
@@ -112,7 +126,7 @@ class Frame(Event):
             return self.binary
         if self.text is not None:
             return self.text
-        return dump_json(self.data, self.fmt or "compact")
+        return self.json_text(self.fmt or "compact")
 
     @property
     def is_json(self) -> bool:

@@ -1,0 +1,292 @@
+"""Markdown channel logs (the node's test-suite logs) -> :class:`~chanlog.model.Transcript`.
+
+Every era of the node's logs (``aeternity/protocol``, ``node/api/examples/channels/``) is read:
+
+``current``
+    ``#### initiator opens a WebSocket connection`` + a fence with the URL; ``#### initiator ---> node`` /
+    ``#### initiator <--- node`` + a ``javascript`` fence with the frame; ``#### initiator info`` + ``> text``;
+    ``#### initiator closes WebSocket connection``.
+``stamped`` (2019)
+    the same headings followed by `` (2019-03-13 11:04:47.10)``; milliseconds are not zero-padded
+    (``.10`` is 10 ms).
+``2018``
+    ``#### initiator init (TS)`` + URL fence, ``#### initiator ---> (TS)``, ``#### initiator <--- (TS)``,
+    ``#### initiator: (TS)`` + ``> text``.
+``scraped``
+    the text of a rendered log page (seed ``003``): headings and fences lost, JSON pretty-printed as is,
+    a page title before the first entry.
+
+Files may start mid-channel (no ``opens`` entry): the connection is then implied. The protocol
+(``json-rpc`` or ``legacy`` ``{action, tag, payload}``) is detected from the URLs, else from the frames.
+A region that cannot be parsed raises :class:`~chanlog.errors.LogImportError` naming ``file:line``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from chanlog.errors import LogImportError
+from chanlog.model import Close, Event, Frame, Note, Open, Transcript, dump_json
+
+ERAS = ("current", "stamped", "2018", "scraped")
+
+#: Heading words per era and entry kind; the renderer's ``node`` layout writes them back.
+HEADING_WORDS: dict[str, dict[str, str]] = {
+    "current": {"open": " opens a WebSocket connection", "client": " ---> node", "node": " <--- node",
+                "note": " info", "close": " closes WebSocket connection"},
+    "2018": {"open": " init", "client": " --->", "node": " <---", "note": ":",
+             "close": " closes WebSocket connection"},
+}
+HEADING_WORDS["stamped"] = HEADING_WORDS["current"]
+HEADING_WORDS["scraped"] = HEADING_WORDS["current"]
+
+_KIND_OF_WORDS = {words: kind for era in ("current", "2018") for kind, words in HEADING_WORDS[era].items()}
+_ERA_OF_WORDS = {words: era for era in ("2018", "current") for words in HEADING_WORDS[era].values()}
+
+_STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?"
+_HEADING = re.compile(
+    r"^#### (?P<role>initiator|responder)(?P<words>"
+    + "|".join(re.escape(w) for w in sorted(_KIND_OF_WORDS, key=len, reverse=True))
+    + rf")(?: \((?P<stamp>{_STAMP})\))?$"
+)
+_SCRAPED_HEADING = re.compile(
+    r"^(?P<role>initiator|responder)(?P<words> opens a WebSocket connection| ---> node| <--- node| info"
+    r"| closes WebSocket connection)$"
+)
+
+
+@dataclass
+class _Entry:
+    """One parsed log entry before it becomes an event."""
+
+    line: int
+    role: str
+    kind: str  # open | client | node | note | close
+    stamp: str | None
+    body: str | None  # URL, JSON text, or note text
+    body_line: int
+
+
+def import_log(text: str, filename: str = "<log>") -> Transcript:
+    """Parse a Markdown channel log (any era) into a transcript named after ``filename``'s stem.
+
+    Raises :class:`LogImportError` with ``where`` = ``filename:line`` for an empty file, an unknown
+    heading, a broken or unterminated fence, a JSON block that does not parse, or stray text.
+    """
+    if not text.strip():
+        raise LogImportError("empty file: no log entries", f"{filename}:1")
+    lines = text.split("\n")
+    if any(_HEADING.match(line) for line in lines) or any(line.startswith("#### ") for line in lines):
+        entries, era, title = _parse_markdown(lines, filename), None, None
+    elif any(_SCRAPED_HEADING.match(line) for line in lines):
+        entries, title = _parse_scraped(lines, filename)
+        era = "scraped"
+    else:
+        raise LogImportError("no log entries: expected headings such as '#### initiator ---> node'",
+                             f"{filename}:1")
+    if era is None:
+        era = _era_of(entries, lines)
+    stem = Path(filename).stem if filename not in ("-", "<stdin>", "<log>") else "session"
+    transcript = Transcript(name=title or stem, events=_events(entries, filename),
+                            source={"kind": "node-log", "era": era, "file": Path(filename).name})
+    if era == "scraped" and title:
+        transcript.source["title"] = title
+    transcript.protocol = _protocol(transcript)
+    return transcript
+
+
+def import_file(path: str | Path) -> Transcript:
+    """Read and import a log file (``-`` for standard input); see :func:`import_log`.
+
+    Raises :class:`LogImportError` when the file cannot be read or is not UTF-8.
+    """
+    if str(path) == "-":
+        return import_log(sys.stdin.read(), "<stdin>")
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise LogImportError(f"cannot read: {exc.strerror}", str(p)) from None
+    except UnicodeDecodeError as exc:
+        raise LogImportError(f"not UTF-8 text: {exc.reason} at byte {exc.start}", str(p)) from None
+    return import_log(text, str(p))
+
+
+# -- Markdown eras --------------------------------------------------------------------------------
+
+
+def _parse_markdown(lines: list[str], filename: str) -> list[_Entry]:
+    entries: list[_Entry] = []
+    n = len(lines)
+    i = 0
+    # leading blank lines only
+    while i < n and lines[i] == "":
+        i += 1
+    while i < n:
+        line = lines[i]
+        match = _HEADING.match(line)
+        if match is None:
+            what = "unknown heading" if line.startswith("#") else "unexpected text"
+            raise LogImportError(f"{what} {line[:80]!r}: expected '#### <initiator|responder> <entry>'",
+                                 f"{filename}:{i + 1}")
+        kind = _KIND_OF_WORDS[match["words"]]
+        entry = _Entry(i + 1, match["role"], kind, match["stamp"], None, i + 2)
+        i += 1
+        if kind in ("open", "client", "node"):
+            lang = "" if kind == "open" else "javascript"
+            if i >= n or lines[i] != "```" + lang:
+                raise LogImportError(f"expected a ```{lang} fence after the heading", f"{filename}:{i + 1}")
+            start = i + 1
+            j = start
+            while j < n and lines[j] != "```":
+                j += 1
+            if j >= n:
+                raise LogImportError("unterminated fence (no closing ```)", f"{filename}:{i + 1}")
+            entry.body, entry.body_line = "\n".join(lines[start:j]), start + 1
+            i = j + 1
+        elif kind == "note":
+            quoted = []
+            while i < n and lines[i].startswith(">"):
+                quoted.append(lines[i][2:] if lines[i].startswith("> ") else lines[i][1:])
+                i += 1
+            if not quoted:
+                raise LogImportError("expected a '> sentence' line after the info heading", f"{filename}:{i + 1}")
+            entry.body = "\n".join(quoted)
+        entries.append(entry)
+        # one blank line between entries; end of file after the last
+        if i < n and lines[i] != "":
+            raise LogImportError(f"unexpected text {lines[i][:80]!r} after the entry", f"{filename}:{i + 1}")
+        while i < n and lines[i] == "":
+            i += 1
+    return entries
+
+
+def _era_of(entries: list[_Entry], lines: list[str]) -> str:
+    for entry in entries:
+        words = _HEADING.match(lines[entry.line - 1])["words"]  # type: ignore[index]
+        if _ERA_OF_WORDS[words] == "2018":
+            return "2018"
+    return "stamped" if any(e.stamp for e in entries) else "current"
+
+
+# -- scraped page text (seed 003) ------------------------------------------------------------------
+
+
+def _parse_scraped(lines: list[str], filename: str) -> tuple[list[_Entry], str | None]:
+    """Entries of a scraped page: ``<role> <words>`` lines, each followed by a blank line and a body
+    (URL line, pretty JSON up to the next blank line, or a sentence). Text before the first entry is
+    page chrome; its last non-blank line is the title."""
+    n = len(lines)
+    first = next(i for i, line in enumerate(lines) if _SCRAPED_HEADING.match(line))
+    preamble = [line for line in lines[:first] if line.strip()]
+    title = preamble[-1].strip() if preamble else None
+    entries: list[_Entry] = []
+    i = first
+    while i < n:
+        line = lines[i]
+        if not line.strip():
+            i += 1
+            continue
+        match = _SCRAPED_HEADING.match(line)
+        if match is None:
+            raise LogImportError(f"unexpected text {line[:80]!r}: expected '<initiator|responder> <entry>'",
+                                 f"{filename}:{i + 1}")
+        kind = _KIND_OF_WORDS[match["words"]]
+        entry = _Entry(i + 1, match["role"], kind, None, None, i + 1)
+        i += 1
+        if kind != "close":
+            while i < n and not lines[i].strip():
+                i += 1
+            if i >= n:
+                raise LogImportError(f"the {kind} entry has no body", f"{filename}:{entry.line}")
+            start = i
+            if kind in ("client", "node"):
+                while i < n and lines[i].strip():
+                    i += 1
+            else:
+                i += 1
+            entry.body, entry.body_line = "\n".join(lines[start:i]), start + 1
+        entries.append(entry)
+    return entries, title
+
+
+# -- entries -> events ------------------------------------------------------------------------------
+
+
+def _events(entries: list[_Entry], filename: str) -> list[Event]:
+    events: list[Event] = []
+    current: dict[str, int | None] = {"initiator": None, "responder": None}
+    next_conn = 0
+    first_time: datetime | None = None
+
+    def conn_of(role: str) -> int:
+        nonlocal next_conn
+        if current[role] is None:
+            current[role] = next_conn
+            next_conn += 1
+        return current[role]  # type: ignore[return-value]
+
+    for entry in entries:
+        t = None
+        if entry.stamp is not None:
+            when = _parse_stamp(entry.stamp)
+            first_time = first_time or when
+            t = (when - first_time).total_seconds()
+        common = {"role": entry.role, "t": t, "stamp": entry.stamp}
+        if entry.kind == "open":
+            current[entry.role] = None
+            url = (entry.body or "").strip()
+            if not url.startswith(("ws://", "wss://", "http://", "https://")):
+                raise LogImportError(f"expected a WebSocket URL, got {url[:80]!r}", f"{filename}:{entry.body_line}")
+            events.append(Open(conn=conn_of(entry.role), url=url, **common))
+        elif entry.kind in ("client", "node"):
+            events.append(_frame(entry, conn_of(entry.role), common, filename))
+        elif entry.kind == "note":
+            events.append(Note(conn=conn_of(entry.role), text=entry.body or "", **common))
+        else:
+            events.append(Close(conn=conn_of(entry.role), closed_by="client", **common))
+            current[entry.role] = None
+    return events
+
+
+def _frame(entry: _Entry, conn: int, common: dict, filename: str) -> Frame:
+    body = entry.body or ""
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise LogImportError(f"broken JSON in the {entry.role} frame: {exc.msg} (column {exc.colno})",
+                             f"{filename}:{entry.body_line + exc.lineno - 1}") from None
+    frame = Frame(conn=conn, sender="client" if entry.kind == "client" else "node", **common)
+    if dump_json(data, "pretty") == body:
+        frame.data, frame.fmt = data, "pretty"
+        frame._texts["pretty"] = body
+    else:  # valid JSON the node's style does not reproduce: keep the text verbatim
+        frame.text = body
+    return frame
+
+
+def _parse_stamp(stamp: str) -> datetime:
+    """``2019-03-13 11:04:47.10`` -> datetime; the digits after the dot are milliseconds, not a fraction."""
+    base, _, millis = stamp.partition(".")
+    when = datetime.strptime(base, "%Y-%m-%d %H:%M:%S")
+    return when.replace(microsecond=int(millis or 0) * 1000)
+
+
+def _protocol(transcript: Transcript) -> str:
+    for event in transcript.events:
+        if isinstance(event, Open):
+            proto = event.params.get("protocol")
+            if proto in ("json-rpc", "legacy"):
+                return proto
+    for _, frame in transcript.frames():
+        obj = frame.obj
+        if "jsonrpc" in obj:
+            return "json-rpc"
+        if "action" in obj:
+            return "legacy"
+    return "json-rpc"

@@ -1,0 +1,128 @@
+"""Renderer: doc layout content, descriptions table, user templates, node layout for captures."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import EXAMPLE, corpus_logs
+
+from chanlog.errors import RenderError
+from chanlog.importer import import_file
+from chanlog.model import Close, Frame, Open, Transcript
+from chanlog.render import Describer, load_descriptions, render
+from chanlog.transcript import load
+
+
+def captured() -> Transcript:
+    return Transcript(name="cap", events=[
+        Open(role="initiator", conn=0, t=0.0, url="ws://127.0.0.1:3014/channel?initiator_amount=5&role=initiator"),
+        Frame.from_wire('{"jsonrpc":"2.0","method":"channels.info","params":{"channel_id":null,'
+                        '"data":{"event":"fsm_up","fsm_id":"ba_x"}},"version":1}',
+                        role="initiator", conn=0, sender="node", t=0.1),
+        Frame.from_wire("garbage;#", role="initiator", conn=0, sender="client", t=0.2),
+        Close(role="initiator", conn=0, t=0.3, code=1006, closed_by="node"),
+    ])
+
+
+def example() -> Transcript:
+    if not EXAMPLE.exists():
+        pytest.skip("transcripts/init_per_group.yaml is missing")
+    return load(EXAMPLE)
+
+
+def test_doc_layout_has_title_parameters_diagram_and_log():
+    t = example()
+    doc = render(t, layout="doc")
+    assert doc.startswith("# init_per_group\n")
+    assert "| `initiator_amount` | `70000000000000` (70,000,000,000,000 aettos) |" in doc
+    diagram = doc.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    assert diagram.startswith("sequenceDiagram\n")
+    for alias in ("participant I as initiator", "participant N as node", "participant R as responder"):
+        assert alias in diagram
+    arrows = re.findall(r"^    ([INR])(-->>|->>)([INR]): (.*)$", diagram, re.M)
+    assert len(arrows) == sum(1 for _ in t.frames())
+    assert diagram.count("rect rgba") == diagram.count("\n    end\n") >= 2
+    assert "note over I,R: Opening" in diagram
+    # every frame is in the log with its number and description
+    for number, frame in t.frames():
+        assert f"#### {number}. {frame.role} " in doc
+    assert "*The node started the state machine (FSM)" in doc
+
+
+def test_doc_layout_renders_captures_with_close_codes_and_verbatim_text():
+    doc = render(captured(), layout="doc")
+    assert "Close code 1006, closed by the node." in doc
+    assert "garbage;#" in doc  # the log keeps the frame verbatim
+    diagram = doc.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    assert ";" not in diagram and "#" not in diagram  # Mermaid-unsafe characters are replaced
+
+
+def test_node_layout_of_a_capture_uses_current_headings():
+    out = render(captured(), layout="node")
+    assert out.startswith("\n#### initiator opens a WebSocket connection\n```\nws://127.0.0.1:3014/channel?")
+    assert "\n#### initiator ---> node\n```javascript\ngarbage;#\n```\n" in out
+    assert out.endswith("\n#### initiator closes WebSocket connection\n")
+
+
+def test_every_event_and_method_of_the_corpus_has_a_description():
+    logs = corpus_logs()
+    if not logs:
+        pytest.skip("the shared corpus is absent")
+    table = load_descriptions()
+    missing = set()
+    for log in logs:
+        t = import_file(log)
+        describe = Describer(table, t.protocol)
+        for _, frame in t.frames():
+            event = frame.info_event
+            if event is not None:
+                if event not in table["events"]:
+                    missing.add(f"event {event}")
+                continue
+            if frame.rpc_kind in ("error", "response"):
+                continue
+            if not any(k in table["methods"] for k in [frame.method, str(frame.obj.get("action"))]):
+                missing.add(f"method {frame.method}")
+            assert describe(frame)
+    assert not missing
+
+
+def test_descriptions_can_be_overridden(tmp_path):
+    override = tmp_path / "mine.yaml"
+    override.write_text("events:\n  fsm_up: Our own words for fsm_up.\n")
+    doc = render(example(), descriptions=override)
+    assert "*Our own words for fsm_up.*" in doc
+    assert "*The responder's node received" in doc  # the rest stays
+
+
+def test_user_template_dir_comes_first_and_can_extend_the_default(tmp_path):
+    (tmp_path / "doc.md.j2").write_text(
+        '{% extends "default:doc.md.j2" %}{% block title %}# Custom: {{ transcript.name }}\n{% endblock %}')
+    doc = render(example(), template_dir=tmp_path)
+    assert doc.startswith("# Custom: init_per_group\n")
+    assert "```mermaid" in doc
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    ({"layout": "pdf"}, "unknown layout"),
+    ({"template_dir": "/nonexistent/dir"}, "not found"),
+])
+def test_bad_render_options(kwargs, needle):
+    with pytest.raises(RenderError, match=needle):
+        render(captured(), **kwargs)
+
+
+def test_broken_user_template_names_file_and_line(tmp_path):
+    (tmp_path / "doc.md.j2").write_text("line one\n{% if %}\n")
+    with pytest.raises(RenderError) as info:
+        render(captured(), template_dir=tmp_path)
+    assert info.value.where.endswith("doc.md.j2:2")
+
+
+def test_broken_descriptions_file(tmp_path):
+    bad = tmp_path / "d.yaml"
+    bad.write_text("events: [unclosed\n")
+    with pytest.raises(RenderError) as info:
+        render(captured(), descriptions=bad)
+    assert info.value.where.startswith(str(bad))
