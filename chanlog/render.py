@@ -281,7 +281,7 @@ def _find_blobs(data: Any, path: str) -> Iterable[tuple[str, str]]:
     elif isinstance(data, list):
         for i, value in enumerate(data):
             yield from _find_blobs(value, f"{path}[{i}]")
-    elif isinstance(data, str) and len(data) > 3 and data[2] == "_" and _is_blob(data):
+    elif isinstance(data, str) and len(data) > 3 and data[2] in "_$" and _is_blob(data):
         yield path, data
 
 

@@ -126,3 +126,21 @@ def test_broken_descriptions_file(tmp_path):
     with pytest.raises(RenderError) as info:
         render(captured(), descriptions=bad)
     assert info.value.where.startswith(str(bad))
+
+
+def test_doc_layout_decodes_every_encoded_object():
+    doc = render(example(), layout="doc")
+    assert "Decoded `params.data.signed_tx`:" in doc
+    assert "**channel_create_tx v1**" in doc
+    assert "initiator_amount: 70,000,000,000,000 aettos" in doc
+    assert "\n\n\n" not in doc
+
+
+def test_doc_layout_shows_an_undecodable_blob_with_its_reason():
+    t = captured()
+    t.events.insert(2, Frame.from_wire('{"jsonrpc":"2.0","method":"channels.sign.update",'
+                                       '"params":{"data":{"signed_tx":"tx_+IgLAcC4g/iBMgGhAWSu"}}}',
+                                       role="initiator", conn=0, sender="node"))
+    doc = render(t, layout="doc")
+    block = doc.split("Decoded `params.data.signed_tx`:", 1)[1].split("####", 1)[0]
+    assert "could not decode" in block and "tx_+IgLAcC4g/iBMgGhAWSu" in block

@@ -1,0 +1,124 @@
+"""Decode throughput over every RLP blob in the corpus, against a floor measured in the same run.
+
+Usage: ``python benchmarks/decode.py [CORPUS_DIR] [--rounds N]`` (default ``../shared/corpus`` next to the repo).
+
+Blobs are the distinct string values in the corpus logs that :func:`chanlog.decode.is_decodable_blob`
+accepts (``tx_``, ``ss_``, ``pi_``, ``cs_``, contract code ``cb_``). The floor is what any decoder must do
+for the same blobs: undo base64 (or base58), check the 4-byte checksum and ``rlp.decode`` the payload once —
+without the nested objects and without any schema. The figure reported is ``decode`` time / floor time
+(target: at most 2x). Best of ``--rounds`` rounds each; the first (cold-cache) round of ``decode`` is printed
+too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import re
+import sys
+import time
+from collections.abc import Callable
+from hashlib import sha256
+from pathlib import Path
+
+import base58
+import rlp
+
+from chanlog.decode import decode, is_decodable_blob
+
+DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+#: A JSON string value (after ``:`` or in an array) that looks API-encoded.
+VALUE = re.compile(r'[:\[,]\s*"([a-z]{2}[_$][A-Za-z0-9+/=]+)"(?!\s*:)')
+
+
+def corpus_blobs(root: Path) -> list[str]:
+    """Distinct decodable string values of every Markdown log under ``root``, in file order."""
+    seen: dict[str, None] = {}
+    for path in sorted(root.rglob("*.md")):
+        for blob in VALUE.findall(path.read_text(encoding="utf-8")):
+            if is_decodable_blob(blob):
+                seen.setdefault(blob, None)
+    return list(seen)
+
+
+def floor(blob: str) -> object:
+    """base64 (or base58) + checksum + one ``rlp.decode``: the least work any decoder does."""
+    body = blob[3:]
+    try:
+        raw = base64.b64decode(body, validate=True)
+        if sha256(sha256(raw[:-4]).digest()).digest()[:4] != raw[-4:]:
+            raise ValueError("checksum")
+    except (binascii.Error, ValueError):
+        raw = base58.b58decode(body)
+        if sha256(sha256(raw[:-4]).digest()).digest()[:4] != raw[-4:]:
+            raise ValueError(f"bad checksum in {blob[:20]}") from None
+    return rlp.decode(raw[:-4])
+
+
+def nested_objects(payload: bytes) -> list[bytes]:
+    """``payload`` and every serialized object nested in it (what a decoder must ``rlp.decode`` in turn)."""
+    out = [payload]
+    stack = [rlp.decode(payload)]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif len(item) > 2 and item[0] >= 0xC0:
+            try:
+                inner = rlp.decode(item)
+            except rlp.DecodingError:
+                continue
+            if isinstance(inner, list) and len(inner) >= 2:
+                out.append(item)
+                stack.append(inner)
+    return out
+
+
+def timed(fn: Callable[[str], object], blobs: list[str]) -> float:
+    start = time.perf_counter()
+    for blob in blobs:
+        fn(blob)
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("corpus", nargs="?", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    if not args.corpus.is_dir():
+        print(f"corpus not found: {args.corpus}", file=sys.stderr)
+        return 2
+    blobs = corpus_blobs(args.corpus)
+    size = sum(len(b) for b in blobs)
+    print(f"{len(blobs)} distinct blobs, {size:,} characters, from {args.corpus}")
+    objects = [obj for blob in blobs for obj in nested_objects(floor_payload(blob))]
+    cold = timed(decode, blobs)
+    floor_t = min(timed(floor, blobs) for _ in range(args.rounds))
+    decode_t = min(timed(decode, blobs) for _ in range(args.rounds))
+    nested_t = min(timed(rlp.decode, objects) for _ in range(args.rounds))
+    n = len(blobs)
+    print(f"floor (base64/58 + checksum + rlp.decode): {n / floor_t:10,.0f} blobs/s  {floor_t * 1e3:8.1f} ms")
+    print(f"chanlog.decode (schema, nested objects):   {n / decode_t:10,.0f} blobs/s  {decode_t * 1e3:8.1f} ms")
+    print(f"chanlog.decode, first round (cold caches): {n / cold:10,.0f} blobs/s  {cold * 1e3:8.1f} ms")
+    print(f"ratio decode / floor: {decode_t / floor_t:.2f}x (target <= 2x); cold: {cold / floor_t:.2f}x")
+    print(f"for reference: rlp.decode of the {len(objects):,} nested objects alone (no envelope, no schema) "
+          f"takes {nested_t / floor_t:.2f}x the floor")
+    return 0
+
+
+def floor_payload(blob: str) -> bytes:
+    """The payload the floor decodes (base64 or base58, checksum dropped)."""
+    body = blob[3:]
+    try:
+        raw = base64.b64decode(body, validate=True)
+        if sha256(sha256(raw[:-4]).digest()).digest()[:4] == raw[-4:]:
+            return raw[:-4]
+    except (binascii.Error, ValueError):
+        pass
+    return base58.b58decode(body)[:-4]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,948 @@
+"""Decode API-encoded RLP blobs (``tx_…``, ``ss_…``, ``pi_…``, ``cs_…``, ``cb_…``) by schema, and back.
+
+:func:`decode` turns a blob into a :class:`Decoded` tree: type name, tag, version and the fields in wire
+order, with ids as ``ak_``/``ch_``/``ct_``... strings, hashes and binaries API-encoded (``st_``, ``sg_``,
+``cb_``, ``ba_``; an empty binary is ``""``), integers as ints, and nested serialized objects (a signed_tx's
+``transaction``, ``payload``, ``poi``, ``update``, ``offchain_trees``, mtree values, ...) decoded in place.
+It raises :class:`DecodeError`, whose message reads as a path
+(``signed_tx v1 -> transaction -> channel_create_tx v2 -> responder: unknown id tag 9``).
+
+:func:`annotate` never raises: an object it cannot decode by schema (unknown ``(tag, version)``, a field
+count no layout has, a bad field) becomes a :class:`Decoded` with ``error`` set and its bytes kept (``raw``
+gives the RLP tree), and decoding goes on around it.
+
+:func:`encode` serializes a :class:`Decoded` again — one that was decoded (giving back the original bytes
+exactly), modified, or built with :func:`build`. Integers follow the node's rules (SCHEMAS.md §2): 0 is one
+``0x00`` byte, a leading zero byte is an error when decoding, and an empty string is read as 0 but remembered
+(:class:`EmptyInt`) so that it is written back empty.
+
+Also here: :func:`to_json` (the ``--json`` shape), :func:`format_tree` (``chanlog decode``'s text),
+:func:`decoded_markdown` (the renderer's doc layout), :func:`strip_signatures` (used by
+:mod:`chanlog.volatile`) and :func:`is_decodable_blob`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
+from typing import Any
+
+import rlp
+
+from chanlog import schema as sch
+from chanlog.encoding import (
+    BASE64,
+    PREFIXES,
+    EncodingError,
+    Envelope,
+    TruncatedError,
+    abbreviate,
+    api_encoder,
+    encode_api,
+    looks_encoded,
+    looks_like_blob,
+    parse_api,
+)
+from chanlog.errors import ChanlogError
+from chanlog.schema import FieldType, Kind, Schema
+
+__all__ = [
+    "DecodeError", "EncodeError", "EmptyInt", "Decoded", "decode", "decode_bytes", "annotate", "annotate_bytes",
+    "encode", "encode_bytes", "build", "to_json", "format_tree", "decoded_markdown", "strip_signatures",
+    "is_decodable_blob", "ENCODED_PREFIXES_WORTH_DECODING", "errors", "ID_PREFIXES",
+]
+
+#: API prefixes whose strings always carry a serialized RLP object (transactions, state trees, PoI, calls).
+ENCODED_PREFIXES_WORTH_DECODING = frozenset({"tx", "ss", "pi", "cs"})
+#: Prefixes that carry an object only sometimes (contract code ``cb_``; a ``ba_`` byte array).
+_PREFIXES_MAYBE_OBJECT = frozenset({"cb", "ba"})
+#: Id tag byte -> API prefix (SCHEMAS.md §2, ``aeser_id``).
+ID_PREFIXES = {1: "ak", 2: "nm", 3: "cm", 4: "ok", 5: "ct", 6: "ch"}
+_ID_TAGS = {p: t for t, p in ID_PREFIXES.items()}
+
+
+class DecodeError(ChanlogError):
+    """A blob does not decode by schema. ``where`` is the path to the fault
+    (``signed_tx v1 -> transaction -> channel_create_tx v2 -> responder``), ``message`` the fault itself
+    (``unknown id tag 9``); ``path`` holds the path's segments."""
+
+    def __init__(self, message: str, path: list[str] | tuple[str, ...] | str | None = ()) -> None:
+        self.path = [path] if isinstance(path, str) else list(path or ())
+        super().__init__(message, _join_path(self.path) or None)
+
+    def within(self, segment: str) -> DecodeError:
+        """The same error one level up: ``segment`` put in front of the path."""
+        return type(self)(self.message, [segment, *self.path])
+
+
+class EncodeError(DecodeError):
+    """A :class:`Decoded` cannot be serialized: a field missing or of the wrong type (``where`` = the path)."""
+
+
+class EmptyInt(int):
+    """The int 0 read from an empty byte string. It equals 0 in every way but is written back empty, so that
+    re-encoding gives the original bytes (the node itself writes 0 as ``0x00``)."""
+
+    def __repr__(self) -> str:
+        return "EmptyInt(0)"
+
+
+_EMPTY_ZERO = EmptyInt(0)
+
+
+@dataclass(slots=True)
+class Decoded:
+    """One decoded object: ``[tag, version, fields...]`` read by its schema.
+
+    Fields may be changed in place (``d.fields["fee"] = 20000``) or whole objects made with :func:`build`;
+    :func:`encode` writes any of them.
+    """
+
+    type: str | None
+    """The node's type name (``channel_create_tx``); for an unknown tag ``"tag <n>"``; ``None`` when the
+    bytes are not even an RLP object."""
+    tag: int | None
+    """Object tag (``None`` when unreadable)."""
+    version: int | None
+    """Object version (``None`` when unreadable)."""
+    fields: dict[str, Any] = field(default_factory=dict)
+    """Field name -> value, in wire order. Values: ``int`` (:class:`EmptyInt` for an empty int), ``bool``,
+    ``str`` (ids ``ak_…``; binaries API-encoded, ``""`` when empty; text), nested :class:`Decoded`, ``None``
+    (an empty ``payload``), ``list`` (``[T]`` fields, trie nodes) and ``dict`` (fixed tuples, by item name).
+    Empty when :attr:`error` is set."""
+    error: str | None = None
+    """Why this object could not be decoded by schema (only set by :func:`annotate`)."""
+    data: bytes | None = field(default=None, repr=False)
+    """The object's serialized bytes, kept when :attr:`error` is set (re-encoding writes them unchanged)."""
+    schema: Schema | None = field(default=None, repr=False, compare=False)
+    """The layout the fields follow (for an error node: the layout that failed, if one was found)."""
+    envelope: Envelope | None = field(default=None, repr=False, compare=False)
+    """For a tree's root: how the blob was written (prefix, alphabet, separator), so :func:`encode` writes
+    it the same way."""
+
+    @property
+    def label(self) -> str:
+        """``"channel_create_tx v2"`` (as in decode paths), or what is known of an unreadable object."""
+        if self.type is None:
+            return "object"
+        return self.type if self.version is None else f"{self.type} v{self.version}"
+
+    @property
+    def raw(self) -> Any:
+        """For an error node, the raw RLP tree of :attr:`data` (``bytes`` and nested lists), or the bytes
+        themselves when they are not RLP; ``None`` otherwise."""
+        if self.data is None:
+            return None
+        try:
+            return rlp.decode(self.data)
+        except rlp.DecodingError:
+            return self.data
+
+    def __getitem__(self, name: str) -> Any:
+        return self.fields[name]
+
+    def walk(self) -> Iterator[Decoded]:
+        """This object and every object nested in it, depth first."""
+        yield self
+        for value in self.fields.values():
+            yield from _objects_in(value)
+
+
+# -- decoding -------------------------------------------------------------------------------------
+
+def decode(encoded: str) -> Decoded:
+    """Decode an API-encoded blob (``tx_…``, ``ss_…``, ``pi_…``, ...) by schema, all the way down.
+
+    Returns the :class:`Decoded` root (its ``envelope`` remembers how the blob was written). Raises
+    :class:`DecodeError` with a path-like message for anything that does not decode: the envelope (a
+    truncated example, a bad checksum, ...: ``where`` is the blob, abbreviated), RLP, an unknown
+    ``(tag, version)``, a field count no layout has, a bad field. SCHEMAS.md §1–§7.
+    """
+    env = _envelope(encoded)
+    root = decode_bytes(env.payload)
+    root.envelope = env
+    return root
+
+
+def decode_bytes(data: bytes) -> Decoded:
+    """Decode one serialized object (RLP bytes, no API envelope) by schema; errors as :func:`decode`."""
+    return _object(data, False)
+
+
+def annotate(encoded: str) -> Decoded:
+    """Like :func:`decode`, but never raises: what cannot be decoded by schema becomes an error node
+    (:attr:`Decoded.error` the reason, :attr:`Decoded.data` the bytes) in place, and the rest is decoded.
+
+    A blob whose envelope is broken (or that is not a string) gives a root error node without data.
+    """
+    try:
+        env = _envelope(encoded)
+    except DecodeError as exc:
+        return Decoded(None, None, None, error=str(exc))
+    root = annotate_bytes(env.payload)
+    root.envelope = env
+    return root
+
+
+def annotate_bytes(data: bytes) -> Decoded:
+    """:func:`annotate` for one serialized object (RLP bytes, no API envelope)."""
+    return _object(data, True)
+
+
+def errors(decoded: Decoded) -> list[str]:
+    """Every error of an annotated tree as the path-like message :func:`decode` would give
+    (``signed_tx v1 -> transaction -> channel_create_tx v2 -> responder: unknown id tag 9``), depth first;
+    empty when everything decoded."""
+    out: list[str] = []
+    _collect_errors(decoded, [], out)
+    return out
+
+
+def strip_signatures(blob: str) -> bytes | None:
+    """The serialized inner transaction of a ``signed_tx`` blob (``tx_…``), or ``None`` when the blob is not
+    a well-formed signed_tx (bad envelope, not RLP, another tag, wrong shape). Never raises.
+
+    Two signings of one transaction give the same bytes: :mod:`chanlog.volatile` compares these.
+    serializations.md, signed_tx v1: ``[11, 1, [signatures], transaction]``.
+    """
+    try:
+        payload = parse_api(blob).payload
+        items = rlp.decode(payload)
+    except (EncodingError, rlp.DecodingError, RecursionError):
+        return None
+    if (isinstance(items, list) and len(items) == 4 and items[0] == b"\x0b" and items[1] == b"\x01"
+            and isinstance(items[2], list) and isinstance(items[3], bytes)):
+        return items[3]
+    return None
+
+
+def is_decodable_blob(s: object) -> bool:
+    """Whether ``s`` is a string worth decoding: an API-encoded value that carries a serialized object.
+
+    True for ``tx_``, ``ss_``, ``pi_`` and ``cs_`` strings with a body of 8 characters or more, or cut short
+    with ``...`` (decoding says so), and for ``cb_``/``ba_`` strings whose bytes
+    start an object with a known ``(tag, version)`` (contract code); false for ids (``ak_``, ``ch_``),
+    hashes (``st_``, ``th_``), call data and anything else. Never raises; cheap (no full decode).
+    """
+    if not isinstance(s, str) or len(s) < 4:
+        return False
+    prefix = s[:2]
+    if prefix in ENCODED_PREFIXES_WORTH_DECODING:
+        return looks_like_blob(s)
+    if prefix in _PREFIXES_MAYBE_OBJECT and looks_encoded(s):
+        try:
+            return _starts_object(parse_api(s).payload)
+        except EncodingError:
+            return False
+    return False
+
+
+# -- encoding -------------------------------------------------------------------------------------
+
+def encode(decoded: Decoded) -> str:
+    """Serialize ``decoded`` and write it API-encoded: the way the root was read (its ``envelope``), else
+    with its schema's prefix (``tx``, ``ss``, ``pi``, ...) in today's alphabet.
+
+    For a tree from :func:`decode` or :func:`annotate` the bytes are the original ones exactly. Raises
+    :class:`EncodeError` (path-like ``where``) for a field that is missing or cannot be written by its type.
+    """
+    data = encode_bytes(decoded)
+    env = decoded.envelope
+    if env is not None:
+        return encode_api(env.prefix, data, encoding=env.encoding, separator=env.separator)
+    return encode_api(decoded.schema.prefix if decoded.schema else "tx", data)
+
+
+def encode_bytes(decoded: Decoded) -> bytes:
+    """The serialized RLP bytes of ``decoded`` (no API envelope); see :func:`encode`."""
+    if decoded.error is not None:
+        if decoded.data is None:
+            raise EncodeError(f"nothing to encode: {decoded.error}", [decoded.label])
+        return decoded.data
+    schema = _schema_of(decoded)  # its field names are exactly those of decoded.fields
+    fields = decoded.fields
+    out: list[Any] = [_enc_int(decoded.tag), _enc_int(decoded.version)]
+    for name, ftype in schema.fields:
+        try:
+            out.append(_encoder(ftype)(fields[name]))
+        except DecodeError as exc:
+            raise exc.within(name).within(schema.label) from None
+    return rlp.encode(out)
+
+
+def build(type_or_tag: str | int, version: int, fields: dict[str, Any] | None = None, /,
+          **more: Any) -> Decoded:
+    """A new :class:`Decoded` of the given type (``"channel_create_tx"`` or tag 50) and version, with
+    ``fields`` (and keyword ``more``) as values (see :attr:`Decoded.fields` for the value types).
+
+    The layout is the one whose field names are exactly those given. Raises :class:`EncodeError` for an
+    unknown type/version or field names that match no layout (naming the expected ones). Values are
+    checked when encoding.
+    """
+    values = {**(fields or {}), **more}
+    if isinstance(type_or_tag, int):
+        candidates = sch.layouts(type_or_tag, version)
+        name = sch.type_name(type_or_tag)
+    else:
+        candidates = sch.by_name(type_or_tag, version)
+        name = type_or_tag
+    if not candidates:
+        raise EncodeError(f"no schema for {name} v{version}")
+    for layout in candidates:
+        if set(layout.field_names) == set(values):
+            ordered = {n: values[n] for n in layout.field_names}
+            return Decoded(layout.name, layout.tag, layout.version, ordered, schema=layout)
+    expected = " | ".join(", ".join(s.field_names) for s in candidates)
+    raise EncodeError(f"fields {', '.join(values)} match no layout (expected: {expected})", [f"{name} v{version}"])
+
+
+# -- output shapes --------------------------------------------------------------------------------
+
+def to_json(decoded: Decoded) -> dict[str, Any]:
+    """The ``--json`` shape: ``{"type", "tag", "version", "fields": {...}}``, nested objects in the same
+    shape, ints as numbers; an error node also has ``"error"`` (the reason) and ``"raw"`` (its RLP tree as
+    ``0x``-hex strings and lists)."""
+    out: dict[str, Any] = {"type": decoded.type, "tag": decoded.tag, "version": decoded.version,
+                           "fields": {k: _json_value(v) for k, v in decoded.fields.items()}}
+    if decoded.error is not None:
+        out["error"] = decoded.error
+        if decoded.data is not None:
+            out["raw"] = _hex_tree(decoded.raw)
+    return out
+
+
+def format_tree(decoded: Decoded) -> str:
+    """An indented text tree for people (``chanlog decode``): ``name vN (tag T)``, then ``field: value``
+    lines, nested objects indented, amounts in aettos with thousands separators, long blobs shortened; an
+    object that could not be decoded shows ``error:`` and ``raw:`` lines in place."""
+    return "\n".join([_label(decoded, False), *_fields(decoded, 1, False)]) + "\n"
+
+
+def decoded_markdown(encoded: str) -> str:
+    """Markdown for the renderer's doc layout: a compact nested list of the decoded fields. Never raises.
+
+    ``- **channel_create_tx v2**`` then indented ``- initiator: ak_…`` items; amounts (``*amount*``, fee,
+    deposit, channel_reserve, balance, gas_price) as ``70,000,000,000,000 aettos``; nested objects as nested
+    lists; long binaries shortened with their byte count. When the blob itself cannot be decoded: a quote
+    ``> could not decode: <reason>`` and the blob; a nested object that fails shows its reason in place.
+    """
+    try:
+        root = annotate(encoded)
+        if root.error is not None:
+            return f"> could not decode: {root.error}\n>\n> {encoded}\n"
+        return "\n".join([f"- {_label(root, True)}", *_fields(root, 1, True)]) + "\n"
+    except Exception as exc:  # noqa: BLE001 - a doc must render whatever the blob holds
+        return f"> could not decode: {type(exc).__name__}: {exc}\n>\n> {encoded}\n"
+
+
+# -- internals: decoding --------------------------------------------------------------------------
+
+def _envelope(encoded: str) -> Envelope:
+    try:
+        return parse_api(encoded)
+    except TruncatedError as exc:
+        raise _envelope_error(exc.message + _what_is_kept(encoded[:2], exc.kept), exc.where) from None
+    except EncodingError as exc:
+        raise _envelope_error(exc.message, exc.where) from None
+
+
+def _envelope_error(message: str, where: str | None) -> DecodeError:
+    """An envelope fault as a :class:`DecodeError` located at the blob (abbreviated)."""
+    return DecodeError(message, [where] if where else [])
+
+
+def _what_is_kept(prefix: str, kept: str) -> str:
+    """What the kept start of a truncated base64 blob shows (its RLP header, tag and version):
+    ``; the kept start is a signed_tx v1 (tag 11) of 169 bytes (+4 check bytes), 9 kept``, or ``""``."""
+    if prefix not in PREFIXES or PREFIXES[prefix].encoding != BASE64:
+        return ""
+    whole, rest = len(kept) // 4 * 4, len(kept) % 4
+    usable = kept[:whole] + (kept[whole:] + "=" * (4 - rest) if rest >= 2 else "")
+    try:
+        data = base64.b64decode(usable, validate=True)
+    except (binascii.Error, ValueError):
+        return ""
+    if not data or data[0] < 0xC0:
+        return ""
+    try:
+        _, _, length, start = rlp.codec.consume_length_prefix(data, 0)
+    except (rlp.DecodingError, IndexError):
+        return ""
+    total = f"of {start + length:,} bytes (+4 check bytes), {len(data)} kept"
+    try:
+        tag_b, _, pos = rlp.codec.consume_item(data, start)
+        tag = _dec_int(tag_b)
+    except (rlp.DecodingError, IndexError, DecodeError):
+        return f"; the kept start announces an RLP list {total}"
+    try:
+        vsn_b, _, _ = rlp.codec.consume_item(data, pos)
+        version = f" v{_dec_int(vsn_b)}"
+    except (rlp.DecodingError, IndexError, DecodeError):
+        version = ""
+    return f"; the kept start is a {sch.type_name(tag)}{version} (tag {tag}) {total}"
+
+
+def _fail(message: str) -> DecodeError:
+    return DecodeError(message)
+
+
+def _object(data: bytes, lenient: bool) -> Decoded:
+    """Decode serialized object bytes; in lenient mode a failure becomes an error node."""
+    tag = version = schema = None
+    try:
+        try:
+            items = _rlp_decode(data, True, False)[0]  # rlp.decode without its sedes layer
+        except rlp.DecodingError as exc:
+            raise _fail(f"not RLP ({_rlp_reason(exc)})") from None
+        except RecursionError:
+            raise _fail("not RLP (lists nested too deeply)") from None
+        if type(items) is not list:
+            raise _fail(f"not an RLP list but a {len(items)}-byte string")
+        if len(items) < 2:
+            raise _fail(f"an object needs [tag, version, ...], got a list of {len(items)}")
+        tag = _dec_int(items[0])
+        version = _dec_int(items[1])
+        key = (tag, version, len(items) - 2)
+        planned = _PLANS.get(key)
+        if planned is None:
+            schema = sch.lookup(*key)
+            if schema is None:
+                raise _no_schema(*key)
+            planned = _PLANS[key] = (schema, _plan(schema))
+        schema, plan = planned
+        fields = {}
+        for (name, dec), item in zip(plan, items[2:], strict=True):
+            try:
+                fields[name] = dec(item, lenient)
+            except DecodeError as exc:
+                raise exc.within(name) from None
+        return Decoded(schema.name, tag, version, fields, schema=schema)
+    except DecodeError as exc:
+        if schema is not None:  # other faults name the type in their message
+            exc = exc.within(schema.label)
+        if not lenient:
+            raise exc from None
+        return Decoded(sch.type_name(tag) if tag is not None else None, tag, version, {}, error=str(exc),
+                       data=bytes(data), schema=schema)
+
+
+_rlp_decode = rlp.codec.decode_raw
+
+
+def _no_schema(tag: int, version: int, count: int) -> DecodeError:
+    known = sch.layouts(tag, version)
+    if known:
+        counts = " or ".join(str(len(s.fields)) for s in known)
+        return _fail(f"{count} fields, but {sch.type_name(tag)} v{version} has {counts}")
+    versions = sorted({s.version for s in sch.SCHEMAS if s.tag == tag})
+    if versions:
+        return _fail(f"no schema for {sch.type_name(tag)} version {version} (known: "
+                     f"{', '.join(f'v{v}' for v in versions)})")
+    if tag in sch.TAG_NAMES:
+        return _fail(f"no schema for {sch.type_name(tag)} (tag {tag})")
+    return _fail(f"unknown tag {tag}")
+
+
+def _rlp_reason(exc: Exception) -> str:
+    return str(exc.args[0]) if exc.args else type(exc).__name__
+
+
+def _plan(schema: Schema) -> tuple[tuple[str, Callable[[Any, bool], Any]], ...]:
+    return tuple((name, _decoder(ftype)) for name, ftype in schema.fields)
+
+
+#: ``(tag, version, field count)`` -> schema and its field decoders, filled on first use.
+_PLANS: dict[tuple[int, int, int], tuple[Schema, tuple[tuple[str, Callable[[Any, bool], Any]], ...]]] = {}
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, list):
+        return f"a list of {len(value)} item{'' if len(value) == 1 else 's'}"
+    return f"a {len(value)}-byte string"
+
+
+def _dec_int(b: Any, lenient: bool = False) -> int:
+    if type(b) is not bytes:
+        raise _fail(f"expected an int, got {_describe(b)}")
+    if not b:
+        return _EMPTY_ZERO
+    if b[0] == 0 and len(b) > 1:
+        raise _fail(f"leading zero byte in int 0x{b.hex()}")
+    return int.from_bytes(b, "big")
+
+
+def _dec_bool(b: Any, lenient: bool = False) -> bool:
+    if b == b"\x01":
+        return True
+    if b == b"\x00":
+        return False
+    raise _fail(f"expected a bool (0x00 or 0x01), got {_describe(b) if type(b) is list else '0x' + b.hex()}")
+
+
+@lru_cache(maxsize=16384)
+def _id_text(b: bytes) -> str:
+    prefix = ID_PREFIXES.get(b[0])
+    if prefix is None:
+        raise _fail(f"unknown id tag {b[0]}")
+    return encode_api(prefix, b[1:])
+
+
+def _dec_id(b: Any, lenient: bool = False) -> str:
+    if type(b) is not bytes or len(b) != 33:
+        raise _fail(f"expected an id (33 bytes), got {_describe(b)}")
+    return _id_text(b)
+
+
+def _binary_decoder(prefix: str) -> Callable[[Any, bool], str]:
+    sizes = PREFIXES[prefix].sizes
+    write = api_encoder(prefix)
+    fallback = api_encoder("ba")
+
+    def dec(b: Any, lenient: bool = False) -> str:
+        if type(b) is not bytes:
+            raise _fail(f"expected a binary, got {_describe(b)}")
+        if not b:
+            return ""
+        return write(b) if sizes is None or len(b) in sizes else fallback(b)
+    return dec
+
+
+_PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]*\Z")
+
+
+def _dec_text(b: Any, lenient: bool = False) -> str:
+    if type(b) is not bytes:
+        raise _fail(f"expected a binary (text), got {_describe(b)}")
+    try:
+        text = b.decode("utf-8")
+    except UnicodeDecodeError:
+        return encode_api("ba", b)
+    if _PRINTABLE.match(text) and not looks_encoded(text):
+        return text
+    return encode_api("ba", b)
+
+
+def _object_decoder(ftype: FieldType) -> Callable[[Any, bool], Any]:
+    empty, maybe = ftype.empty, ftype.maybe
+    write = api_encoder(ftype.prefix)
+
+    def dec(b: Any, lenient: bool = False) -> Any:
+        if type(b) is not bytes:
+            raise _fail(f"expected a serialized object, got {_describe(b)}")
+        if not b:
+            if empty:
+                return None
+            if maybe:
+                return ""
+            raise _fail("expected a serialized object, got an empty binary")
+        if maybe:
+            if b[0] < 0xC0:
+                return write(b)
+            try:
+                return _object(b, False)
+            except DecodeError:
+                return write(b)
+        return _object(b, lenient)
+    return dec
+
+
+def _list_decoder(item: FieldType) -> Callable[[Any, bool], list[Any]]:
+    dec_item = _decoder(item)
+
+    def dec(v: Any, lenient: bool = False) -> list[Any]:
+        if type(v) is not list:
+            raise _fail(f"expected a list, got {_describe(v)}")
+        out = []
+        for i, x in enumerate(v):
+            try:
+                out.append(dec_item(x, lenient))
+            except DecodeError as exc:
+                raise exc.within(f"[{i}]") from None
+        return out
+    return dec
+
+
+def _record_decoder(items: tuple[tuple[str, FieldType], ...]) -> Callable[[Any, bool], dict[str, Any]]:
+    plan = tuple((name, _decoder(t)) for name, t in items)
+    n = len(plan)
+
+    def dec(v: Any, lenient: bool = False) -> dict[str, Any]:
+        if type(v) is not list or len(v) != n:
+            raise _fail(f"expected a list of {n} ({', '.join(name for name, _ in plan)}), got {_describe(v)}")
+        out = {}
+        for (name, d), x in zip(plan, v, strict=True):
+            try:
+                out[name] = d(x, lenient)
+            except DecodeError as exc:
+                raise exc.within(name) from None
+        return out
+    return dec
+
+
+_MAYBE_VALUE = sch.obj("ba", maybe=True)
+
+
+def _dec_mpt_node(v: Any, lenient: bool = False) -> list[Any]:
+    """A trie node: leaf ``[path, value]`` (hex-prefix flag 2 or 3), extension ``[path, child]``, or branch
+    (16 children and a value); values are decoded as objects when they are ones."""
+    if type(v) is not list or len(v) not in (2, 17) or any(type(x) is not bytes for x in v):
+        raise _fail(f"expected a trie node (2 or 17 binaries), got {_describe(v)}")
+    value_dec, ba = _MPT_DECODERS
+    if len(v) == 2:
+        is_leaf = bool(v[0]) and v[0][0] >> 4 in (2, 3)
+        return [ba(v[0]), value_dec(v[1]) if is_leaf else ba(v[1])]
+    return [ba(x) for x in v[:16]] + [value_dec(v[16])]
+
+
+@cache
+def _decoder(ftype: FieldType) -> Callable[[Any, bool], Any]:
+    kind = ftype.kind
+    if kind is Kind.INT:
+        return _dec_int
+    if kind is Kind.BOOL:
+        return _dec_bool
+    if kind is Kind.ID:
+        return _dec_id
+    if kind is Kind.BINARY:
+        return _binary_decoder(ftype.prefix)
+    if kind is Kind.TEXT:
+        return _dec_text
+    if kind is Kind.OBJECT:
+        return _object_decoder(ftype)
+    if kind is Kind.LIST:
+        assert ftype.item is not None
+        return _list_decoder(ftype.item)
+    if kind is Kind.RECORD:
+        return _record_decoder(ftype.items)
+    if kind is Kind.MPT_NODE:
+        return _dec_mpt_node
+    raise AssertionError(kind)
+
+
+_MPT_DECODERS = (_decoder(_MAYBE_VALUE), _decoder(sch.BA))
+
+
+def _starts_object(payload: bytes) -> bool:
+    """Whether ``payload`` is an RLP list whose first two items are a known ``(tag, version)``."""
+    try:
+        if not payload or payload[0] < 0xC0:
+            return False
+        _, typ, length, start = rlp.codec.consume_length_prefix(payload, 0)
+        if start + length != len(payload):
+            return False
+        tag_b, _, pos = rlp.codec.consume_item(payload, start)
+        vsn_b, _, _ = rlp.codec.consume_item(payload, pos)
+        tag, vsn = _dec_int(tag_b), _dec_int(vsn_b)
+    except (rlp.DecodingError, IndexError, DecodeError):
+        return False
+    return bool(sch.layouts(tag, vsn))
+
+
+# -- internals: encoding --------------------------------------------------------------------------
+
+def _schema_of(decoded: Decoded) -> Schema:
+    if decoded.schema is not None and decoded.schema.tag == decoded.tag \
+            and decoded.schema.version == decoded.version and tuple(decoded.fields) == decoded.schema.field_names:
+        return decoded.schema
+    if decoded.tag is None or decoded.version is None:
+        raise EncodeError("no tag/version to encode", [decoded.label])
+    names = set(decoded.fields)
+    for layout in sch.layouts(decoded.tag, decoded.version):
+        if set(layout.field_names) == names:
+            return layout
+    known = sch.layouts(decoded.tag, decoded.version)
+    if not known:
+        raise EncodeError(f"no schema for tag {decoded.tag} version {decoded.version}", [decoded.label])
+    expected = " | ".join(", ".join(s.field_names) for s in known)
+    raise EncodeError(f"fields {', '.join(decoded.fields)} match no layout (expected: {expected})",
+                      [decoded.label])
+
+
+def _enc_int(v: Any) -> bytes:
+    if type(v) is EmptyInt:
+        return b""
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise EncodeError(f"expected a non-negative int, got {v!r}")
+    return v.to_bytes(max(1, (v.bit_length() + 7) // 8), "big")
+
+
+def _enc_bool(v: Any) -> bytes:
+    if not isinstance(v, bool):
+        raise EncodeError(f"expected a bool, got {v!r}")
+    return b"\x01" if v else b"\x00"
+
+
+def _enc_binary(v: Any) -> bytes:
+    if isinstance(v, bytes | bytearray):
+        return bytes(v)
+    if not isinstance(v, str):
+        raise EncodeError(f"expected an API-encoded string or bytes, got {v!r}")
+    if v == "":
+        return b""
+    try:
+        return parse_api(v).payload
+    except EncodingError as exc:
+        raise EncodeError(f"bad API-encoded value {abbreviate(v)!r}: {exc.message}") from None
+
+
+def _enc_text(v: Any) -> bytes:
+    if isinstance(v, str) and looks_encoded(v):
+        try:
+            return parse_api(v).payload
+        except EncodingError:
+            pass
+    if isinstance(v, str):
+        return v.encode("utf-8")
+    return _enc_binary(v)
+
+
+def _enc_id(v: Any) -> bytes:
+    if isinstance(v, bytes) and len(v) == 33 and v[0] in ID_PREFIXES:
+        return v
+    if not isinstance(v, str):
+        raise EncodeError(f"expected an id string such as 'ak_…', got {v!r}")
+    try:
+        env = parse_api(v)
+    except EncodingError as exc:
+        raise EncodeError(f"bad id {abbreviate(v)!r}: {exc.message}") from None
+    tag = _ID_TAGS.get(env.prefix)
+    if tag is None or len(env.payload) != 32:
+        raise EncodeError(f"not an id: {abbreviate(v)!r} (ids are {', '.join(_ID_TAGS)} with 32 bytes)")
+    return bytes([tag]) + env.payload
+
+
+def _object_encoder(ftype: FieldType) -> Callable[[Any], bytes]:
+    def enc(v: Any) -> bytes:
+        if isinstance(v, Decoded):
+            return encode_bytes(v)
+        if v is None:
+            if not ftype.empty:
+                raise EncodeError("no object (None) where one is required")
+            return b""
+        return _enc_binary(v)
+    return enc
+
+
+def _list_encoder(item: FieldType) -> Callable[[Any], list[Any]]:
+    enc_item = _encoder(item)
+
+    def enc(v: Any) -> list[Any]:
+        if not isinstance(v, list | tuple):
+            raise EncodeError(f"expected a list, got {v!r}")
+        out = []
+        for i, x in enumerate(v):
+            try:
+                out.append(enc_item(x))
+            except DecodeError as exc:
+                raise exc.within(f"[{i}]") from None
+        return out
+    return enc
+
+
+def _record_encoder(items: tuple[tuple[str, FieldType], ...]) -> Callable[[Any], list[Any]]:
+    plan = tuple((name, _encoder(t)) for name, t in items)
+
+    def enc(v: Any) -> list[Any]:
+        if not isinstance(v, dict) or set(v) != {name for name, _ in plan}:
+            raise EncodeError(f"expected a mapping with keys {', '.join(n for n, _ in plan)}, got {v!r}")
+        out = []
+        for name, e in plan:
+            try:
+                out.append(e(v[name]))
+            except DecodeError as exc:
+                raise exc.within(name) from None
+        return out
+    return enc
+
+
+def _enc_mpt_node(v: Any) -> list[bytes]:
+    if not isinstance(v, list | tuple) or len(v) not in (2, 17):
+        raise EncodeError(f"expected a trie node (2 or 17 values), got {v!r}")
+    return [encode_bytes(x) if isinstance(x, Decoded) else _enc_binary(x) for x in v]
+
+
+@cache
+def _encoder(ftype: FieldType) -> Callable[[Any], Any]:
+    kind = ftype.kind
+    simple = {Kind.INT: _enc_int, Kind.BOOL: _enc_bool, Kind.ID: _enc_id, Kind.BINARY: _enc_binary,
+              Kind.TEXT: _enc_text, Kind.MPT_NODE: _enc_mpt_node}
+    if kind in simple:
+        return simple[kind]
+    if kind is Kind.OBJECT:
+        return _object_encoder(ftype)
+    if kind is Kind.LIST:
+        assert ftype.item is not None
+        return _list_encoder(ftype.item)
+    if kind is Kind.RECORD:
+        return _record_encoder(ftype.items)
+    raise AssertionError(kind)
+
+
+# -- internals: output ----------------------------------------------------------------------------
+
+def _join_path(path: list[str]) -> str:
+    out = ""
+    for seg in path:
+        if seg.startswith("["):
+            out += seg
+        else:
+            out += (" -> " if out else "") + seg
+    return out
+
+
+def _objects_in(value: Any) -> Iterator[Decoded]:
+    if isinstance(value, Decoded):
+        yield from value.walk()
+    elif isinstance(value, list):
+        for x in value:
+            yield from _objects_in(x)
+    elif isinstance(value, dict):
+        for x in value.values():
+            yield from _objects_in(x)
+
+
+def _collect_errors(node: Any, path: list[str], out: list[str]) -> None:
+    if isinstance(node, Decoded):
+        if node.error is not None:
+            out.append(" -> ".join(filter(None, [_join_path(path), node.error])))
+            return
+        for name, value in node.fields.items():
+            _collect_errors(value, [*path, node.label, name], out)
+    elif isinstance(node, list):
+        for i, x in enumerate(node):
+            _collect_errors(x, [*path, f"[{i}]"], out)
+    elif isinstance(node, dict):
+        for k, x in node.items():
+            _collect_errors(x, [*path, k], out)
+
+
+def _json_value(v: Any) -> Any:
+    if isinstance(v, Decoded):
+        return to_json(v)
+    if isinstance(v, list):
+        return [_json_value(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _json_value(x) for k, x in v.items()}
+    if type(v) is EmptyInt:
+        return 0
+    return v
+
+
+def _hex_tree(v: Any) -> Any:
+    if isinstance(v, list):
+        return [_hex_tree(x) for x in v]
+    return "0x" + bytes(v).hex()
+
+
+_AMOUNT_FIELD = re.compile(r"amount|fee|deposit|reserve|balance|gas_price")
+#: Strings longer than this are shortened in text and Markdown output.
+SHORTEN_AT = 100
+#: A list of scalars is written on one line when its items add up to fewer characters than this.
+_INLINE_LIST = 80
+
+
+def _scalar(name: str, v: Any) -> str:
+    """One value for people: amounts in aettos with separators, long blobs shortened with their size."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        if _AMOUNT_FIELD.search(name):
+            return f"{v:,} aettos"
+        if name == "ct_version" and v >= 1 << 16:
+            return f"{v} (vm {v >> 16}, abi {v & 0xFFFF})"
+        return str(v)
+    if v is None:
+        return "(none)"
+    if isinstance(v, str):
+        if v == "":
+            return '""'
+        if len(v) > SHORTEN_AT and looks_encoded(v):
+            try:
+                tail = f" ({len(parse_api(v).payload):,} bytes)"
+            except EncodingError:
+                tail = ""
+            return f"{v[:40]}\u2026{v[-12:]}{tail}"
+        return v
+    return repr(v)
+
+
+def _label(d: Decoded, md: bool) -> str:
+    """``**channel_create_tx v2**`` (Markdown) or ``channel_create_tx v2 (tag 50)``; error nodes say so."""
+    if d.type is None:
+        return "**could not decode**" if md else "could not decode"
+    text = f"**{d.label}**" if md else (f"{d.label} (tag {d.tag})" if d.tag is not None else d.label)
+    return text + (" (could not decode)" if d.error is not None else "")
+
+
+def _fields(d: Decoded, depth: int, md: bool) -> list[str]:
+    pad, bullet = "  " * depth, "- " if md else ""
+    if d.error is not None:
+        lines = [f"{pad}{bullet}error: {d.error}"]
+        if d.data is not None:
+            raw = "0x" + d.data.hex()
+            shown = raw if len(raw) <= SHORTEN_AT else f"{raw[:60]}\u2026 ({len(d.data):,} bytes)"
+            lines.append(f"{pad}{bullet}raw: {shown}")
+        return lines
+    out: list[str] = []
+    for name, value in d.fields.items():
+        out += _field_lines(name, value, depth, md)
+    return out
+
+
+def _field_lines(name: str, value: Any, depth: int, md: bool) -> list[str]:
+    pad, bullet = "  " * depth, "- " if md else ""
+    head = f"{pad}{bullet}{name}:"
+    if isinstance(value, Decoded):
+        return [f"{head} {_label(value, md)}", *_fields(value, depth + 1, md)]
+    if isinstance(value, dict):
+        out = [head]
+        for key, x in value.items():
+            out += _field_lines(key, x, depth + 1, md)
+        return out
+    if isinstance(value, list):
+        if not value:
+            return [f"{head} []"]
+        scalars = [_scalar(name, x) for x in value if not isinstance(x, Decoded | dict | list)]
+        if len(scalars) == len(value) and sum(len(x) + 2 for x in scalars) < _INLINE_LIST:
+            return [f"{head} {', '.join(scalars)}"]
+        empty = sum(1 for x in value if x == "")
+        if len(value) >= 8 and empty * 2 >= len(value):  # a trie branch: say which slots are filled
+            item_pad = "  " * (depth + 1)
+            lines = [head]
+            for n, x in enumerate(value):
+                if x == "":
+                    continue
+                if isinstance(x, Decoded):
+                    lines += [f"{item_pad}- [{n}] {_label(x, md)}", *_fields(x, depth + 2, md)]
+                else:
+                    lines.append(f"{item_pad}- [{n}] {_scalar(name, x)}")
+            return [*lines, f"{item_pad}- ({empty} of {len(value)} empty)"]
+        out = [head]
+        for i, x in enumerate(value):
+            out += _item_lines(name, i, x, depth + 1, md)
+        return out
+    return [f"{head} {_scalar(name, value)}"]
+
+
+def _item_lines(name: str, index: int, x: Any, depth: int, md: bool) -> list[str]:
+    """One item of a list field: a nested object, a fixed tuple, a nested list or a scalar."""
+    pad = "  " * depth
+    if isinstance(x, Decoded):
+        return [f"{pad}- {_label(x, md)}", *_fields(x, depth + 1, md)]
+    if isinstance(x, dict):
+        inner: list[str] = []
+        for key, y in x.items():
+            inner += _field_lines(key, y, depth + 1, md)
+        if md or not inner:
+            return [f"{pad}- #{index + 1}", *inner]
+        return [f"{pad}- {inner[0].lstrip()}", *inner[1:]]  # YAML-like: first key on the dash line
+    if isinstance(x, list):
+        out = [f"{pad}- #{index + 1}"]
+        for j, y in enumerate(x):
+            out += _item_lines(name, j, y, depth + 1, md)
+        return out
+    return [f"{pad}- {_scalar(name, x)}"]

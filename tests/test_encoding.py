@@ -1,0 +1,170 @@
+"""API encoding: the prefix table, base58check / base64check both ways, old spellings, precise errors."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import random
+
+import base58
+import pytest
+
+from chanlog.encoding import (
+    BASE58,
+    BASE64,
+    PREFIXES,
+    EncodingError,
+    Envelope,
+    TruncatedError,
+    b58encode,
+    checksum,
+    decode_api,
+    encode_api,
+    looks_encoded,
+    looks_like_blob,
+    parse_api,
+)
+
+
+def check(payload: bytes) -> bytes:
+    """The check bytes computed here independently: sha256(sha256(payload))[:4]."""
+    return hashlib.sha256(hashlib.sha256(payload).digest()).digest()[:4]
+
+
+def b64_text(prefix: str, payload: bytes, sep: str = "_") -> str:
+    return prefix + sep + base64.b64encode(payload + check(payload)).decode()
+
+
+def b58_text(prefix: str, payload: bytes, sep: str = "_") -> str:
+    return prefix + sep + base58.b58encode(payload + check(payload)).decode()
+
+
+def sample_payload(prefix: str, rng: random.Random) -> bytes:
+    sizes = PREFIXES[prefix].sizes
+    return bytes(rng.randrange(256) for _ in range(sizes[0] if sizes else rng.randrange(1, 80)))
+
+
+def test_table_matches_the_spec_for_key_prefixes():
+    assert PREFIXES["tx"].encoding == BASE64 and PREFIXES["tx"].sizes is None
+    assert PREFIXES["ak"].encoding == BASE58 and PREFIXES["ak"].sizes[0] == 32
+    assert PREFIXES["st"].encoding == BASE64 and PREFIXES["st"].sizes == (32,)
+    assert PREFIXES["sg"].encoding == BASE58 and PREFIXES["sg"].sizes[0] == 64
+    assert PREFIXES["nm"].sizes is None
+    assert {"ba", "cb", "ck", "cs", "cv", "or", "ov", "pi", "ss", "tx"} == {
+        p for p, row in PREFIXES.items() if row.encoding == BASE64 and row.sizes is None}
+
+
+@pytest.mark.parametrize("prefix", sorted(PREFIXES))
+def test_every_prefix_round_trips_and_matches_an_independent_encoder(prefix):
+    rng = random.Random(prefix)
+    payload = sample_payload(prefix, rng)
+    text = encode_api(prefix, payload)
+    expected = (b58_text if PREFIXES[prefix].encoding == BASE58 else b64_text)(prefix, payload)
+    assert text == expected
+    assert decode_api(text) == (prefix, payload)
+    env = parse_api(text)
+    assert env == Envelope(prefix, payload, PREFIXES[prefix].encoding, "_")
+    assert env.text() == text
+
+
+def test_tx_in_base58_and_dollar_separator_are_read_and_written_back_the_same_way():
+    payload = bytes.fromhex("f84b0b01c0b846f844320101") + os.urandom(20)
+    old = b58_text("tx", payload, sep="$")
+    env = parse_api(old)
+    assert (env.prefix, env.payload, env.encoding, env.separator) == ("tx", payload, BASE58, "$")
+    assert env.text() == old
+    assert parse_api(b58_text("tx", payload)).encoding == BASE58
+    assert parse_api(b64_text("tx", payload)).encoding == BASE64
+
+
+def test_old_65_byte_account_keys_are_accepted():
+    key = b"\x04" + os.urandom(64)
+    assert decode_api(b58_text("ak", key, sep="$")) == ("ak", key)
+
+
+def test_encode_with_other_alphabet_and_separator():
+    payload = os.urandom(40)
+    assert encode_api("tx", payload, encoding=BASE58, separator="$") == b58_text("tx", payload, "$")
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 31, 32, 33, 64, 65, 68, 100])
+def test_b58encode_equals_the_base58_library(n):
+    rng = random.Random(n)
+    for lead in range(4):
+        data = b"\0" * lead + bytes(rng.randrange(256) for _ in range(n))
+        assert b58encode(data) == base58.b58encode(data).decode()
+
+
+def test_checksum_is_double_sha256():
+    assert checksum(b"abc") == check(b"abc")
+
+
+def err(text: str) -> EncodingError:
+    with pytest.raises(EncodingError) as info:
+        parse_api(text)
+    return info.value
+
+
+def test_unknown_prefix():
+    e = err("zz_" + base64.b64encode(b"x" * 8).decode())
+    assert "unknown prefix 'zz'" in e.message
+    assert e.where.startswith("zz_")
+
+
+def test_not_api_encoded():
+    assert "expected '<prefix>_<body>'" in err("hello").message
+    assert "expected an API-encoded string" in err(42).message  # type: ignore[arg-type]
+
+
+def test_bad_character_names_its_position():
+    good = b64_text("st", os.urandom(32))
+    bad = good[:10] + "*" + good[11:]
+    assert err(bad).message == "bad character '*' at position 11 (not base64)"
+    assert err("ak_1234O6789abcdefgh").message == "bad character 'O' at position 8 (not base58)"
+
+
+def test_truncated_example_is_reported_as_such():
+    e = err("tx_+JU5AaEGrATZCq...")
+    assert isinstance(e, TruncatedError)
+    assert e.kept == "+JU5AaEGrATZCq"
+    assert e.message.startswith("truncated: the body ends with '...'")
+    assert isinstance(err("ss_+Ks+AIrJ\u2026"), TruncatedError)
+
+
+def test_bad_checksum_with_and_without_a_stray_character():
+    payload = bytes(range(50))
+    good = b58_text("ak", payload[:32])
+    flipped = good[:-1] + ("2" if good[-1] != "2" else "3")
+    e = err(flipped)
+    assert e.message.startswith("bad checksum: the base58check body ends in")
+    stray = good[:3] + "i" + good[3:]
+    assert "without the 'i' at position 4 it is a valid base58check body" in err(stray).message
+    tx = b58_text("tx", payload)
+    assert "without the 'i' at position 4 it is a valid base58check body" in err(tx[:3] + "i" + tx[3:]).message
+
+
+def test_base64_stray_character_is_found_through_the_length_error():
+    good = b64_text("tx", bytes(range(40)))
+    bad = good[:20] + "Q" + good[20:]
+    message = err(bad).message
+    assert "without the 'Q' at position" in message
+
+
+def test_wrong_size_for_fixed_size_prefix():
+    assert err(b58_text("ch", os.urandom(31))).message == "ch_ payload is 31 bytes, expected 32"
+    with pytest.raises(EncodingError, match="st_ payload is 3 bytes"):
+        encode_api("st", b"abc")
+    with pytest.raises(EncodingError, match="unknown prefix"):
+        encode_api("qq", b"")
+
+
+def test_too_short_for_check_bytes():
+    assert "too short" in err("ba_AAAA").message
+
+
+def test_shape_predicates():
+    assert looks_encoded("ak_2abc")
+    assert not looks_encoded("ak_2a c") and not looks_encoded("zz_abc") and not looks_encoded(None)
+    assert looks_like_blob("tx_+F01Aa...") and looks_like_blob("tx_abcdefgh")
+    assert not looks_like_blob("tx_hash") and not looks_like_blob("tx_")
