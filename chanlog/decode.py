@@ -1,9 +1,11 @@
 """Decode API-encoded RLP blobs (``tx_…``, ``ss_…``, ``pi_…``, ``cs_…``, ``cb_…``) by schema, and back.
 
 :func:`decode` turns a blob into a :class:`Decoded` tree: type name, tag, version and the fields in wire
-order, with ids as ``ak_``/``ch_``/``ct_``... strings, hashes and binaries API-encoded (``st_``, ``sg_``,
+order, with ids as ``ak_``/``ch_``/``ct_``... values, hashes and binaries API-encoded (``st_``, ``sg_``,
 ``cb_``, ``ba_``; an empty binary is ``""``), integers as ints, and nested serialized objects (a signed_tx's
 ``transaction``, ``payload``, ``poi``, ``update``, ``offchain_trees``, mtree values, ...) decoded in place.
+Ids and binaries are :class:`~chanlog.encoding.ApiValue` objects: they compare, hash and print as their text, which
+is written (base58/base64 with its checksum) only when first used.
 It raises :class:`DecodeError`, whose message reads as a path
 (``signed_tx v1 -> transaction -> channel_create_tx v2 -> responder: unknown id tag 9``).
 
@@ -28,7 +30,7 @@ import binascii
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 
 import rlp
@@ -37,11 +39,11 @@ from chanlog import schema as sch
 from chanlog.encoding import (
     BASE64,
     PREFIXES,
+    ApiValue,
     EncodingError,
     Envelope,
     TruncatedError,
     abbreviate,
-    api_encoder,
     encode_api,
     looks_encoded,
     looks_like_blob,
@@ -111,8 +113,10 @@ class Decoded:
     """Object version (``None`` when unreadable)."""
     fields: dict[str, Any] = field(default_factory=dict)
     """Field name -> value, in wire order. Values: ``int`` (:class:`EmptyInt` for an empty int), ``bool``,
-    ``str`` (ids ``ak_…``; binaries API-encoded, ``""`` when empty; text), nested :class:`Decoded`, ``None``
-    (an empty ``payload``), ``list`` (``[T]`` fields, trie nodes) and ``dict`` (fixed tuples, by item name).
+    :class:`~chanlog.encoding.ApiValue` (ids ``ak_…``, hashes, signatures and binaries: it acts as its
+    API-encoded text, written on first use), ``str`` (``""`` for an empty binary; text), nested
+    :class:`Decoded`, ``None`` (an empty ``payload``), ``list`` (``[T]`` fields, trie nodes) and ``dict``
+    (fixed tuples, by item name). When modifying, ids and binaries may be given as ``ApiValue`` or ``str``.
     Empty when :attr:`error` is set."""
     error: str | None = None
     """Why this object could not be decoded by schema (only set by :func:`annotate`)."""
@@ -395,7 +399,11 @@ def _object(data: bytes, lenient: bool) -> Decoded:
     tag = version = schema = None
     try:
         try:
-            items = _rlp_decode(data, True, False)[0]  # rlp.decode without its sedes layer
+            items, _, end = _consume_item(data, 0)
+            if end != len(data):
+                raise rlp.DecodingError(f"RLP string ends with {len(data) - end} superfluous bytes", data)
+        except IndexError:
+            raise _fail("not RLP (RLP string too short)") from None
         except rlp.DecodingError as exc:
             raise _fail(f"not RLP ({_rlp_reason(exc)})") from None
         except RecursionError:
@@ -412,15 +420,18 @@ def _object(data: bytes, lenient: bool) -> Decoded:
             schema = sch.lookup(*key)
             if schema is None:
                 raise _no_schema(*key)
-            planned = _PLANS[key] = (schema, _plan(schema))
-        schema, plan = planned
-        fields = {}
-        for (name, dec), item in zip(plan, items[2:], strict=True):
-            try:
-                fields[name] = dec(item, lenient)
-            except DecodeError as exc:
-                raise exc.within(name) from None
-        return Decoded(schema.name, tag, version, fields, schema=schema)
+            planned = _PLANS[key] = _plan(schema)
+        schema, names, decoders = planned
+        try:
+            values = [dec(item, lenient) for dec, item in zip(decoders, items[2:], strict=True)]
+        except DecodeError:  # again field by field, to put the failing field's name in the path
+            for name, dec, item in zip(names, decoders, items[2:], strict=True):
+                try:
+                    dec(item, lenient)
+                except DecodeError as exc:
+                    raise exc.within(name) from None
+            raise
+        return Decoded(schema.name, tag, version, dict(zip(names, values, strict=True)), None, None, schema)
     except DecodeError as exc:
         if schema is not None:  # other faults name the type in their message
             exc = exc.within(schema.label)
@@ -430,7 +441,10 @@ def _object(data: bytes, lenient: bool) -> Decoded:
                        data=bytes(data), schema=schema)
 
 
-_rlp_decode = rlp.codec.decode_raw
+#: pyrlp's own pure-Python item reader (what ``rlp.decode`` does without its sedes layer), taken directly:
+#: when ``rusty-rlp`` is importable, ``rlp.decode`` switches to it, and it accepts malformed RLP (an item
+#: running past its list's end is silently dropped), which this decoder must reject.
+_consume_item = rlp.codec.consume_item
 
 
 def _no_schema(tag: int, version: int, count: int) -> DecodeError:
@@ -451,12 +465,16 @@ def _rlp_reason(exc: Exception) -> str:
     return str(exc.args[0]) if exc.args else type(exc).__name__
 
 
-def _plan(schema: Schema) -> tuple[tuple[str, Callable[[Any, bool], Any]], ...]:
-    return tuple((name, _decoder(ftype)) for name, ftype in schema.fields)
+_Plan = tuple[Schema, tuple[str, ...], tuple[Callable[[Any, bool], Any], ...]]
 
 
-#: ``(tag, version, field count)`` -> schema and its field decoders, filled on first use.
-_PLANS: dict[tuple[int, int, int], tuple[Schema, tuple[tuple[str, Callable[[Any, bool], Any]], ...]]] = {}
+def _plan(schema: Schema) -> _Plan:
+    """A schema row compiled: the row, its field names and one decoder per field, in wire order."""
+    return schema, schema.field_names, tuple(_decoder(ftype) for _, ftype in schema.fields)
+
+
+#: ``(tag, version, field count)`` -> the compiled row (:func:`_plan`), filled on first use.
+_PLANS: dict[tuple[int, int, int], _Plan] = {}
 
 
 def _describe(value: Any) -> str:
@@ -483,52 +501,44 @@ def _dec_bool(b: Any, lenient: bool = False) -> bool:
     raise _fail(f"expected a bool (0x00 or 0x01), got {_describe(b) if type(b) is list else '0x' + b.hex()}")
 
 
-@lru_cache(maxsize=16384)
-def _id_text(b: bytes) -> str:
+def _dec_id(b: Any, lenient: bool = False) -> ApiValue:
+    if type(b) is not bytes or len(b) != 33:
+        raise _fail(f"expected an id (33 bytes), got {_describe(b)}")
     prefix = ID_PREFIXES.get(b[0])
     if prefix is None:
         raise _fail(f"unknown id tag {b[0]}")
-    return encode_api(prefix, b[1:])
+    return ApiValue(prefix, b[1:])
 
 
-def _dec_id(b: Any, lenient: bool = False) -> str:
-    if type(b) is not bytes or len(b) != 33:
-        raise _fail(f"expected an id (33 bytes), got {_describe(b)}")
-    return _id_text(b)
-
-
-def _binary_decoder(prefix: str) -> Callable[[Any, bool], str]:
+def _binary_decoder(prefix: str) -> Callable[[Any, bool], ApiValue | str]:
     sizes = PREFIXES[prefix].sizes
-    write = api_encoder(prefix)
-    fallback = api_encoder("ba")
 
-    def dec(b: Any, lenient: bool = False) -> str:
+    def dec(b: Any, lenient: bool = False) -> ApiValue | str:
         if type(b) is not bytes:
             raise _fail(f"expected a binary, got {_describe(b)}")
         if not b:
             return ""
-        return write(b) if sizes is None or len(b) in sizes else fallback(b)
+        return ApiValue(prefix if sizes is None or len(b) in sizes else "ba", b)
     return dec
 
 
 _PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]*\Z")
 
 
-def _dec_text(b: Any, lenient: bool = False) -> str:
+def _dec_text(b: Any, lenient: bool = False) -> ApiValue | str:
     if type(b) is not bytes:
         raise _fail(f"expected a binary (text), got {_describe(b)}")
     try:
         text = b.decode("utf-8")
     except UnicodeDecodeError:
-        return encode_api("ba", b)
+        return ApiValue("ba", b)
     if _PRINTABLE.match(text) and not looks_encoded(text):
         return text
-    return encode_api("ba", b)
+    return ApiValue("ba", b)
 
 
 def _object_decoder(ftype: FieldType) -> Callable[[Any, bool], Any]:
-    empty, maybe = ftype.empty, ftype.maybe
-    write = api_encoder(ftype.prefix)
+    empty, maybe, prefix = ftype.empty, ftype.maybe, ftype.prefix
 
     def dec(b: Any, lenient: bool = False) -> Any:
         if type(b) is not bytes:
@@ -541,11 +551,11 @@ def _object_decoder(ftype: FieldType) -> Callable[[Any, bool], Any]:
             raise _fail("expected a serialized object, got an empty binary")
         if maybe:
             if b[0] < 0xC0:
-                return write(b)
+                return ApiValue(prefix, b)
             try:
                 return _object(b, False)
             except DecodeError:
-                return write(b)
+                return ApiValue(prefix, b)
         return _object(b, lenient)
     return dec
 
@@ -677,6 +687,8 @@ def _enc_bool(v: Any) -> bytes:
 
 
 def _enc_binary(v: Any) -> bytes:
+    if type(v) is ApiValue:
+        return v.payload
     if isinstance(v, bytes | bytearray):
         return bytes(v)
     if not isinstance(v, str):
@@ -690,6 +702,8 @@ def _enc_binary(v: Any) -> bytes:
 
 
 def _enc_text(v: Any) -> bytes:
+    if type(v) is ApiValue:
+        return v.payload
     if isinstance(v, str) and looks_encoded(v):
         try:
             return parse_api(v).payload
@@ -703,6 +717,10 @@ def _enc_text(v: Any) -> bytes:
 def _enc_id(v: Any) -> bytes:
     if isinstance(v, bytes) and len(v) == 33 and v[0] in ID_PREFIXES:
         return v
+    if type(v) is ApiValue:
+        if v.prefix in _ID_TAGS and len(v.payload) == 32:
+            return bytes([_ID_TAGS[v.prefix]]) + v.payload
+        v = str(v)
     if not isinstance(v, str):
         raise EncodeError(f"expected an id string such as 'ak_…', got {v!r}")
     try:
@@ -829,6 +847,8 @@ def _json_value(v: Any) -> Any:
         return {k: _json_value(x) for k, x in v.items()}
     if type(v) is EmptyInt:
         return 0
+    if type(v) is ApiValue:
+        return str(v)
     return v
 
 
@@ -857,6 +877,9 @@ def _scalar(name: str, v: Any) -> str:
         return str(v)
     if v is None:
         return "(none)"
+    if type(v) is ApiValue:
+        text = str(v)
+        return f"{text[:40]}\u2026{text[-12:]} ({len(v.payload):,} bytes)" if len(text) > SHORTEN_AT else text
     if isinstance(v, str):
         if v == "":
             return '""'

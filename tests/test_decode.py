@@ -30,7 +30,7 @@ from chanlog.decode import (
     strip_signatures,
     to_json,
 )
-from chanlog.encoding import decode_api, encode_api
+from chanlog.encoding import ApiValue, decode_api, encode_api
 
 #: A JSON or Python-literal string value that looks like an encoded blob (possibly cut short with ``...``).
 VALUE = re.compile(r"""[:\[,]\s*["']((?:tx|ss|pi|cs)[_$][A-Za-z0-9+/=]+(?:\.\.\.)?)["'](?!\s*:)""")
@@ -268,6 +268,43 @@ def test_not_rlp_and_trailing_bytes():
         decode(encode_api("tx", rlp.encode([i(11), i(1)]) + b"\x01"))
     with pytest.raises(DecodeError, match="not an RLP list"):
         decode(encode_api("tx", rlp.encode(b"hello")))
+
+
+def test_an_item_running_past_its_list_is_not_rlp():
+    """A list of 4 bytes whose third item announces 7 (a reader that stops at the list's end and drops the
+    rest, as rusty-rlp 0.4 does, would read ``[50, 2]``)."""
+    inner = bytes([0xC4, 0x32, 0x02, 0x87, 0x00])
+    with pytest.raises(DecodeError, match=r"^signed_tx v1 -> transaction: not RLP \(List length prefix"):
+        decode(rlp_blob([i(11), i(1), [bytes(64)], inner]))
+
+
+def test_ids_hashes_and_signatures_are_api_values_written_on_first_use():
+    sig = bytes(range(64))
+    root = decode(rlp_blob(signed(create_v2_items(), [sig])))
+    tx = root["transaction"]
+    values = [root["signatures"][0], tx["initiator"], tx["state_hash"]]
+    assert all(type(v) is ApiValue and v._text is None for v in values)  # nothing written while decoding
+    assert values == [encode_api("sg", sig), encode_api("ak", AK[1:]), encode_api("st", HASH)]
+    assert tx["initiator"].prefix == "ak" and tx["initiator"].payload == AK[1:]
+    assert json.loads(json.dumps(to_json(root)))["fields"]["transaction"]["fields"]["initiator"] == \
+        encode_api("ak", AK[1:])
+    assert f"initiator: {encode_api('ak', AK[1:])}" in format_tree(root)
+    assert f"initiator: {encode_api('ak', AK[1:])}" in decoded_markdown(rlp_blob(signed(create_v2_items())))
+
+
+def test_api_values_and_strings_encode_alike():
+    blob = rlp_blob(signed(create_v2_items()))
+    root = decode(blob)
+    tx = root["transaction"]
+    tx.fields["responder"] = ApiValue("ak", AK2[1:])
+    tx.fields["state_hash"] = encode_api("st", HASH)
+    root.fields["signatures"] = [ApiValue("sg", bytes(64))]
+    assert encode(root) == blob
+    tx.fields["responder"] = ApiValue("ct", AK2[1:])
+    assert rlp.decode(encode_bytes(tx))[4] == b"\x05" + AK2[1:]
+    tx.fields["responder"] = ApiValue("st", AK2[1:])
+    with pytest.raises(EncodeError, match="responder: not an id"):
+        encode(root)
 
 
 # -- annotate --------------------------------------------------------------------------------------

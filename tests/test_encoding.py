@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import os
+import pickle
 import random
 
 import base58
@@ -14,10 +16,10 @@ from chanlog.encoding import (
     BASE58,
     BASE64,
     PREFIXES,
+    ApiValue,
     EncodingError,
     Envelope,
     TruncatedError,
-    b58encode,
     checksum,
     decode_api,
     encode_api,
@@ -88,12 +90,25 @@ def test_encode_with_other_alphabet_and_separator():
     assert encode_api("tx", payload, encoding=BASE58, separator="$") == b58_text("tx", payload, "$")
 
 
-@pytest.mark.parametrize("n", [0, 1, 2, 31, 32, 33, 64, 65, 68, 100])
-def test_b58encode_equals_the_base58_library(n):
-    rng = random.Random(n)
-    for lead in range(4):
-        data = b"\0" * lead + bytes(rng.randrange(256) for _ in range(n))
-        assert b58encode(data) == base58.b58encode(data).decode()
+@pytest.mark.parametrize("prefix,n", [("ak", 32), ("sg", 64), ("st", 32), ("cb", 0), ("ba", 5), ("tx", 100)])
+def test_api_value_writes_its_text_on_first_use_and_acts_as_it(prefix, n):
+    payload = bytes(random.Random(n).randrange(256) for _ in range(n)) or b"\x00"
+    value = ApiValue(prefix, payload)
+    assert value._text is None  # nothing written yet
+    text = encode_api(prefix, payload)
+    assert str(value) == text and value._text == text and f"{value}" == text
+    assert value == text and text == value and hash(value) == hash(text) and value in {text}
+    assert value == ApiValue(prefix, payload) and value != ApiValue("ba" if prefix != "ba" else "cb", payload)
+    assert value != "" and value != text[:-1] + ("a" if text[-1] != "a" else "b") and value != 5
+    assert value.startswith(prefix + "_") and value[:3] == prefix + "_" and len(value) == len(text)
+    assert "x" + value == "x" + text and value + "x" == text + "x" and sorted([value, "zz"])[0] is value
+    assert decode_api(str(value)) == (prefix, payload)
+    assert copy.deepcopy(value) == value and pickle.loads(pickle.dumps(value)) == value
+
+
+def test_api_value_has_no_other_attributes():
+    with pytest.raises(AttributeError):
+        ApiValue("ak", bytes(32))._missing  # noqa: B018
 
 
 def test_checksum_is_double_sha256():
