@@ -251,6 +251,65 @@ def _events(entries: list[_Entry], filename: str) -> list[Event]:
         else:
             events.append(Close(conn=conn_of(entry.role), closed_by="client", **common))
             current[entry.role] = None
+    return _split_overlapping(events)
+
+
+#: ``channels.info`` events after which the node's FSM for that connection is gone.
+_TERMINAL_EVENTS = frozenset({"died"})
+
+
+def _split_overlapping(events: list[Event]) -> list[Event]:
+    """Give each event the right connection when a role has two connections open at once.
+
+    A log writes a participant's second connection (a new channel) while its first is still winding
+    down (``sc_ws_close_mutual``: the first channel's ``closed_confirmed``/``died`` and close come after
+    the second's open). Node frames then go by ``channel_id`` (to the open connection that carries it,
+    when the newest one already carries another), a close to a connection whose FSM ``died``, and other
+    entries to the role's connection that had the last entry. Logs without overlapping connections are
+    left exactly as read. Connections are renumbered in order of first appearance.
+    """
+    live: dict[str, list[int]] = {"initiator": [], "responder": []}
+    chan: dict[int, str] = {}
+    last: dict[str, int] = {}
+    ended: set[int] = set()
+    for event in events:
+        conns = live[event.role]
+        if isinstance(event, Open):
+            conns.append(event.conn)
+            last[event.role] = event.conn
+            continue
+        if not conns:
+            conns.append(event.conn)
+        active = last[event.role] if last.get(event.role) in conns else conns[-1]
+        is_node = isinstance(event, Frame) and event.sender == "node"
+        channel_id = event.channel_id if is_node else None  # type: ignore[union-attr]
+        if len(conns) == 1:
+            conn = conns[0]
+        elif isinstance(event, Close):
+            conn = next((c for c in conns if c in ended), active)
+        elif channel_id and chan.get(conns[-1]) not in (None, channel_id):
+            conn = next((c for c in conns if chan.get(c) == channel_id), conns[-1])
+        elif channel_id:
+            conn = conns[-1]
+        else:
+            conn = active
+        if is_node:
+            if channel_id and conn not in chan:
+                chan[conn] = channel_id
+            if event.info_event in _TERMINAL_EVENTS:  # type: ignore[union-attr]
+                ended.add(conn)
+        event.conn = conn
+        if isinstance(event, Close):
+            conns.remove(conn)
+            if last.get(event.role) == conn:
+                last.pop(event.role)
+        else:
+            last[event.role] = conn
+    order: dict[int, int] = {}
+    for event in events:
+        order.setdefault(event.conn, len(order))
+    for event in events:
+        event.conn = order[event.conn]
     return events
 
 

@@ -1,0 +1,105 @@
+"""``chanlog replay``: serve a transcript as a fake node."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from chanlog.cli import main
+
+REPLAY_EXIT_CODES = """\b
+Exit status: 0 every session played to the end without a divergence; 1 a client diverged (wrong
+frame, declined or different signature, a slot that timed out), left the script unfinished (unless
+--allow-partial), or bad input (the message names file:line); 2 bad usage."""
+
+
+def setup_logging(verbose: int) -> None:
+    """Divergence reports (and with -v session summaries, -vv every connection) on standard error."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    logger = logging.getLogger("chanlog")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG)
+    logger.propagate = False
+
+
+@main.command("replay", epilog=REPLAY_EXIT_CODES)
+@click.argument("transcript", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", type=click.IntRange(0, 65535), default=3014, show_default=True,
+              help="Port to bind; 0 picks a free one.")
+@click.option("--mode", type=click.Choice(["strict", "lenient"]), default="strict", show_default=True,
+              help="strict: method and params compared (ids, fsm_id, signatures ignored); lenient: methods "
+                   "only, channels.get.* / channels.message slots the client does not send are skipped.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              help="Seconds to wait for an expected client frame (then it is a divergence naming the slot), "
+                   "and for a reconnect before a session ends.")
+@click.option("--grace", type=click.FloatRange(min=0), default=2.0, show_default=True,
+              help="Seconds before a participant that has not connected stops holding the other back; in "
+                   "lenient mode, how long a skippable frame is waited for.")
+@click.option("--sessions", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Exit after this many sessions (a session is both participants' recorded connections); "
+                   "0: serve until interrupted.")
+@click.option("--allow-partial", is_flag=True, help="Exit 0 even when a session left part of the script unplayed.")
+@click.option("-v", "--verbose", count=True, help="-v: session summaries; -vv: every connection.")
+@click.option("--compat", type=click.Choice(["sdk14"]), default=None,
+              help="TRANSFORM the transcript for a modern client before serving (off by default; see "
+                   "chanlog.compat). sdk14: channel_create_tx v1 -> v2, fees raised to the minimum for the "
+                   "new size, old signatures kept; expected client frames in @aeternity/aepp-sdk 14's shape.")
+def replay_command(transcript: Path, host: str, port: int, mode: str, timeout: float, grace: float,
+                   sessions: int, allow_partial: bool, verbose: int, compat: str | None = None) -> None:
+    """Serve TRANSCRIPT (a YAML transcript, or a node Markdown log imported on the fly) as a fake node.
+
+    The URL (ws://HOST:PORT/channel) is printed on standard output once the node listens. Each client
+    connection gives its role in the query (role=initiator|responder); the Nth connection of a role
+    plays that role's Nth recorded connection. The node sends what the recorded node sent, answers
+    requests with the client's own JSON-RPC id, answers channels.system pings at any time, and checks
+    every client frame (chanlog.matchers). A divergence is sent to the client as a JSON-RPC error,
+    reported on standard error, and makes the command exit 1 after its last session. Several
+    sessions may run at once when clients add chanlog_session=KEY to the URL.
+    """
+    from chanlog.replay import FakeNode, load_transcript
+
+    setup_logging(verbose)
+    loaded = load_transcript(transcript)
+    transform = None
+    if compat is not None:
+        from chanlog.compat import transformer
+
+        transform = transformer(compat)
+        click.echo(f"chanlog replay: --compat {compat}: serving a TRANSFORMED transcript", err=True)
+    node = FakeNode(loaded, host=host, port=port, mode=mode, timeout=timeout, grace=grace,
+                    sessions=sessions or None, transform=transform)
+    ok = asyncio.run(_serve(node, allow_partial))
+    sys.exit(0 if ok else 1)
+
+
+async def _serve(node, allow_partial: bool) -> bool:  # noqa: ANN001 - FakeNode, imported lazily
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - platforms without signals
+            pass
+    url = await node.start()
+    click.echo(url)
+    sys.stdout.flush()
+    waiter = asyncio.create_task(node.wait())
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    stopper.cancel()
+    await node.stop()
+    for report in node.reports:
+        click.echo(report.summary(), err=True)
+    for refused in node.refused:
+        click.echo(f"refused: {refused.role} connection {refused.nth}: {refused.reason}", err=True)
+    if not node.reports:
+        click.echo("no session was played: no client connected", err=True)
+    return node.ok(allow_partial)
