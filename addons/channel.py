@@ -1,1 +1,16 @@
-"""mitmproxy script: ``mitmdump -s addons/channel.py`` records Aeternity channel sessions (placeholder)."""
+"""mitmproxy script: record Aeternity state-channel sessions into transcripts.
+
+Usage::
+
+    mitmdump -s addons/channel.py --mode reverse:http://NODE:3014 --set chanlog_dir=./transcripts
+
+Both participants' WebSocket connections to ``/channel`` go into one YAML transcript per channel session
+(``chanlog_dir/NAME.yaml``), journaled frame by frame in ``chanlog_dir/journals/`` (``chanlog recover``
+rebuilds a transcript from a journal left by a killed proxy). Options (``--set chanlog_dir=...``,
+``chanlog_path``, ``chanlog_name``, ``chanlog_headers``, ``chanlog_bounded``, ``chanlog_fsync``) are listed in the
+README, "Recording". The addon itself is :class:`chanlog.capture.ChannelRecorder`.
+"""
+
+from chanlog.capture import ChannelRecorder
+
+addons = [ChannelRecorder()]

@@ -169,3 +169,19 @@ def test_errors_name_file_and_line(text, line, needle):
         import_log(text, "bad.md")
     assert info.value.where == f"bad.md:{line}"
     assert needle in info.value.message
+
+
+def test_overlapping_connections_of_one_role_are_told_apart_by_channel_id(corpus):
+    """sc_ws_close_mutual opens each participant's second channel before the first has wound down:
+    every node frame lands on the connection of its channel, each connection opens and closes once."""
+    transcript = import_file(corpus / "json-rpc" / "sc_ws_close_mutual.md")
+    conns = transcript.connections()
+    assert [c.role for c in conns] == ["initiator", "responder", "initiator", "responder"]
+    channels = []
+    for c in conns:
+        assert c.open is not None and c.close is not None
+        assert c.events[0] is c.open and c.events[-1] is c.close
+        ids = {f.channel_id for f in c.frames if f.sender == "node"} - {None}
+        assert len(ids) == 1
+        channels.append(ids.pop())
+    assert channels[0] == channels[1] != channels[2] == channels[3]

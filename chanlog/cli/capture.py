@@ -1,0 +1,46 @@
+"""``chanlog recover``: rebuild a transcript from a journal the recorder left behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from chanlog.cli import EXIT_CODES, main
+
+
+@main.command("recover", epilog=EXIT_CODES)
+@click.argument("journal", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+              help="Transcript file to write; '-' for standard output (default: where the recorder "
+                   "would have written it, DIR/NAME.yaml for a journal DIR/journals/NAME.jsonl).")
+@click.option("--finish", is_flag=True,
+              help="Then mark the journal finished, so the recorder stops reporting it at start-up.")
+def recover_command(journal: Path, output: Path | None, finish: bool) -> None:
+    """Rebuild the transcript of JOURNAL (JSON Lines, written by mitmdump -s addons/channel.py).
+
+    Use it when the proxy was killed: every frame the journal holds is recovered (an incomplete last
+    line, written while the proxy died, is skipped and reported). Connections still open when the
+    journal ends have no close event; the transcript's source says how many (open_connections). The
+    journal itself is not changed unless --finish is given (which also drops an incomplete last line).
+    """
+    import os
+    import time
+
+    from chanlog.journal import JournalWriter, scan, write_transcript
+
+    info = scan(journal)
+    out = output if output is not None else info.default_output()
+    write_transcript(journal, out, info=info)
+    if info.truncated:
+        click.echo(f"chanlog: {journal}:{info.truncated}: incomplete last line skipped", err=True)
+    where = "standard output" if str(out) == "-" else str(out)
+    click.echo(f"recovered {info.frames} frames in {info.connections} connections of session "
+               f"{info.session} into {where}", err=True)
+    if finish and not info.finished:
+        if info.truncated:  # drop the incomplete last line so that the end record follows a whole one
+            data = journal.read_bytes()
+            os.truncate(journal, data.rfind(b"\n") + 1)
+        writer = JournalWriter(journal)
+        writer.open()
+        writer.finish_if_unchanged(writer.size, time.time())

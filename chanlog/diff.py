@@ -1,0 +1,156 @@
+"""Compare two transcripts of the same flow, connection by connection.
+
+Connections are matched by role and by their order among that role's connections (the initiator's
+first connection with the initiator's first connection, ...). Within a connection the events must
+match in order; how the two participants' events interleave may differ (the node sends to both at
+once, and a proxy sees the two connections independently).
+
+What is ignored is what :mod:`chanlog.volatile` calls volatile: JSON-RPC ``id`` values, ``fsm_id``,
+signatures of ``signed_tx`` blobs, times, the node's address and ``host``/``existing_fsm_id`` in the
+open URLs. Besides, JSON frames are compared as parsed data (the text layout of a log's pretty JSON and a
+node's compact JSON do not matter), ``note`` events (log sentences, not traffic) are skipped, a close
+code or side is compared only when both transcripts know it, and a connection one transcript shows
+closed while the other ends with it still open is not a difference (logs are often cut short).
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from chanlog.model import Close, Event, Frame, Open, Transcript
+from chanlog.volatile import normalize, normalize_url
+
+#: Lines of unchanged context shown around each difference.
+CONTEXT = 2
+
+
+@dataclass
+class ConnView:
+    """One connection of a transcript as the diff sees it."""
+
+    role: str
+    """``initiator`` or ``responder``."""
+    index: int
+    """Its order among the role's connections, from 1."""
+    conn: int
+    """Its connection number in the transcript."""
+    items: list[tuple[str, str]] = field(default_factory=list)
+    """``(label, comparable line)`` per event: the label names the event (``frame 12``, ``open``)."""
+    close: Close | None = None
+    """Its close event, if the transcript has one."""
+
+
+def frame_line(frame: Frame) -> str:
+    """The comparable text of a frame: sender, injected flag and content with volatile values masked
+    (JSON as sorted compact JSON, other text verbatim, binary as base64)."""
+    who = frame.sender + (" (injected)" if frame.injected else "")
+    if frame.binary is not None:
+        return f"{who} binary {base64.b64encode(frame.binary).decode('ascii')}"
+    if frame.text is not None:
+        return f"{who} text {frame.text!r}"
+    body = json.dumps(normalize(frame.data), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return f"{who} {body}"
+
+
+def open_line(event: Open) -> str:
+    """The comparable text of an open: the URL's path and sorted query without volatile parameters."""
+    path, query = normalize_url(event.url)
+    return "open " + path + ("?" + "&".join(f"{k}={v}" for k, v in query) if query else "")
+
+
+def close_line(event: Close, other: Close | None) -> str:
+    """The comparable text of a close: code and side, each only when ``other`` knows it too."""
+    parts = ["close"]
+    if event.code is not None and other is not None and other.code is not None:
+        parts.append(f"code {event.code}")
+    if event.closed_by is not None and other is not None and other.closed_by is not None:
+        parts.append(f"by {event.closed_by}")
+    return " ".join(parts)
+
+
+def connection_views(transcript: Transcript) -> dict[tuple[str, int], ConnView]:
+    """Every connection keyed by ``(role, index among the role's connections from 1)``."""
+    views: dict[tuple[str, int], ConnView] = {}
+    by_conn: dict[int, ConnView] = {}
+    counts: dict[str, int] = {}
+    frame_numbers = {id(f): n for n, f in transcript.frames()}
+    for event in transcript.events:
+        view = by_conn.get(event.conn)
+        if view is None:
+            counts[event.role] = counts.get(event.role, 0) + 1
+            view = ConnView(event.role, counts[event.role], event.conn)
+            by_conn[event.conn] = view
+            views[(event.role, view.index)] = view
+        _add(view, event, frame_numbers)
+    return views
+
+
+def _add(view: ConnView, event: Event, frame_numbers: dict[int, int]) -> None:
+    if isinstance(event, Open):
+        view.items.append(("open", open_line(event)))
+    elif isinstance(event, Frame):
+        view.items.append((f"frame {frame_numbers[id(event)]}", frame_line(event)))
+    elif isinstance(event, Close):
+        view.close = event
+
+
+def diff_transcripts(a: Transcript, b: Transcript, a_name: str = "A", b_name: str = "B",
+                     context: int = CONTEXT) -> list[str]:
+    """What differs between ``a`` and ``b`` as printable lines; an empty list when they are equal.
+
+    For each connection with differences: a heading naming role, order and connection numbers, then
+    difflib hunks (``-`` only in ``a``, ``+`` only in ``b``, `` `` the same) whose lines name the
+    frame numbers in each transcript.
+    """
+    out: list[str] = []
+    if a.protocol != b.protocol:
+        out.append(f"protocol: {a_name} {a.protocol}, {b_name} {b.protocol}")
+    va, vb = connection_views(a), connection_views(b)
+    for key in sorted(set(va) | set(vb), key=lambda k: (k[0], k[1])):
+        out.extend(_diff_connection(key, va.get(key), vb.get(key), a_name, b_name, context))
+    return out
+
+
+def _with_close(view: ConnView | None, other: ConnView | None) -> list[tuple[str, str]]:
+    if view is None:
+        return []
+    items = list(view.items)
+    if view.close is not None and (other is None or other.close is not None):
+        items.append(("close", close_line(view.close, other.close if other else None)))
+    return items
+
+
+def _diff_connection(key: tuple[str, int], ca: ConnView | None, cb: ConnView | None, a_name: str,
+                     b_name: str, context: int) -> Iterator[str]:
+    role, index = key
+    ia, ib = _with_close(ca, cb), _with_close(cb, ca)
+    la, lb = [line for _, line in ia], [line for _, line in ib]
+    if la == lb:
+        return
+    where_a = f"{a_name} conn {ca.conn}" if ca else f"not in {a_name}"
+    where_b = f"{b_name} conn {cb.conn}" if cb else f"not in {b_name}"
+    yield f"{role} connection {index} ({where_a}, {where_b}):"
+    matcher = difflib.SequenceMatcher(a=la, b=lb, autojunk=False)
+    for group in matcher.get_grouped_opcodes(context):
+        yield (f"@@ {a_name} {_span(ia, group[0][1], group[-1][2])} "
+               f"{b_name} {_span(ib, group[0][3], group[-1][4])} @@")
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                for (label, line), (label_b, _) in zip(ia[i1:i2], ib[j1:j2], strict=True):
+                    yield f"  [{label} | {label_b}] {line}"
+                continue
+            for label, line in ia[i1:i2]:
+                yield f"- [{a_name} {label}] {line}"
+            for label, line in ib[j1:j2]:
+                yield f"+ [{b_name} {label}] {line}"
+
+
+def _span(items: list[tuple[str, str]], start: int, end: int) -> str:
+    if start >= end:
+        return f"(nothing, before item {start + 1})"
+    first, last = items[start][0], items[end - 1][0]
+    return first if start == end - 1 else f"{first} .. {last}"

@@ -1,0 +1,495 @@
+"""The recorder addon, driven through mitmproxy's own test helpers (``taddons``, ``tflow``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from mitmproxy import exceptions
+from mitmproxy.test import taddons, tflow
+from mitmproxy.websocket import WebSocketMessage
+from wsproto.frame_protocol import Opcode
+
+from chanlog import transcript as tmod
+from chanlog.capture import (
+    ChannelRecorder,
+    node_channel_id,
+    pairing_key,
+    path_matches,
+    safe_name,
+    ws_url,
+)
+from chanlog.journal import JournalWriter, scan
+from chanlog.model import Close, Frame, Open, Transcript
+
+PARAMS = {"channel_reserve": "2", "initiator_id": "ak_A", "responder_id": "ak_B", "port": "13179",
+          "protocol": "json-rpc"}
+
+
+def ws_flow(role: str | None, path: str = "/channel", **params: str):
+    """A live WebSocket flow (no messages yet) to ``path`` with the channel parameters and ``role``."""
+    f = tflow.twebsocketflow(messages=False)
+    query = {**PARAMS, **params}
+    if role is not None:
+        query["role"] = role
+    f.request.path = f"{path}?{urlencode(query)}"
+    f.websocket.messages = []  # (tflow adds three sample messages whatever ``messages`` says)
+    f.websocket.close_code = None
+    f.websocket.closed_by_client = None
+    f.websocket.close_reason = None
+    f.websocket.timestamp_end = None
+    return f
+
+
+def send(addon: ChannelRecorder, f, content: str | bytes, from_client: bool, injected: bool = False) -> None:
+    """What mitmproxy does per message: append it to the flow, then run the hook."""
+    typ = Opcode.TEXT if isinstance(content, str) else Opcode.BINARY
+    data = content.encode() if isinstance(content, str) else content
+    f.websocket.messages.append(WebSocketMessage(typ, from_client, data, injected=injected))
+    addon.websocket_message(f)
+
+
+def close(addon: ChannelRecorder, f, code: int = 1000, by_client: bool = True, reason: str = "") -> None:
+    f.websocket.close_code = code
+    f.websocket.closed_by_client = by_client
+    f.websocket.close_reason = reason
+    f.websocket.timestamp_end = 946681300
+    addon.websocket_end(f)
+
+
+def info(channel_id: str | None, event: str) -> str:
+    return json.dumps({"jsonrpc": "2.0", "method": "channels.info",
+                       "params": {"channel_id": channel_id, "data": {"event": event}}, "version": 1},
+                      separators=(",", ":"))
+
+
+def transcripts(addon: ChannelRecorder) -> dict[str, Transcript]:
+    addon.wait()
+    return {p.stem: tmod.load(p) for p in sorted(addon.directory.glob("*.yaml"))}
+
+
+def frames_of(t: Transcript) -> list[tuple[str, int, str, str | bytes]]:
+    return [(f.role, f.conn, f.sender, f.wire()) for _, f in t.frames()]
+
+
+@pytest.fixture
+def rec(tmp_path: Path):
+    addon = ChannelRecorder()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, chanlog_dir=str(tmp_path / "out"))
+        yield addon, tctx
+    addon.done()
+
+
+# -- options ------------------------------------------------------------------------------------
+
+
+def test_defaults(tmp_path: Path) -> None:
+    addon = ChannelRecorder()
+    with taddons.context(addon) as tctx:
+        assert tctx.options.chanlog_dir == "./transcripts"
+        assert tctx.options.chanlog_path == "/channel"
+        assert tctx.options.chanlog_headers is False and tctx.options.chanlog_bounded is False
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("chanlog_path", "channel", "must be a request path"),
+    ("chanlog_path", "/channel?x=1", "must be a request path"),
+    ("chanlog_name", "{nope}", "unknown field {nope}"),
+    ("chanlog_name", "{port:d}", "cannot format"),
+    ("chanlog_name", "  ", "empty"),
+])
+def test_invalid_options_fail_at_start_up(rec, option: str, value: str, message: str) -> None:
+    addon, tctx = rec
+    with pytest.raises(exceptions.OptionsError, match=message):
+        tctx.configure(addon, **{option: value})
+
+
+def test_chanlog_dir_that_is_a_file(rec, tmp_path: Path) -> None:
+    addon, tctx = rec
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(exceptions.OptionsError, match="not a folder"):
+        tctx.configure(addon, chanlog_dir=str(tmp_path / "file"))
+
+
+# -- recording ----------------------------------------------------------------------------------
+
+
+def test_both_participants_in_one_transcript(rec) -> None:
+    addon, _ = rec
+    fi, fr = ws_flow("initiator", host="localhost"), ws_flow("responder")
+    addon.websocket_start(fi)
+    send(addon, fi, info(None, "fsm_up"), False)
+    addon.websocket_start(fr)
+    send(addon, fr, info(None, "fsm_up"), False)
+    send(addon, fi, '{"jsonrpc":"2.0","id":1,"method":"channels.initiator_sign","params":{}}', True)
+    send(addon, fr, info("ch_1", "funding_created"), False)
+    close(addon, fi)
+    assert not list(addon.directory.glob("*.yaml"))  # the responder is still connected
+    close(addon, fr, 1001, by_client=False, reason="bye")
+    (t,) = transcripts(addon).values()
+    assert [type(e).__name__ for e in t.events] == ["Open", "Frame", "Open", "Frame", "Frame", "Frame",
+                                                   "Close", "Close"]
+    assert frames_of(t) == [("initiator", 0, "node", info(None, "fsm_up")),
+                            ("responder", 1, "node", info(None, "fsm_up")),
+                            ("initiator", 0, "client",
+                             '{"jsonrpc":"2.0","id":1,"method":"channels.initiator_sign","params":{}}'),
+                            ("responder", 1, "node", info("ch_1", "funding_created"))]
+    closes = [e for e in t.events if isinstance(e, Close)]
+    assert [(c.role, c.code, c.closed_by, c.reason) for c in closes] == [
+        ("initiator", 1000, "client", None), ("responder", 1001, "node", "bye")]
+    opens = [e for e in t.events if isinstance(e, Open)]
+    assert opens[0].url == "ws://example.com" + fi.request.path and opens[0].headers is None
+    assert t.source["channel_id"] == "ch_1" and t.protocol == "json-rpc"
+    assert scan(addon.directory / "journals" / f"{t.name}.jsonl").finished
+
+
+def test_fidelity_non_json_binary_pretty_and_injected(rec) -> None:
+    addon, _ = rec
+    f = ws_flow("initiator")
+    addon.websocket_start(f)
+    pretty = json.dumps({"jsonrpc": "2.0", "method": "x", "params": {"a": "é"}}, indent=2, ensure_ascii=False)
+    contents: list[tuple[str | bytes, bool, bool]] = [
+        ("hello, not json", True, False), (b"\x00\x01\xfe", False, False), (pretty, False, False),
+        ('{"b":1,"a":2}', True, True), ('{"dup":1,"dup":2}', False, False), ("", True, False)]
+    for content, from_client, injected in contents:
+        send(addon, f, content, from_client, injected)
+    close(addon, f, 1006, by_client=False)
+    (t,) = transcripts(addon).values()
+    frames = [fr for _, fr in t.frames()]
+    assert [fr.wire() for fr in frames] == [c for c, _, _ in contents]
+    assert [fr.injected for fr in frames] == [False, False, False, True, False, False]
+    assert frames[0].text == "hello, not json" and frames[1].binary == b"\x00\x01\xfe"
+    assert frames[2].fmt == "pretty" and frames[3].data == {"b": 1, "a": 2}
+    assert frames[4].text == '{"dup":1,"dup":2}'
+    assert [e for e in t.events if isinstance(e, Close)][0].code == 1006
+
+
+def test_only_channel_websockets_with_a_role_are_recorded(rec, caplog: pytest.LogCaptureFixture) -> None:
+    addon, _ = rec
+    other, norole = ws_flow("initiator", path="/v3/status"), ws_flow(None)
+    with caplog.at_level(logging.WARNING):
+        for f in (other, norole):
+            addon.websocket_start(f)
+            send(addon, f, "x", True)
+            close(addon, f)
+    assert transcripts(addon) == {} and addon.flows == {}
+    assert "no role=initiator|responder" in caplog.text
+
+
+def test_custom_path_and_trailing_slash(rec) -> None:
+    addon, tctx = rec
+    tctx.configure(addon, chanlog_path="/ws/channel/")
+    f = ws_flow("initiator", path="/ws/channel")
+    addon.websocket_start(f)
+    close(addon, f)
+    assert len(transcripts(addon)) == 1
+
+
+def test_concurrent_sessions_are_never_mixed(rec) -> None:
+    addon, _ = rec
+    flows = {}
+    for i in range(4):
+        for role in ("initiator", "responder"):
+            flows[(i, role)] = ws_flow(role, port=str(2000 + i))
+            addon.websocket_start(flows[(i, role)])
+    for step in range(3):
+        for (i, role), f in flows.items():
+            send(addon, f, info(f"ch_{i}" if step else None, f"s{i}-{role}-{step}"), False)
+            send(addon, f, f"client {i} {role} {step}", True)
+    for f in flows.values():
+        close(addon, f)
+    found = transcripts(addon)
+    assert len(found) == 4
+    for t in found.values():
+        i = int(t.params["port"]) - 2000
+        assert t.channel_id == f"ch_{i}"
+        assert {role for role, *_ in frames_of(t)} == {"initiator", "responder"}
+        assert all(f"{i} " in str(w) or f"s{i}-" in str(w) for *_, w in frames_of(t))
+        assert len(frames_of(t)) == 12
+
+
+def test_reestablish_joins_the_finished_session_and_rewrites_it(rec) -> None:
+    addon, _ = rec
+    fi, fr = ws_flow("initiator"), ws_flow("responder")
+    addon.websocket_start(fi)
+    addon.websocket_start(fr)
+    send(addon, fi, info("ch_R", "open"), False)
+    close(addon, fi)
+    close(addon, fr)
+    (first,) = transcripts(addon).values()
+    assert len(first.connections()) == 2
+    again = {"existing_channel_id": "ch_R", "existing_fsm_id": "ba_x"}
+    ri = ws_flow("initiator", **again)
+    rr = ws_flow("responder", **again)
+    addon.websocket_start(rr)
+    addon.websocket_start(ri)
+    send(addon, ri, info("ch_R", "channel_reestablished"), False)
+    close(addon, ri)
+    close(addon, rr)
+    found = transcripts(addon)
+    assert list(found) == [first.name]
+    t = found[first.name]
+    assert [(c.conn, c.role) for c in t.connections()] == [(0, "initiator"), (1, "responder"),
+                                                           (2, "responder"), (3, "initiator")]
+    assert len(list(t.frames())) == 2
+    assert scan(addon.directory / "journals" / f"{t.name}.jsonl").finished
+
+
+def test_reconnect_while_the_other_is_still_connected(rec) -> None:
+    addon, _ = rec
+    fi, fr = ws_flow("initiator"), ws_flow("responder")
+    addon.websocket_start(fi)
+    addon.websocket_start(fr)
+    send(addon, fr, info("ch_C", "open"), False)
+    close(addon, fi)
+    back = ws_flow("initiator", existing_channel_id="ch_C")
+    addon.websocket_start(back)
+    close(addon, back)
+    close(addon, fr)
+    (t,) = transcripts(addon).values()
+    assert [c.role for c in t.connections()] == ["initiator", "responder", "initiator"]
+
+
+def test_legacy_protocol_pairs_and_reestablishes(rec) -> None:
+    addon, _ = rec
+    legacy = {"protocol": "legacy"}
+    fi, fr = ws_flow("initiator", **legacy), ws_flow("responder", **legacy)
+    addon.websocket_start(fi)
+    addon.websocket_start(fr)
+    send(addon, fi, '{"action":"info","payload":{"event":"channel_accept"}}', False)
+    send(addon, fr, '{"action":"info","channel_id":"ch_L","payload":{"event":"funding_created"}}', False)
+    close(addon, fi)
+    close(addon, fr)
+    back = ws_flow("responder", existing_channel_id="ch_L", **legacy)
+    addon.websocket_start(back)
+    send(addon, back, '{"action":"info","channel_id":"ch_L","payload":{"event":"channel_reestablished"}}', False)
+    close(addon, back)
+    (t,) = transcripts(addon).values()
+    assert t.protocol == "legacy" and t.channel_id == "ch_L"
+    assert [c.role for c in t.connections()] == ["initiator", "responder", "responder"]
+    assert [f.method for _, f in t.frames()] == ["info", "info", "info"]
+
+
+def test_killed_proxy_journal_holds_every_frame(rec) -> None:
+    addon, _ = rec
+    f = ws_flow("initiator")
+    addon.websocket_start(f)
+    for n in range(20):
+        send(addon, f, f'{{"n":{n}}}', n % 3 == 0)
+    # no websocket_end, no done: as if the proxy were killed here
+    from chanlog.journal import load_journal
+
+    t = load_journal(addon.flows[f.id].session.journal.path)
+    assert [fr.wire() for _, fr in t.frames()] == [f'{{"n":{n}}}' for n in range(20)]
+    assert t.source["open_connections"] == 1
+
+
+def test_transcript_that_cannot_be_written_leaves_the_journal_unfinished(rec, caplog) -> None:
+    addon, _ = rec
+    f = ws_flow("initiator")
+    addon.websocket_start(f)
+    send(addon, f, "kept", True)
+    session = addon.flows[f.id].session
+    session.transcript.mkdir()  # a folder where the file should go: the rename fails
+    with caplog.at_level(logging.ERROR):
+        close(addon, f)
+        addon.wait()
+    assert f"cannot write {session.transcript}" in caplog.text and "chanlog recover" in caplog.text
+    info = scan(session.journal.path)
+    assert not info.finished and info.frames == 1 and session.journal.closed
+    assert not list(addon.directory.glob(".*.tmp"))
+
+
+def test_unknown_existing_channel_starts_a_session_named_by_it(rec) -> None:
+    addon, _ = rec
+    f = ws_flow("initiator", existing_channel_id="ch_unknown")
+    addon.websocket_start(f)
+    close(addon, f)
+    (t,) = transcripts(addon).values()
+    assert t.channel_id is None and t.source["channel_id"] == "ch_unknown"
+    assert addon.by_channel["ch_unknown"].name == t.name
+
+
+def test_same_parameters_after_the_channel_exists_is_a_new_session(rec) -> None:
+    addon, _ = rec
+    fi, fr = ws_flow("initiator"), ws_flow("responder")
+    addon.websocket_start(fi)
+    addon.websocket_start(fr)
+    send(addon, fi, info("ch_1", "open"), False)
+    close(addon, fi)
+    fi2 = ws_flow("initiator")  # same channel parameters, no existing_channel_id: a new channel
+    addon.websocket_start(fi2)
+    close(addon, fr)
+    close(addon, fi2)
+    assert sorted(len(t.connections()) for t in transcripts(addon).values()) == [1, 2]
+
+
+def test_retry_before_the_channel_exists_joins(rec) -> None:
+    addon, _ = rec
+    fi = ws_flow("initiator")
+    fr = ws_flow("responder")
+    addon.websocket_start(fr)
+    addon.websocket_start(fi)
+    close(addon, fi, 1006)
+    fi2 = ws_flow("initiator")
+    addon.websocket_start(fi2)
+    close(addon, fi2)
+    close(addon, fr)
+    (t,) = transcripts(addon).values()
+    assert [c.role for c in t.connections()] == ["responder", "initiator", "initiator"]
+
+
+def test_headers_only_on_request(rec) -> None:
+    addon, tctx = rec
+    f = ws_flow("initiator")
+    f.request.headers["Cookie"] = "session=secret"
+    f.request.headers["Authorization"] = "Bearer t"
+    addon.websocket_start(f)
+    close(addon, f)
+    tctx.configure(addon, chanlog_headers=True)
+    g = ws_flow("initiator", port="9")
+    g.request.headers["Cookie"] = "session=secret"
+    addon.websocket_start(g)
+    close(addon, g)
+    found = transcripts(addon)
+    text = {name: (addon.directory / f"{name}.yaml").read_text() for name in found}
+    without = next(n for n, t in found.items() if t.params["port"] == "13179")
+    with_ = next(n for n, t in found.items() if t.params["port"] == "9")
+    assert "secret" not in text[without] and "Bearer" not in text[without]
+    assert found[with_].events[0].headers["Cookie"] == "session=secret"
+    assert "secret" not in (addon.directory / "journals" / f"{without}.jsonl").read_text()
+
+
+def test_file_names_stay_inside_chanlog_dir(rec) -> None:
+    addon, tctx = rec
+    tctx.configure(addon, chanlog_name="{initiator_id}")
+    for evil in ("../../etc/passwd", "/abs/path", "..", "a/../../b", "\x00nul"):
+        f = ws_flow("initiator", initiator_id=evil)
+        addon.websocket_start(f)
+        close(addon, f)
+    addon.wait()
+    written = sorted(p for p in addon.directory.parent.rglob("*") if p.is_file())
+    assert len(written) == 10
+    for p in written:
+        assert p.resolve().is_relative_to(addon.directory.resolve())
+    assert sorted(p.name for p in addon.directory.glob("*.yaml")) == [
+        "a_b.yaml", "abs_path.yaml", "etc_passwd.yaml", "nul.yaml", "session.yaml"]
+
+
+def test_name_collisions_get_a_suffix(rec) -> None:
+    addon, tctx = rec
+    tctx.configure(addon, chanlog_name="fixed")
+    for port in ("1", "2", "3"):
+        f = ws_flow("initiator", port=port)
+        addon.websocket_start(f)
+        close(addon, f)
+    assert sorted(transcripts(addon)) == ["fixed", "fixed-2", "fixed-3"]
+
+
+def test_bounded_mode_releases_recorded_messages(rec) -> None:
+    addon, tctx = rec
+    unbounded = ws_flow("initiator", port="1")
+    addon.websocket_start(unbounded)
+    for n in range(5):
+        send(addon, unbounded, f"m{n}", n % 2 == 0)
+    assert len(unbounded.websocket.messages) == 5
+    tctx.configure(addon, chanlog_bounded=True)
+    bounded = ws_flow("initiator", port="2")
+    addon.websocket_start(bounded)
+    for n in range(5):
+        send(addon, bounded, f"m{n}", n % 2 == 0)
+        assert [m.text for m in bounded.websocket.messages] == [f"m{n}"]  # the newest stays for later addons
+    close(addon, unbounded)
+    close(addon, bounded)
+    for t in transcripts(addon).values():
+        assert [f.wire() for _, f in t.frames()] == [f"m{n}" for n in range(5)]
+
+
+def test_cycle_through_mitmproxy_event_sequence(rec) -> None:
+    addon, _ = rec
+    f = tflow.twebsocketflow()  # three messages, closed by the server with 1000
+    f.request.path = "/channel?" + urlencode({**PARAMS, "role": "responder"})
+    asyncio.run(_cycle(addon, f))
+    (t,) = transcripts(addon).values()
+    assert [(fr.sender, fr.wire()) for _, fr in t.frames()] == [
+        ("client", b"hello binary"), ("client", "hello text"), ("node", "it's me")]
+    assert t.events[-1].closed_by == "node" and t.events[-1].code == 1000
+
+
+async def _cycle(addon: ChannelRecorder, f) -> None:
+    with taddons.context(addon, loadcore=False) as tctx:
+        tctx.configure(addon, chanlog_dir=str(addon.directory))
+        await tctx.cycle(addon, f)
+
+
+def test_done_writes_running_sessions(rec) -> None:
+    addon, _ = rec
+    f = ws_flow("initiator")
+    addon.websocket_start(f)
+    send(addon, f, "still open", True)
+    addon.done()
+    (t,) = transcripts(addon).values()
+    assert [fr.wire() for _, fr in t.frames()] == ["still open"]
+    assert t.source["open_connections"] == 1
+    assert scan(addon.directory / "journals" / f"{t.name}.jsonl").finished
+
+
+def test_unfinished_journals_reported_at_start(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    jdir = tmp_path / "out" / "journals"
+    w = JournalWriter(jdir / "crashed.jsonl")
+    w.open()
+    w.header("crashed", "crashed.yaml", "now", 1.0)
+    w.frame_record(0, "initiator", "node", 1.0, b"x", True)
+    w.close()
+    addon = ChannelRecorder()
+    with caplog.at_level(logging.WARNING), taddons.context(addon) as tctx:
+        tctx.configure(addon, chanlog_dir=str(tmp_path / "out"))
+    assert [i.path.name for i in addon.unfinished] == ["crashed.jsonl"]
+    assert f"chanlog recover {jdir / 'crashed.jsonl'}" in caplog.text
+
+
+def test_journal_is_flushed_before_the_hook_returns(rec) -> None:
+    addon, _ = rec
+    f = ws_flow("initiator")
+    addon.websocket_start(f)
+    send(addon, f, "one", True)
+    journal = addon.flows[f.id].session.journal.path
+    lines = journal.read_text().splitlines()
+    assert json.loads(lines[-1])["text"] == "one"
+    send(addon, f, b"\x01", False)
+    assert json.loads(journal.read_text().splitlines()[-1])["binary"] == "AQ=="
+
+
+# -- pure helpers -------------------------------------------------------------------------------
+
+
+def test_helpers() -> None:
+    assert path_matches("/channel?role=x", "/channel") and path_matches("/channel/", "/channel")
+    assert not path_matches("/channels", "/channel")
+    assert ws_url("https://n:1/channel?a=1") == "wss://n:1/channel?a=1"
+    assert ws_url("http://[::1]:3014/channel") == "ws://[::1]:3014/channel"
+    assert pairing_key({"initiator_id": "a", "port": "1", "role": "x"}) == ("a", "", "1")
+    assert pairing_key({"role": "initiator"}) is None
+    assert node_channel_id(b'{"params":{"channel_id":"ch_a"}}') == "ch_a"
+    assert node_channel_id(b'{"channel_id":"ch_b","action":"info"}') == "ch_b"
+    assert node_channel_id(b'{"params":{"channel_id":null}}') is None
+    assert node_channel_id(b'"channel_id" but not json') is None
+    assert safe_name("../x y/..") == "x_y" and safe_name("...") == "session"
+    assert len(safe_name("a" * 500)) == 100
+
+
+def test_frame_model_round_trip_of_recorded_text(rec) -> None:
+    addon, _ = rec
+    f = ws_flow("initiator")
+    addon.websocket_start(f)
+    send(addon, f, '{"a": [1, 2], "b": {"c": null}}', True)
+    close(addon, f)
+    (t,) = transcripts(addon).values()
+    (_, frame), = t.frames()
+    assert frame == Frame.from_wire('{"a": [1, 2], "b": {"c": null}}', role="initiator", conn=0,
+                                    sender="client", t=frame.t)

@@ -1,0 +1,270 @@
+"""The journal: records written and read back, transcripts rebuilt from it, ``chanlog recover``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from chanlog import journal as jmod
+from chanlog import transcript as tmod
+from chanlog.cli import main
+from chanlog.journal import JournalError, JournalWriter, find_unfinished, load_journal, scan, write_transcript
+from chanlog.model import Close, Frame, Open
+
+URL_I = "ws://node:3014/channel?initiator_id=ak_1&responder_id=ak_2&port=1&protocol=json-rpc&role=initiator"
+URL_R = "ws://node:3014/channel?initiator_id=ak_1&responder_id=ak_2&port=1&protocol=json-rpc&role=responder"
+PRETTY = json.dumps({"jsonrpc": "2.0", "method": "channels.info",
+                     "params": {"channel_id": "ch_abc", "data": {"event": "open"}}}, indent=2)
+COMPACT = '{"jsonrpc":"2.0","id":7,"method":"channels.update.new","params":{"amount":1}}'
+SPACED = '{"jsonrpc": "2.0", "result": "ok"}'
+ODD = '{"a":1,  "b":2}'  # JSON that no format reproduces: kept verbatim
+
+
+def write_sample(path: Path, *, end: bool = True) -> JournalWriter:
+    w = JournalWriter(path)
+    w.open()
+    w.header("s1", "s1.yaml", "2025-01-01T00:00:00+00:00", 100.0)
+    w.open_record(0, "initiator", 100.0, URL_I, {"Cookie": "x=1"})
+    w.frame_record(0, "initiator", "node", 100.5, PRETTY.encode(), True)
+    w.open_record(1, "responder", 101.0, URL_R)
+    w.frame_record(1, "responder", "client", 101.25, COMPACT.encode(), True, injected=True)
+    w.frame_record(1, "responder", "node", 101.5, SPACED.encode(), True)
+    w.frame_record(0, "initiator", "node", 102.0, ODD.encode(), True)
+    w.frame_record(0, "initiator", "client", 102.5, b"plain words", True)
+    w.frame_record(0, "initiator", "client", 103.0, b"\x00\xffbin", False)
+    w.close_record(0, "initiator", 104.0, 1000, "client", None)
+    w.close_record(1, "responder", 104.5, 1006, "node", "gone")
+    if end:
+        w.finish_if_unchanged(w.size, 105.0)
+    w.close()
+    return w
+
+
+def test_every_record_is_one_flushed_json_line(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    w = JournalWriter(path)
+    w.open()
+    w.header("s", "s.yaml", "now", 1.0)
+    w.frame_record(0, "initiator", "node", 2.0, "héllo ✓".encode(), True)
+    # flushed before returning: another reader sees both lines while the writer is still open
+    lines = path.read_bytes().splitlines()
+    assert len(lines) == 2 and w.size == path.stat().st_size
+    assert json.loads(lines[1])["text"] == "héllo ✓"
+    w.close()
+
+
+def test_transcript_rebuilt_with_exact_wire_content(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    write_sample(path)
+    t = load_journal(path)
+    assert t.name == "s1" and t.protocol == "json-rpc"
+    assert t.source["kind"] == "capture" and t.source["channel_id"] == "ch_abc"
+    assert "open_connections" not in t.source
+    frames = [f for _, f in t.frames()]
+    assert [f.wire() for f in frames] == [PRETTY, COMPACT, SPACED, ODD, "plain words", b"\x00\xffbin"]
+    assert [f.fmt for f in frames[:4]] == ["pretty", "compact", "spaced", None]
+    assert frames[3].text == ODD and frames[5].binary == b"\x00\xffbin"
+    assert [f.injected for f in frames] == [False, True, False, False, False, False]
+    opens = [e for e in t.events if isinstance(e, Open)]
+    assert opens[0].headers == {"Cookie": "x=1"} and opens[1].headers is None
+    closes = [e for e in t.events if isinstance(e, Close)]
+    assert [(c.code, c.closed_by, c.reason) for c in closes] == [(1000, "client", None), (1006, "node", "gone")]
+    assert [e.t for e in t.events] == [0.0, 0.5, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 4.5]
+    assert [(e.role, e.conn) for e in t.events][:4] == [("initiator", 0), ("initiator", 0), ("responder", 1),
+                                                        ("responder", 1)]
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 500])
+def test_streamed_yaml_is_what_transcript_dump_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      chunk: int) -> None:
+    monkeypatch.setattr(jmod, "YAML_CHUNK", chunk)
+    path = tmp_path / "j.jsonl"
+    write_sample(path)
+    out = tmp_path / "out.yaml"
+    info = write_transcript(path, out)
+    assert info.frames == 6 and info.connections == 2 and info.finished
+    assert out.read_text(encoding="utf-8") == tmod.dumps(load_journal(path))
+    assert tmod.load(out).to_dict() == load_journal(path).to_dict()
+    assert not list(tmp_path.glob(".out.yaml.*"))  # no temporary file left behind
+
+
+def test_empty_session_streams_an_empty_event_list(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    w = JournalWriter(path)
+    w.open()
+    w.header("empty", "empty.yaml", "now", 1.0)
+    w.close()
+    out = tmp_path / "e.yaml"
+    write_transcript(path, out)
+    assert out.read_text() == tmod.dumps(load_journal(path))
+    assert tmod.load(out).events == []
+
+
+def test_limit_reads_only_the_first_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    w = JournalWriter(path)
+    w.open()
+    w.header("s", "s.yaml", "now", 1.0)
+    w.open_record(0, "initiator", 1.0, URL_I)
+    size = w.size
+    w.frame_record(0, "initiator", "node", 2.0, b"later", True)
+    assert load_journal(path, limit=size).events[-1].__class__ is Open
+    assert len(load_journal(path).events) == 2
+
+
+def test_truncated_last_line_is_skipped_and_reported(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    write_sample(path, end=False)
+    with open(path, "ab") as fh:
+        fh.write(b'{"kind":"frame","conn":0,"role":"initiator","from":"no')
+    info = scan(path)
+    assert info.truncated == 12 and not info.finished and info.frames == 6
+    assert len(list(load_journal(path).frames())) == 6
+
+
+def test_bad_line_in_the_middle_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    write_sample(path)
+    lines = path.read_text().splitlines(keepends=True)
+    lines.insert(3, "garbage\n")
+    path.write_text("".join(lines))
+    with pytest.raises(JournalError) as err:
+        load_journal(path)
+    assert err.value.where == f"{path}:4"
+
+
+def test_unknown_record_kind_and_missing_key_are_errors(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    write_sample(path)
+    with open(path, "a") as fh:
+        fh.write('{"kind":"frame","conn":0,"role":"initiator","ts":1}\n')
+    with pytest.raises(JournalError, match="malformed frame record"):
+        load_journal(path)
+    path.write_text(path.read_text().splitlines(keepends=True)[0] + '{"kind":"mystery","conn":0,"role":"x"}\n')
+    with pytest.raises(JournalError, match="unknown record kind 'mystery'") as err:
+        load_journal(path)
+    assert err.value.where == f"{path}:2"
+
+
+def test_not_a_journal(tmp_path: Path) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"kind":"open"}\n')
+    with pytest.raises(JournalError, match="not a chanlog journal"):
+        scan(path)
+    with pytest.raises(JournalError, match="cannot read"):
+        scan(tmp_path / "missing.jsonl")
+
+
+def test_end_only_when_nothing_was_appended_meanwhile(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    w = JournalWriter(path)
+    w.open()
+    w.header("s", "s.yaml", "now", 1.0)
+    size = w.size
+    w.open_record(0, "initiator", 1.0, URL_I)
+    assert w.finish_if_unchanged(size, 2.0) is False and not scan(path).finished
+    assert w.finish_if_unchanged(w.size, 2.0) is True and w.closed and scan(path).finished
+    # continuing after the end (a reestablish) makes it unfinished again
+    w.open_record(1, "initiator", 3.0, URL_I)
+    assert not scan(path).finished and scan(path).connections == 2
+
+
+def test_find_unfinished(tmp_path: Path) -> None:
+    folder = tmp_path / "journals"
+    folder.mkdir()
+    write_sample(folder / "done.jsonl")
+    write_sample(folder / "open.jsonl", end=False)
+    (folder / "junk.jsonl").write_text("not json\n")
+    found = find_unfinished(tmp_path)
+    assert [f.path.name for f in found if not isinstance(f, JournalError)] == ["open.jsonl"]
+    assert [f for f in found if isinstance(f, JournalError)][0].where.endswith("junk.jsonl:1")
+
+
+def test_legacy_protocol_from_url_or_frames(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    w = JournalWriter(path)
+    w.open()
+    w.header("s", "s.yaml", "now", 1.0)
+    w.open_record(0, "initiator", 1.0, "ws://n/channel?role=initiator&port=1")
+    w.frame_record(0, "initiator", "node", 1.0, b'{"action":"info","channel_id":"ch_L","payload":{"event":"open"}}', True)
+    w.close()
+    info = scan(path)
+    assert info.protocol == "legacy" and info.channel_id == "ch_L"
+
+
+# -- chanlog recover ----------------------------------------------------------------------------
+
+
+def test_recover_writes_where_the_recorder_would(tmp_path: Path) -> None:
+    jdir = tmp_path / "journals"
+    jdir.mkdir()
+    path = jdir / "s1.jsonl"
+    write_sample(path, end=False)
+    result = CliRunner().invoke(main, ["recover", str(path)])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "s1.yaml"
+    assert "recovered 6 frames in 2 connections" in result.stderr
+    assert tmod.load(out).to_dict() == load_journal(path).to_dict()
+    assert not scan(path).finished  # the journal is left as it was
+
+
+def test_recover_to_output_and_stdout(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    write_sample(path, end=False)
+    with open(path, "ab") as fh:
+        fh.write(b'{"kind":"fra')
+    out = tmp_path / "o.yaml"
+    result = CliRunner().invoke(main, ["recover", str(path), "-o", str(out)])
+    assert result.exit_code == 0
+    assert f"{path}:12: incomplete last line skipped" in result.stderr
+    assert len(list(tmod.load(out).frames())) == 6
+    result = CliRunner().invoke(main, ["recover", str(path), "-o", "-"])
+    assert result.exit_code == 0 and tmod.loads(result.stdout).to_dict() == tmod.load(out).to_dict()
+
+
+def test_recover_finish_marks_the_journal(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    write_sample(path, end=False)
+    with open(path, "ab") as fh:
+        fh.write(b'{"kind":"fra')
+    result = CliRunner().invoke(main, ["recover", str(path), "-o", str(tmp_path / "o.yaml"), "--finish"])
+    assert result.exit_code == 0
+    info = scan(path)
+    assert info.finished and info.truncated is None and info.frames == 6
+
+
+def test_recover_bad_journal_is_a_one_line_error(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    path.write_text("nope\n")
+    result = CliRunner().invoke(main, ["recover", str(path)])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"chanlog: error: {path}:1: not a JSON record: Expecting value: line 1 column 1 (char 0)"
+
+
+def test_recorded_frame_objects_equal_from_wire(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    write_sample(path)
+    frames = [f for _, f in load_journal(path).frames()]
+    again = [Frame.from_wire(f.wire(), role=f.role, conn=f.conn, sender=f.sender, t=f.t, injected=f.injected)
+             for f in frames]
+    assert frames == again
+
+
+def test_frame_text_escaping_round_trips(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    tricky = 'q"uote \\ back\nnew\tline \u2028 é 😀 \x00 \x7f </script>'
+    w = JournalWriter(path)
+    w.open()
+    w.header("s", "s.yaml", "now", 1.0)
+    w.frame_record(3, "responder", "client", 1.5, tricky.encode(), True, injected=True)
+    w.frame_record(3, "responder", "node", 1.5, b"\xff\xfe not utf-8", True)  # a text frame that is not UTF-8
+    w.close()
+    line = path.read_text().splitlines()[1]
+    assert json.loads(line) == {"kind": "frame", "conn": 3, "role": "responder", "from": "client", "ts": 1.5,
+                                "injected": True, "text": tricky}
+    frames = [f for _, f in load_journal(path).frames()]
+    assert frames[0].wire() == tricky and frames[0].injected
+    assert frames[1].binary == b"\xff\xfe not utf-8"
