@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -105,16 +104,9 @@ def import_file(path: str | Path) -> Transcript:
 
     Raises :class:`LogImportError` when the file cannot be read or is not UTF-8.
     """
-    if str(path) == "-":
-        return import_log(sys.stdin.read(), "<stdin>")
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise LogImportError(f"cannot read: {exc.strerror}", str(p)) from None
-    except UnicodeDecodeError as exc:
-        raise LogImportError(f"not UTF-8 text: {exc.reason} at byte {exc.start}", str(p)) from None
-    return import_log(text, str(p))
+    from chanlog.transcript import read_source
+
+    return import_log(*read_source(path, LogImportError))
 
 
 # -- Markdown eras --------------------------------------------------------------------------------

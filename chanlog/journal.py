@@ -27,7 +27,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -40,11 +39,7 @@ import yaml
 from chanlog import __version__
 from chanlog.errors import ChanlogError
 from chanlog.model import PROTOCOLS, Close, Event, Frame, Open, Transcript, event_to_dict
-
-try:  # the same dumper as chanlog.transcript, so that both write identical YAML
-    from yaml import CSafeDumper as _Dumper
-except ImportError:  # pragma: no cover - depends on the build of PyYAML
-    from yaml import SafeDumper as _Dumper  # type: ignore[assignment]
+from chanlog.transcript import DUMP_OPTIONS, write_atomic
 
 #: The journal format version written in the header record (``chanlog_journal``).
 JOURNAL_FORMAT = 1
@@ -55,8 +50,6 @@ JOURNAL_SUFFIX = ".jsonl"
 #: Events serialised per ``yaml.dump`` call when streaming a transcript.
 YAML_CHUNK = 500
 
-_YAML_OPTS: dict[str, Any] = {"Dumper": _Dumper, "sort_keys": False, "allow_unicode": True,
-                              "default_flow_style": False, "width": 1 << 16}
 
 
 class JournalError(ChanlogError):
@@ -424,22 +417,7 @@ def write_transcript(journal: Path, out: Path | str, limit: int | None = None,
         for piece in yaml_pieces(head, events):
             sys.stdout.write(piece)
         return info
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for piece in yaml_pieces(head, events):
-                fh.write(piece)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomic(Path(out), yaml_pieces(head, events))
     return info
 
 
@@ -447,7 +425,7 @@ def yaml_pieces(head: Transcript, events: Iterable[Event]) -> Iterator[str]:
     """Transcript YAML (format 1) in pieces: the head's keys, then the events a chunk at a time."""
     doc = head.to_dict()
     doc.pop("events", None)
-    yield yaml.dump(doc, **_YAML_OPTS)
+    yield yaml.dump(doc, **DUMP_OPTIONS)
     chunk: list[dict[str, Any]] = []
     started = False
     for event in events:
@@ -456,13 +434,13 @@ def yaml_pieces(head: Transcript, events: Iterable[Event]) -> Iterator[str]:
             if not started:
                 yield "events:\n"
                 started = True
-            yield yaml.dump(chunk, **_YAML_OPTS)
+            yield yaml.dump(chunk, **DUMP_OPTIONS)
             chunk = []
     if chunk:
         if not started:
             yield "events:\n"
             started = True
-        yield yaml.dump(chunk, **_YAML_OPTS)
+        yield yaml.dump(chunk, **DUMP_OPTIONS)
     if not started:
         yield "events: []\n"
 

@@ -9,13 +9,13 @@ mitmproxy's ``io/compat.py``; only version 1 exists so far.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
 import yaml
 
-from chanlog.errors import TranscriptError
+from chanlog.errors import ChanlogError, TranscriptError
 from chanlog.model import Transcript
 
 try:  # libyaml when present; the pure-Python classes otherwise
@@ -26,6 +26,11 @@ except ImportError:  # pragma: no cover - depends on the build of PyYAML
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 FORMAT = Transcript.FORMAT
+
+#: ``yaml.dump`` keywords of every transcript writer (block style, key order kept, Unicode as is, no
+#: line folding); the recorder's streaming writer uses them too, so both give the same bytes.
+DUMP_OPTIONS: dict[str, Any] = {"Dumper": _Dumper, "sort_keys": False, "allow_unicode": True,
+                                "default_flow_style": False, "width": 1 << 16}
 
 #: ``{version: converter}``: each converter takes a document of that version and returns one of the
 #: next version. A document is upgraded step by step until it reaches :data:`FORMAT`.
@@ -82,27 +87,34 @@ def loads(text: str, filename: str = "<transcript>") -> Transcript:
                               f"{filename}:{line}") from None
 
 
+def read_source(path: str | Path, error: type[ChanlogError] = TranscriptError) -> tuple[str, str]:
+    """``(text, name)`` of a UTF-8 text file, ``-`` meaning standard input (name ``<stdin>``).
+
+    Raises ``error`` (a :class:`ChanlogError` subclass) naming the file when it cannot be read or is
+    not UTF-8 (with the byte offset).
+    """
+    if str(path) == "-":
+        return sys.stdin.read(), "<stdin>"
+    p = Path(path)
+    try:
+        return p.read_text(encoding="utf-8"), str(p)
+    except OSError as exc:
+        raise error(f"cannot read: {exc.strerror}", str(p)) from None
+    except UnicodeDecodeError as exc:
+        raise error(f"not UTF-8 text: {exc.reason} at byte {exc.start}", str(p)) from None
+
+
 def load(path: str | Path | IO[str]) -> Transcript:
     """Read a transcript file (``-`` for standard input). Errors as :func:`loads`; a missing file is a
     :class:`TranscriptError` too."""
     if hasattr(path, "read"):
         return loads(path.read(), getattr(path, "name", "<stream>"))  # type: ignore[union-attr]
-    if str(path) == "-":
-        return loads(sys.stdin.read(), "<stdin>")
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TranscriptError(f"cannot read: {exc.strerror}", str(p)) from None
-    except UnicodeDecodeError as exc:
-        raise TranscriptError(f"not UTF-8 text: {exc.reason} at byte {exc.start}", str(p)) from None
-    return loads(text, str(p))
+    return loads(*read_source(path))
 
 
 def dumps(transcript: Transcript) -> str:
     """Serialise a transcript as format-1 YAML (block style, key order kept, Unicode as is)."""
-    return yaml.dump(transcript.to_dict(), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
-                     default_flow_style=False, width=1 << 16)
+    return yaml.dump(transcript.to_dict(), **DUMP_OPTIONS)
 
 
 def dump(transcript: Transcript, path: str | Path) -> None:
@@ -115,9 +127,10 @@ def dump(transcript: Transcript, path: str | Path) -> None:
     write_atomic(Path(path), text)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a part:
-    a temporary file beside it, flushed and fsynced, then ``os.replace``."""
+def write_atomic(path: Path, text: str | Iterable[str]) -> None:
+    """Write ``text`` (a string, or an iterable of pieces written one after another) to ``path`` so that
+    readers see the old file or the whole new one, never a part: a temporary file beside it, flushed and
+    fsynced, then ``os.replace``."""
     import os
     import tempfile
 
@@ -125,7 +138,8 @@ def write_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            for piece in [text] if isinstance(text, str) else text:
+                fh.write(piece)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
