@@ -9,7 +9,8 @@ How it works (DESIGN.md, "Pairing participants into one session"):
 * ``websocket_start`` pairs the new connection with a session: a reconnect or reestablish
   (``existing_channel_id`` in the URL) joins the session of that channel, even a finished one, which is
   then written again when it ends; any other connection joins a running session with the same channel
-  parameters (:data:`PAIRING_PARAMS`) that lacks its role, else starts a new session. The first
+  parameters (:data:`PAIRING_PARAMS`; connections with none of them pair with each other) that lacks
+  its role, else starts a new session. The first
   ``channel_id`` a node frame carries names the session's channel from then on.
 * Every open, frame and close is appended to the session's journal (:mod:`chanlog.journal`) and flushed
   before the hook returns, so a proxy killed at any point leaves every forwarded frame on disk. The
@@ -184,7 +185,8 @@ class Session:
     name: str
     """File name stem (transcript ``NAME.yaml``, journal ``journals/NAME.jsonl``)."""
     key: tuple[str, ...] | None
-    """The pairing key of its first connection (:func:`pairing_key`)."""
+    """The pairing key of its first connection (:func:`pairing_key`; ``()`` when its URL has no channel
+    parameters and no ``existing_channel_id``)."""
     journal: JournalWriter
     """Where its records go."""
     transcript: Path
@@ -398,27 +400,29 @@ class ChannelRecorder:
                     session.live = True
                     self.sessions.append(session)
                 return session
-            session = self._new_session(params, role, ts)
+            session = self._new_session(params, role, ts, pairing_key(params))
             self._name_channel(session, existing)
             return session
-        key = pairing_key(params)
-        if key is not None:
-            candidates = [s for s in self.sessions if s.key == key]
-            for session in candidates:  # the other participant's first connection
-                if role not in session.roles:
-                    return session
-            for session in candidates:  # a retry before the channel exists
-                if session.channel_id is None and session.open.get(role, 0) == 0:
-                    return session
-        return self._new_session(params, role, ts)
+        # no channel parameters at all (``role`` only: a player opening a log that starts mid-connection)
+        # is a key too, so that both participants of such a session pair with each other
+        key = pairing_key(params) or ()
+        candidates = [s for s in self.sessions if s.key == key]
+        for session in candidates:  # the other participant's first connection
+            if role not in session.roles:
+                return session
+        for session in candidates:  # a retry before the channel exists
+            if session.channel_id is None and session.open.get(role, 0) == 0:
+                return session
+        return self._new_session(params, role, ts, key)
 
-    def _new_session(self, params: dict[str, str], role: str, ts: float) -> Session:
+    def _new_session(self, params: dict[str, str], role: str, ts: float,
+                     key: tuple[str, ...] | None) -> Session:
         self.seq += 1
         fields = name_fields(params, role, self.seq, ts)
         taken = {s.name for s in self.sessions}
         name = session_name(self.template, fields, taken, self.directory)
         journal = JournalWriter(self.directory / JOURNAL_DIR / f"{name}{JOURNAL_SUFFIX}", fsync=self.fsync)
-        session = Session(name=name, key=pairing_key(params), journal=journal,
+        session = Session(name=name, key=key, journal=journal,
                           transcript=self.directory / f"{name}.yaml")
         journal.open()
         journal.header(name, session.transcript.name, datetime.fromtimestamp(ts, UTC).isoformat(), ts)

@@ -41,8 +41,10 @@ from chanlog.model import Transcript
 
 #: The source checkout this module belongs to (``addons/`` and ``transcripts/`` live there).
 REPO = Path(__file__).resolve().parents[1]
-#: The shipped example transcript.
+#: The shipped example transcript: the source checkout's, else the copy inside the wheel.
 EXAMPLE = REPO / "transcripts" / "init_per_group.yaml"
+if not EXAMPLE.is_file():  # installed from a wheel: pyproject.toml force-includes it as chanlog/examples/
+    EXAMPLE = Path(__file__).resolve().parent / "examples" / "init_per_group.yaml"
 #: The mitmproxy script users run.
 ADDON = REPO / "addons" / "channel.py"
 #: What the addon script holds; written to the working directory when ``addons/channel.py`` is absent

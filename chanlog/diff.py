@@ -7,10 +7,13 @@ once, and a proxy sees the two connections independently).
 
 What is ignored is what :mod:`chanlog.volatile` calls volatile: JSON-RPC ``id`` values, ``fsm_id``,
 signatures of ``signed_tx`` blobs, times, the node's address and ``host``/``existing_fsm_id`` in the
-open URLs. Besides, JSON frames are compared as parsed data (the text layout of a log's pretty JSON and a
-node's compact JSON do not matter), ``note`` events (log sentences, not traffic) are skipped, a close
-code or side is compared only when both transcripts know it, and a connection one transcript shows
-closed while the other ends with it still open is not a difference (logs are often cut short).
+open URLs, and where a pong falls among the node's frames (:func:`chanlog.volatile.pong_order`: each
+pong is compared right after its ping). Besides, JSON frames are compared as parsed data (the text layout
+of a log's pretty JSON and a node's compact JSON do not matter), ``note`` events (log sentences, not
+traffic) are skipped, a close code or side is compared only when both transcripts know it, a connection
+one transcript shows closed while the other ends with it still open is not a difference (logs are often
+cut short), and neither is a connection one transcript shows opening while the other starts in the
+middle of it (a log that begins mid-connection has no open entry; a player or recorder must open it).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from chanlog.model import Close, Event, Frame, Open, Transcript
-from chanlog.volatile import normalize, normalize_url
+from chanlog.volatile import normalize, normalize_url, pong_order
 
 #: Lines of unchanged context shown around each difference.
 CONTEXT = 2
@@ -39,7 +42,12 @@ class ConnView:
     conn: int
     """Its connection number in the transcript."""
     items: list[tuple[str, str]] = field(default_factory=list)
-    """``(label, comparable line)`` per event: the label names the event (``frame 12``, ``open``)."""
+    """``(label, comparable line)`` per frame, in the order compared: the label names the frame
+    (``frame 12``)."""
+    parsed: list[tuple[str, object]] = field(default_factory=list)
+    """``(sender, parsed JSON or None)`` per frame, in recorded order (for :func:`pong_order`)."""
+    open: tuple[str, str] | None = None
+    """``("open", comparable line)`` of its open event, if the transcript has one."""
     close: Close | None = None
     """Its close event, if the transcript has one."""
 
@@ -86,14 +94,17 @@ def connection_views(transcript: Transcript) -> dict[tuple[str, int], ConnView]:
             by_conn[event.conn] = view
             views[(event.role, view.index)] = view
         _add(view, event, frame_numbers)
+    for view in views.values():
+        view.items = [view.items[i] for i in pong_order(view.parsed)]
     return views
 
 
 def _add(view: ConnView, event: Event, frame_numbers: dict[int, int]) -> None:
     if isinstance(event, Open):
-        view.items.append(("open", open_line(event)))
+        view.open = ("open", open_line(event))
     elif isinstance(event, Frame):
         view.items.append((f"frame {frame_numbers[id(event)]}", frame_line(event)))
+        view.parsed.append((event.sender, event.data))
     elif isinstance(event, Close):
         view.close = event
 
@@ -119,6 +130,8 @@ def _with_close(view: ConnView | None, other: ConnView | None) -> list[tuple[str
     if view is None:
         return []
     items = list(view.items)
+    if view.open is not None and (other is None or other.open is not None):
+        items.insert(0, view.open)
     if view.close is not None and (other is None or other.close is not None):
         items.append(("close", close_line(view.close, other.close if other else None)))
     return items

@@ -4,10 +4,14 @@ Volatile values are JSON-RPC ``id`` values, ``fsm_id`` (and ``existing_fsm_id``)
 ``signed_tx`` (the transaction inside is compared instead), event times and the node's address in the
 open URLs. :func:`normalize` replaces them in a frame's parsed JSON so that plain equality then
 compares what must be equal; :func:`normalize_url` does the same for an open URL.
+
+Positions can be volatile too: where a pong falls among the node's other frames on a connection
+(:func:`pong_order`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -60,6 +64,32 @@ def normalize_url(url: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     query = tuple(sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
                          if k not in VOLATILE_URL_PARAMS))
     return parts.path, query
+
+
+def pong_order(frames: Sequence[tuple[str, Any]]) -> list[int]:
+    """The order in which the frames of one connection are compared, as indices into ``frames``
+    (``(sender, parsed JSON or None)`` per frame, in recorded order): each node pong is moved to right
+    after the client ping it answers (the n-th pong after the n-th ping); every other frame keeps its
+    place, and a pong with no ping before it stays where it is.
+
+    A pong's position among the node's other frames is volatile: the node answers a ``channels.system``
+    ping when its connection process gets to it, so the pong may come before or after node frames
+    already on their way (a sign request, an info event), while it always comes after its ping; the
+    fake node answers at once (channels WebSocket API, "System messages"; :mod:`chanlog.replay`).
+    """
+    from chanlog.matchers import is_ping, is_pong
+
+    groups: list[list[int]] = []
+    waiting: list[list[int]] = []  # groups of pings not yet answered, oldest first
+    for index, (sender, data) in enumerate(frames):
+        group = [index]
+        if sender == "node" and is_pong(data) and waiting:
+            waiting.pop(0).append(index)
+            continue
+        groups.append(group)
+        if sender == "client" and is_ping(data):
+            waiting.append(group)
+    return [index for group in groups for index in group]
 
 
 def _json_type(value: Any) -> str:

@@ -329,6 +329,24 @@ def test_same_parameters_after_the_channel_exists_is_a_new_session(rec) -> None:
     assert sorted(len(t.connections()) for t in transcripts(addon).values()) == [1, 2]
 
 
+def test_connections_without_channel_parameters_pair_with_each_other(rec) -> None:
+    """``role`` only (a player opening a log that starts mid-connection): both participants in one
+    session, which a connection with channel parameters does not join."""
+    addon, _ = rec
+    keyed, fi, fr = ws_flow("responder"), ws_flow("initiator"), ws_flow("responder")
+    fi.request.path, fr.request.path = "/channel?role=initiator", "/channel?role=responder"
+    addon.websocket_start(keyed)
+    addon.websocket_start(fi)
+    send(addon, fi, info("ch_1", "update"), False)
+    addon.websocket_start(fr)
+    for f in (keyed, fi, fr):
+        close(addon, f)
+    found = {len(t.connections()): t for t in transcripts(addon).values()}
+    assert sorted(found) == [1, 2]
+    assert [(c.role, c.open.url.split("?")[1]) for c in found[2].connections()] == [
+        ("initiator", "role=initiator"), ("responder", "role=responder")]
+
+
 def test_retry_before_the_channel_exists_joins(rec) -> None:
     addon, _ = rec
     fi = ws_flow("initiator")

@@ -112,6 +112,38 @@ def test_close_known_on_one_side_only_is_not_a_difference() -> None:
     assert diff_transcripts(a, b) == []
 
 
+def test_open_known_on_one_side_only_is_not_a_difference() -> None:
+    """A log that starts mid-connection has no open; a recording of its replay has one."""
+    a, b = sample(), sample()
+    del a.events[3]  # the responder's open
+    assert diff_transcripts(a, b) == [] and diff_transcripts(b, a) == []
+    b.events[3].url = b.events[3].url.replace("port=7", "port=8")
+    assert diff_transcripts(a, b) == []
+    a = sample()
+    assert diff_transcripts(a, b)  # both have it: compared
+
+
+PING = {"jsonrpc": "2.0", "method": "channels.system", "params": {"action": "ping"}}
+PONG = {"jsonrpc": "2.0", "method": "channels.system.pong", "params": {"channel_id": None}}
+
+
+def test_pong_position_among_node_frames_is_volatile() -> None:
+    """The node answers a ping when it gets to it: its pong may follow node frames already on their way."""
+    sign = {"method": "channels.sign.initiator_sign", "params": {"data": {"signed_tx": "tx_x"}}}
+
+    def pinged(*order: str) -> Transcript:
+        t = sample()
+        pieces = {"ping": frame("initiator", 0, "client", PING), "pong": frame("initiator", 0, "node", PONG),
+                  "sign": frame("initiator", 0, "node", sign)}
+        t.events[2:2] = [pieces[name] for name in order]
+        return t
+
+    assert diff_transcripts(pinged("ping", "sign", "pong"), pinged("ping", "pong", "sign")) == []
+    # but a pong never comes before its ping, and a sign request that moved is a difference
+    assert diff_transcripts(pinged("ping", "sign", "pong"), pinged("pong", "ping", "sign"))
+    assert diff_transcripts(pinged("sign", "ping", "pong"), pinged("ping", "pong", "sign"))
+
+
 def test_protocol_difference() -> None:
     a, b = sample(), sample()
     b.protocol = "legacy"

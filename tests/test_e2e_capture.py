@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from wsnode import (
+    CHANLOG,
     MITMDUMP,
     Mitmdump,
     ScriptedNode,
@@ -31,7 +32,6 @@ pytestmark = [
 ]
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "transcripts" / "init_per_group.yaml"
-CHANLOG = Path(sys.executable).with_name("chanlog")
 SCENARIO_TIMEOUT = 90.0
 
 

@@ -36,6 +36,8 @@ from chanlog.model import Close, Frame, Open, Transcript
 REPO = Path(__file__).resolve().parents[1]
 ADDON = REPO / "addons" / "channel.py"
 MITMDUMP = Path(sys.executable).with_name("mitmdump")
+#: The ``chanlog`` console script of this virtualenv (run as a real process by end-to-end tests).
+CHANLOG = Path(sys.executable).with_name("chanlog")
 #: Seconds any single wait of a scripted peer may take before the test gives up.
 STEP_TIMEOUT = 15.0
 

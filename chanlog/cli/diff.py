@@ -26,8 +26,9 @@ def diff_command(a: Path, b: Path, context: int) -> None:
     Connections are matched by role and order (the initiator's first with the initiator's first...);
     each connection's own events must match in order, while the interleaving of the two participants
     may differ. Ignored: JSON-RPC ids, fsm_id, signatures of signed transactions, times, the node's
-    address (and host, existing_fsm_id) in open URLs, JSON layout, notes; close codes when one side does
-    not know them. Output lines: '-' only in A, '+' only in B, with frame numbers of each transcript.
+    address (and host, existing_fsm_id) in open URLs, JSON layout, notes, where a pong falls among the
+    node's frames; close codes when one side does not know them, an open when one side starts
+    mid-connection. Output lines: '-' only in A, '+' only in B, with frame numbers of each transcript.
     """
     from chanlog.diff import diff_transcripts
     from chanlog.transcript import load
