@@ -304,6 +304,7 @@ class Phase:
 
 
 _ALIAS = {"initiator": "I", "responder": "R", "node": "N"}
+_OPENS = ": opens a WebSocket connection"
 
 
 def flow(transcript: Transcript, describe: Callable[[Frame], str] | Describer) -> list[Phase]:
@@ -317,15 +318,18 @@ def flow(transcript: Transcript, describe: Callable[[Frame], str] | Describer) -
             if start is not None and start != phases[-1].name:
                 if all(isinstance(a, str) for a in phases[-1].arrows):  # only notes so far: they open it
                     phases[-1].name = start
-                else:
-                    phases.append(Phase(start))
+                else:  # connections opened just before the phase starts belong to it
+                    moved: list[Arrow | str] = []
+                    while isinstance(phases[-1].arrows[-1], str) and phases[-1].arrows[-1].endswith(_OPENS):
+                        moved.insert(0, phases[-1].arrows.pop())
+                    phases.append(Phase(start, moved))
             label = arrow_label(event)
             if event.sender == "client":
                 phases[-1].arrows.append(Arrow(_ALIAS[event.role], "N", label, False))
             else:
                 phases[-1].arrows.append(Arrow("N", _ALIAS[event.role], label, True))
         elif isinstance(event, Open):
-            phases[-1].arrows.append(f"Note over {_ALIAS[event.role]}: opens a WebSocket connection")
+            phases[-1].arrows.append(f"Note over {_ALIAS[event.role]}{_OPENS}")
         elif isinstance(event, Close):
             code = f" ({event.code})" if event.code is not None else ""
             phases[-1].arrows.append(f"Note over {_ALIAS[event.role]}: closes the connection{code}")

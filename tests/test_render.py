@@ -144,3 +144,16 @@ def test_doc_layout_shows_an_undecodable_blob_with_its_reason():
     doc = render(t, layout="doc")
     block = doc.split("Decoded `params.data.signed_tx`:", 1)[1].split("####", 1)[0]
     assert "could not decode" in block and "tx_+IgLAcC4g/iBMgGhAWSu" in block
+
+
+def test_a_reconnect_opens_the_next_phase_of_the_diagram():
+    logs = [p for p in corpus_logs() if p.name == "sc_ws_close_solo.md"]
+    if not logs:
+        pytest.skip("the shared corpus is absent")
+    diagram = render(import_file(logs[0])).split("```mermaid\n", 1)[1].split("```", 1)[0]
+    phases = diagram.split("    rect rgba(0, 0, 255, .1)\n")[1:]
+    assert [p.splitlines()[0] for p in phases][:5] == [
+        "    note over I,R: Opening", "    note over I,R: Open channel", "    note over I,R: Solo close",
+        "    note over I,R: Settle", "    note over I,R: Opening"]
+    assert "opens a WebSocket connection" not in phases[3]
+    assert phases[4].splitlines()[1] == "    Note over I: opens a WebSocket connection"
