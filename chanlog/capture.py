@@ -12,6 +12,15 @@ How it works (DESIGN.md, "Pairing participants into one session"):
   parameters (:data:`PAIRING_PARAMS`; connections with none of them pair with each other) that lacks
   its role, else starts a new session. The first
   ``channel_id`` a node frame carries names the session's channel from then on.
+* Two sessions that turn out to carry the same ``channel_id`` (connections that started apart: no channel
+  parameters, or different ones) are merged into the one that started first, when the other is running
+  or is a finished session lacking a participant the learning session brings (a finished session that
+  had both participants is continued only by a reestablish; a new connection merely carrying its channel,
+  such as a replay of the next log of the same channel, is recorded apart). The
+  absorbed session's journal records are copied into the survivor's journal, which gets its open
+  connections from then on, and its journal ends with a ``merged_into`` record (:mod:`chanlog.journal`). A
+  transcript already written for the absorbed session is removed. Sessions that carry different channel
+  ids are never merged.
 * Every open, frame and close is appended to the session's journal (:mod:`chanlog.journal`) and flushed
   before the hook returns, so a proxy killed at any point leaves every forwarded frame on disk. The
   hooks keep no frames in memory.
@@ -201,6 +210,10 @@ class Session:
     """Roles that have connected at least once."""
     live: bool = True
     """False once every connection has closed and the transcript was handed to the writer."""
+    seq: int = 0
+    """Its number in the order sessions started (1 for the first of the proxy run)."""
+    merged_into: Session | None = None
+    """The session it was merged into, if any (it records nothing after that)."""
 
     @property
     def open_count(self) -> int:
@@ -248,6 +261,8 @@ class ChannelRecorder:
         """Transcripts written so far (in the order the writer finished them)."""
         self.seq = 0
         """Sessions started so far."""
+        self.records = 0
+        """Open, frame and close records journaled so far (the ``n`` of the last one)."""
         self._writer: ThreadPoolExecutor | None = None
 
     # -- options --------------------------------------------------------------------------------
@@ -339,7 +354,7 @@ class ChannelRecorder:
         session.roles.add(role)
         self.flows[flow.id] = conn
         headers = header_dict(flow.request.headers) if self.store_headers else None
-        session.journal.open_record(conn.conn, role, ts, ws_url(flow.request.url), headers)
+        session.journal.open_record(conn.conn, role, ts, ws_url(flow.request.url), headers, n=self._n())
 
     def websocket_message(self, flow: http.HTTPFlow) -> None:
         """A message (``flow.websocket.messages[-1]``) on a recorded connection: journal it, flushed,
@@ -352,7 +367,7 @@ class ChannelRecorder:
         session = conn.session
         sender = "client" if message.from_client else "node"
         session.journal.frame_record(conn.conn, conn.role, sender, message.timestamp, message.content,
-                                     message.is_text, message.injected)
+                                     message.is_text, message.injected, n=self._n())
         if session.channel_id is None and not message.from_client:
             channel_id = node_channel_id(message.content)
             if channel_id:
@@ -371,7 +386,7 @@ class ChannelRecorder:
         closed_by = None if ws.closed_by_client is None else ("client" if ws.closed_by_client else "node")
         session = conn.session
         session.journal.close_record(conn.conn, conn.role, ws.timestamp_end or time.time(), ws.close_code,
-                                     closed_by, ws.close_reason)
+                                     closed_by, ws.close_reason, n=self._n())
         session.open[conn.role] -= 1
         if session.open_count == 0:
             self._finish(session)
@@ -389,6 +404,11 @@ class ChannelRecorder:
             session.journal.close()
 
     # -- sessions ---------------------------------------------------------------------------------
+
+    def _n(self) -> int:
+        """The sequence number of the next record (over every session of this proxy run)."""
+        self.records += 1
+        return self.records
 
     def _session_for(self, params: dict[str, str], role: str, ts: float) -> Session:
         """The session a new connection belongs to (see the module docstring), created if need be."""
@@ -423,7 +443,7 @@ class ChannelRecorder:
         name = session_name(self.template, fields, taken, self.directory)
         journal = JournalWriter(self.directory / JOURNAL_DIR / f"{name}{JOURNAL_SUFFIX}", fsync=self.fsync)
         session = Session(name=name, key=key, journal=journal,
-                          transcript=self.directory / f"{name}.yaml")
+                          transcript=self.directory / f"{name}.yaml", seq=self.seq)
         journal.open()
         journal.header(name, session.transcript.name, datetime.fromtimestamp(ts, UTC).isoformat(), ts)
         self.sessions.append(session)
@@ -431,12 +451,83 @@ class ChannelRecorder:
         return session
 
     def _name_channel(self, session: Session, channel_id: str) -> None:
+        """``session`` learned its ``channel_id``: index it, or merge it with the session (running or
+        finished) that already carries that channel."""
         session.channel_id = channel_id
         other = self.by_channel.get(channel_id)
         if other is not None and other is not session:
-            logger.warning(f"chanlog: sessions {other.name} and {session.name} both carry channel {channel_id}")
-            return
+            if other.live or not session.roles <= other.roles:
+                survivor, absorbed = (other, session) if other.seq < session.seq else (session, other)
+                self._merge(survivor, absorbed)
+                return
+            logger.info(f"chanlog: session {session.name} carries channel {channel_id} of the finished session "
+                        f"{other.name}, which it does not continue (no existing_channel_id, no participant "
+                        f"missing there): recorded apart")
         self.by_channel[channel_id] = session
+
+    def _merge(self, survivor: Session, absorbed: Session) -> None:
+        """Merge ``absorbed`` into ``survivor`` (same ``channel_id``): copy its journal's records into the
+        survivor's journal, then end its journal with ``merged_into`` (crash-safe order, see
+        :mod:`chanlog.journal`); its open connections record into the survivor from now on; a transcript
+        written for it is removed (by the writer thread, after any write of it still queued)."""
+        offset = survivor.connections
+        ts = time.time()
+        try:
+            copied = survivor.journal.absorb(absorbed.journal.path, absorbed.name, offset, ts)
+            absorbed.journal.mark_merged(survivor.name, survivor.journal.path.name, survivor.transcript.name, ts)
+        except (JournalError, OSError) as exc:
+            logger.error(f"chanlog: cannot merge session {absorbed.name} into {survivor.name} "
+                         f"(both carry channel {survivor.channel_id or absorbed.channel_id}): {exc}; "
+                         f"they stay two sessions")
+            return
+        survivor.channel_id = survivor.channel_id or absorbed.channel_id
+        for conn in self.flows.values():
+            if conn.session is absorbed:
+                conn.session = survivor
+                conn.conn += offset
+        survivor.connections += absorbed.connections
+        for role, count in absorbed.open.items():
+            survivor.open[role] = survivor.open.get(role, 0) + count
+        survivor.roles |= absorbed.roles
+        absorbed.open.clear()
+        absorbed.merged_into = survivor
+        absorbed.live = False
+        if absorbed in self.sessions:
+            self.sessions.remove(absorbed)
+        for channel_id, session in list(self.by_channel.items()):
+            if session is absorbed:
+                self.by_channel[channel_id] = survivor
+        if survivor.channel_id:
+            self.by_channel[survivor.channel_id] = survivor
+        if not survivor.live and survivor.open_count:
+            survivor.live = True
+            self.sessions.append(survivor)
+        logger.info(f"chanlog: session {absorbed.name} carries channel {survivor.channel_id} of session "
+                    f"{survivor.name}: merged into it ({copied} records copied to {survivor.journal.path.name}; "
+                    f"{absorbed.journal.path.name} ends with merged_into)")
+        self._executor().submit(self._remove_absorbed, absorbed, survivor)
+        if survivor.open_count == 0:
+            self._finish(survivor)
+
+    def _remove_absorbed(self, absorbed: Session, survivor: Session) -> None:
+        """Writer thread: remove the transcript written for a session that was merged into another."""
+        if absorbed.transcript in self.written:
+            self.written.remove(absorbed.transcript)
+        try:
+            absorbed.transcript.unlink()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            logger.error(f"chanlog: cannot remove {absorbed.transcript} (session {absorbed.name}, merged into "
+                         f"{survivor.name}): {exc.strerror}")
+            return
+        logger.warning(f"chanlog: removed {absorbed.transcript}: session {absorbed.name} was merged into "
+                       f"{survivor.name}, whose transcript {survivor.transcript} holds both")
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chanlog-writer")
+        return self._writer
 
     def _finish(self, session: Session) -> None:
         """Hand a session whose connections all closed (or a running one at shutdown) to the writer."""
@@ -444,13 +535,13 @@ class ChannelRecorder:
             self.sessions.remove(session)
         session.live = False
         size = session.journal.size
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chanlog-writer")
-        self._writer.submit(self._write, session, size)
+        self._executor().submit(self._write, session, size)
 
     def _write(self, session: Session, size: int) -> None:
         """Writer thread: rebuild the transcript from the first ``size`` bytes of the journal, then mark
-        the journal finished unless the session went on meanwhile."""
+        the journal finished unless the session went on meanwhile (or was merged into another)."""
+        if session.merged_into is not None:
+            return
         try:
             info = write_transcript(session.journal.path, session.transcript, limit=size)
         except (JournalError, OSError) as exc:

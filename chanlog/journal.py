@@ -14,17 +14,35 @@ Journal format 1, one record per line (``ts`` is a Unix time in seconds)::
     {"kind": "frame", ..., "binary": "<base64>", "injected": true}
     {"kind": "close", "conn": 0, "role": "initiator", "ts": ..., "code": 1000, "closed_by": "client"}
     {"kind": "end", "ts": ...}
+    {"kind": "merge", "session": OTHER, "journal": "OTHER.jsonl", "conn_offset": 2, "ts": ...}
+    ... every open, frame and close record of OTHER, ``conn`` plus ``conn_offset`` ...
+    {"kind": "merge_end", "session": OTHER, "records": 12, "ts": ...}
+    {"kind": "merged_into", "session": NAME, "journal": "NAME.jsonl", "transcript": "NAME.yaml", "ts": ...}
 
 A frame's ``text`` (or ``binary``) is the message exactly as on the wire; it becomes a
 :class:`chanlog.model.Frame` through :meth:`Frame.from_wire` only when the transcript is built. The
 ``end`` record is written once the transcript file is complete; a journal whose last record is not
 ``end`` is *unfinished* (the proxy died, or the session is still running). A session that is continued
 later (reestablish) appends after its ``end`` record and is unfinished again until its next ``end``.
+
+Open, frame and close records carry ``n``, a sequence number the recorder counts over all sessions of
+one proxy run, so that records of two sessions can be put back in the order the proxy saw them.
+
+Merging (two sessions that turn out to carry the same ``channel_id``): the surviving journal gets a
+``merge`` record, a copy of the absorbed journal's records (connection numbers shifted past its own) and a
+``merge_end`` record, flushed; only then the absorbed journal gets its last record, ``merged_into``,
+naming the survivor. A proxy killed in between leaves a block without ``merge_end``, which readers ignore
+(the absorbed journal still holds every record); a journal ending in ``merged_into`` is finished and its
+records live on in the survivor. Readers put a journal's records in ``n`` order: each merged block and
+each run of records between blocks is in ``n`` order, and they are merged in constant memory
+(:func:`ordered_records`). Connections are numbered in the transcript in the order they appear there.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
+import heapq
 import json
 import os
 import threading
@@ -49,7 +67,8 @@ JOURNAL_DIR = "journals"
 JOURNAL_SUFFIX = ".jsonl"
 #: Events serialised per ``yaml.dump`` call when streaming a transcript.
 YAML_CHUNK = 500
-
+#: Record kinds that hold the session's events (the others are markers).
+EVENT_KINDS = ("open", "frame", "close")
 
 
 class JournalError(ChanlogError):
@@ -137,15 +156,18 @@ class JournalWriter:
                     "started": started, "t0": t0, "recorder": f"chanlog {__version__}", **extra})
 
     def open_record(self, conn: int, role: str, ts: float, url: str,
-                    headers: dict[str, str] | None = None) -> None:
-        """Record that connection ``conn`` of ``role`` opened ``url``."""
+                    headers: dict[str, str] | None = None, n: int | None = None) -> None:
+        """Record that connection ``conn`` of ``role`` opened ``url`` (``n``: the recorder's sequence
+        number of the record)."""
         rec: dict[str, Any] = {"kind": "open", "conn": conn, "role": role, "ts": ts, "url": url}
+        if n is not None:
+            rec["n"] = n
         if headers:
             rec["headers"] = headers
         self.write(rec)
 
     def frame_record(self, conn: int, role: str, sender: str, ts: float, content: bytes, is_text: bool,
-                     injected: bool = False) -> None:
+                     injected: bool = False, n: int | None = None) -> None:
         """Record one message exactly as on the wire (text decoded as UTF-8, else base64).
 
         The hot path of the recorder: the line is put together directly (``role`` and ``sender`` are
@@ -163,15 +185,18 @@ class JournalWriter:
         else:
             body = '"binary":"' + base64.b64encode(content).decode("ascii") + '"'
         flag = '"injected":true,' if injected else ""
+        seq = "" if n is None else f'"n":{int(n)},'
         line = (f'{{"kind":"frame","conn":{int(conn)},"role":{json.dumps(role)},"from":{json.dumps(sender)},'
-                f'"ts":{float(ts)!r},{flag}{body}}}')
+                f'"ts":{float(ts)!r},{seq}{flag}{body}}}')
         with self.lock:
             self._write(line.encode("ascii"))
 
     def close_record(self, conn: int, role: str, ts: float, code: int | None, closed_by: str | None,
-                     reason: str | None) -> None:
+                     reason: str | None, n: int | None = None) -> None:
         """Record that connection ``conn`` closed (WebSocket close code, ``client``/``node``)."""
         rec: dict[str, Any] = {"kind": "close", "conn": conn, "role": role, "ts": ts}
+        if n is not None:
+            rec["n"] = n
         if code is not None:
             rec["code"] = code
         if closed_by is not None:
@@ -179,6 +204,46 @@ class JournalWriter:
         if reason:
             rec["reason"] = reason
         self.write(rec)
+
+    def absorb(self, other: Path, session: str, conn_offset: int, ts: float) -> int:
+        """Copy every open, frame and close record of the journal ``other`` (session ``session``) into
+        this one, in ``n`` order, between a ``merge`` and a ``merge_end`` record, connection numbers
+        plus ``conn_offset``; flushed (and fsynced) once at the end. Returns the records copied.
+        Raises :class:`JournalError` when ``other`` cannot be read, ``OSError`` when this cannot be written.
+        """
+        info = scan(other)
+        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        count = 0
+        with self.lock:
+            if self._fh is None:
+                self._open()
+            assert self._fh is not None
+            fh = self._fh
+
+            def put(rec: dict[str, Any]) -> None:
+                line = dumps(rec).encode("utf-8") + b"\n"
+                fh.write(line)
+                self.size += len(line)
+
+            put({"kind": "merge", "session": session, "journal": other.name, "conn_offset": conn_offset,
+                 "ts": ts})
+            for _, rec in ordered_records(other, info=info):
+                put({**rec, "conn": int(rec["conn"]) + conn_offset})
+                count += 1
+            put({"kind": "merge_end", "session": session, "records": count, "ts": ts})
+            fh.flush()
+            if self.fsync:
+                os.fsync(fh.fileno())
+        return count
+
+    def mark_merged(self, session: str, journal: str, transcript: str, ts: float) -> None:
+        """Write the last record, ``merged_into`` (the session, journal file and transcript file that now
+        hold this journal's records), and close the file."""
+        with self.lock:
+            rec = {"kind": "merged_into", "session": session, "journal": journal, "transcript": transcript,
+                   "ts": ts}
+            self._write(json.dumps(rec, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+            self._close()
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -211,12 +276,31 @@ class JournalInfo:
     size: int = 0
     """Bytes read (the limit the scan was given, or the file size)."""
     roles: dict[int, str] = field(default_factory=dict)
-    """Role of each connection number."""
+    """Role of each connection number (as numbered in the journal)."""
+    blocks: list[tuple[int, int]] = field(default_factory=list)
+    """Line numbers (first, last) of the records of each complete merged block (``merge`` ... ``merge_end``)."""
+    merged: list[str] = field(default_factory=list)
+    """Sessions merged into this one (complete blocks)."""
+    partial_merge: int | None = None
+    """Line number of a ``merge`` record whose block has no ``merge_end`` (the proxy died while copying):
+    the block is ignored, its records are still in the other journal."""
+    header_line: int = 1
+    """Line number of the header record."""
+    merged_into: dict[str, Any] | None = None
+    """The ``merged_into`` record when this session was merged into another (its records live on there)."""
 
     @property
     def session(self) -> str:
         """The session name from the header."""
         return str(self.header.get("session") or self.path.stem)
+
+    def sibling(self, name: str) -> Path:
+        """A file named ``name`` (a journal or transcript named in a merge record) beside this journal's
+        transcript or journal: ``DIR/journals/NAME.jsonl``, ``DIR/NAME.yaml``."""
+        name = Path(name).name
+        if name.endswith(JOURNAL_SUFFIX):
+            return self.path.with_name(name)
+        return self.default_output().with_name(name)
 
     def default_output(self) -> Path:
         """Where the recorder writes this journal's transcript: ``DIR/NAME.yaml`` for a journal in
@@ -227,8 +311,10 @@ class JournalInfo:
         return self.path.with_name(name)
 
 
-def iter_records(path: Path, limit: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(line number from 1, record)`` for each line of the journal, up to ``limit`` bytes.
+def iter_records(path: Path, limit: int | None = None, first: int = 1,
+                 last: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number from 1, record)`` for each line of the journal, up to ``limit`` bytes (only lines
+    ``first`` to ``last`` are parsed and yielded).
 
     An incomplete last line (no newline, not valid JSON: the writer was killed mid-write) is skipped;
     its number is then yielded as ``(lineno, {"kind": "truncated"})``. Raises :class:`JournalError`
@@ -249,8 +335,10 @@ def iter_records(path: Path, limit: int | None = None) -> Iterator[tuple[int, di
                     raw = raw[:remaining]
                 remaining -= len(raw)
             lineno += 1
-            if not raw.strip():
+            if lineno < first or not raw.strip():
                 continue
+            if last is not None and lineno > last:
+                break
             try:
                 rec = json.loads(raw)
             except ValueError as exc:
@@ -278,10 +366,11 @@ def scan(path: Path, limit: int | None = None) -> JournalInfo:
     if not isinstance(version, int) or version > JOURNAL_FORMAT:
         raise JournalError(f"journal format {version!r} is not supported (this chanlog reads {JOURNAL_FORMAT})",
                            f"{path}:{first[0]}")
-    info = JournalInfo(path=path, header=header)
+    info = JournalInfo(path=path, header=header, header_line=first[0])
     url_protocol: str | None = None
     sniffed: str | None = None
     last_kind = None
+    block: tuple[int, str, tuple[Any, ...]] | None = None  # merge line, session, counts before it
     for lineno, rec in records:
         kind = rec.get("kind")
         if kind == "truncated":
@@ -290,7 +379,16 @@ def scan(path: Path, limit: int | None = None) -> JournalInfo:
         last_kind = kind
         if isinstance(rec.get("ts"), (int, float)):
             info.last_ts = float(rec["ts"])
-        if kind == "open":
+        if kind == "merge":
+            block = (lineno, str(rec.get("session")), (info.connections, info.frames, info.closes,
+                                                       dict(info.roles), info.channel_id, url_protocol, sniffed))
+        elif kind == "merge_end" and block is not None:
+            info.blocks.append((block[0] + 1, lineno - 1))
+            info.merged.append(block[1])
+            block = None
+        elif kind == "merged_into":
+            info.merged_into = rec
+        elif kind == "open":
             info.connections += 1
             if isinstance(rec.get("conn"), int):
                 info.roles[rec["conn"]] = str(rec.get("role"))
@@ -312,7 +410,11 @@ def scan(path: Path, limit: int | None = None) -> JournalInfo:
                     info.channel_id = frame.channel_id
         elif kind == "close":
             info.closes += 1
-    info.finished = last_kind == "end" and info.truncated is None
+    if block is not None:  # the proxy died while copying a merged session: its journal still has it all
+        info.partial_merge = block[0]
+        (info.connections, info.frames, info.closes, info.roles, info.channel_id, url_protocol,
+         sniffed) = block[2]
+    info.finished = last_kind in ("end", "merged_into") and info.truncated is None
     info.protocol = url_protocol or sniffed or "json-rpc"
     info.size = limit if limit is not None else _file_size(path)
     return info
@@ -325,25 +427,67 @@ def _file_size(path: Path) -> int:
         return 0
 
 
-def iter_events(path: Path, t0: float | None = None, limit: int | None = None) -> Iterator[Event]:
-    """The journal's events as model objects, in journal order (``t`` relative to ``t0``, default the
-    header's ``t0``). Raises :class:`JournalError` naming ``path:line`` for a malformed record."""
-    records = iter_records(path, limit)
-    first = next(records, None)
-    if first is None:
+def ordered_records(path: Path, limit: int | None = None,
+                    info: JournalInfo | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, record)`` for every event record (not header, ``end`` or merge markers) of the
+    journal in the order the proxy saw them: by ``n`` across merged blocks (module docstring), journal
+    order otherwise; a block without ``merge_end`` is left out. Constant memory (the file is read once
+    per block and per run between blocks). ``info``: the journal's :func:`scan`, made when not given.
+    Raises :class:`JournalError` naming ``path:line`` for an unreadable file or a bad line."""
+    info = info or scan(path, limit)
+    end = info.partial_merge - 1 if info.partial_merge is not None else None
+    start = info.header_line + 1
+    if not info.blocks:
+        yield from _event_records(path, limit, start, end)
         return
-    if t0 is None:
-        t0 = first[1].get("t0") if isinstance(first[1].get("t0"), (int, float)) else None
-    for lineno, rec in records:
+    runs: list[tuple[int, int | None]] = []
+    for first, last in info.blocks:
+        runs += [(start, first - 2), (first, last)]
+        start = last + 2
+    runs.append((start, end))
+    streams = [_keyed(_event_records(path, limit, a, b)) for a, b in runs if b is None or b >= a]
+    for _, _, lineno, rec in heapq.merge(*streams):
+        yield lineno, rec
+
+
+def _event_records(path: Path, limit: int | None, first: int,
+                   last: int | None) -> Iterator[tuple[int, dict[str, Any]]]:
+    for lineno, rec in iter_records(path, limit, first, last):
         kind = rec.get("kind")
-        if kind in ("end", "truncated"):
+        if kind in ("end", "truncated", "merge", "merge_end", "merged_into"):
             continue
+        yield lineno, rec
+
+
+def _keyed(records: Iterator[tuple[int, dict[str, Any]]]) -> Iterator[tuple[float, int, int, dict[str, Any]]]:
+    """``(n, position, line, record)``: a record without ``n`` sorts with the record before it."""
+    n = -1.0
+    for position, (lineno, rec) in enumerate(records):
+        if isinstance(rec.get("n"), int):
+            n = float(rec["n"])
+        yield n, position, lineno, rec
+
+
+def iter_events(path: Path, t0: float | None = None, limit: int | None = None,
+                info: JournalInfo | None = None) -> Iterator[Event]:
+    """The journal's events as model objects, in the order the proxy saw them (:func:`ordered_records`;
+    ``t`` relative to ``t0``, default the header's ``t0``); connections numbered from 0 in the order they
+    first appear. Raises :class:`JournalError` naming ``path:line`` for a malformed record."""
+    info = info or scan(path, limit)
+    if t0 is None:
+        t0 = info.header.get("t0") if isinstance(info.header.get("t0"), (int, float)) else None
+    numbers: dict[int, int] = {}
+    for lineno, rec in ordered_records(path, limit, info):
+        kind = rec.get("kind")
         try:
             event = record_to_event(rec, t0)
         except (KeyError, TypeError, ValueError) as exc:
             raise JournalError(f"malformed {kind} record: {exc}", f"{path}:{lineno}") from None
         if event is None:
             raise JournalError(f"unknown record kind {kind!r}", f"{path}:{lineno}")
+        conn = numbers.setdefault(event.conn, len(numbers))
+        if conn != event.conn:
+            event = dataclasses.replace(event, conn=conn)
         yield event
 
 
@@ -395,7 +539,7 @@ def load_journal(path: Path, limit: int | None = None) -> Transcript:
     """
     info = scan(path, limit)
     transcript = transcript_head(info)
-    transcript.events = list(iter_events(path, limit=limit))
+    transcript.events = list(iter_events(path, limit=limit, info=info))
     return transcript
 
 
@@ -410,7 +554,7 @@ def write_transcript(journal: Path, out: Path | str, limit: int | None = None,
     """
     info = info or scan(journal, limit)
     head = transcript_head(info)
-    events = iter_events(journal, limit=limit)
+    events = iter_events(journal, limit=limit, info=info)
     if str(out) == "-":
         import sys
 

@@ -511,3 +511,151 @@ def test_frame_model_round_trip_of_recorded_text(rec) -> None:
     (_, frame), = t.frames()
     assert frame == Frame.from_wire('{"a": [1, 2], "b": {"c": null}}', role="initiator", conn=0,
                                     sender="client", t=frame.t)
+
+
+# -- merging sessions that carry the same channel -------------------------------------------------
+
+
+def role_only(role: str):
+    """A flow whose URL carries ``role`` and no channel parameters (a log that starts mid-connection)."""
+    f = ws_flow(role)
+    f.request.path = f"/channel?role={role}"
+    return f
+
+
+def journal_records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_participants_recorded_apart_are_merged_when_they_carry_the_same_channel(rec, caplog) -> None:
+    """The initiator plays its whole connection before the responder connects (no channel parameters
+    to pair by): the responder's session learns the channel of the finished initiator session, which
+    lacks the responder, and is merged into it: one journal, one transcript, in the order seen."""
+    addon, _ = rec
+    fi = role_only("initiator")
+    addon.websocket_start(fi)
+    send(addon, fi, "ping i", True)
+    send(addon, fi, info("ch_M", "pong i"), False)
+    close(addon, fi)
+    (first,) = transcripts(addon).values()  # written once: only the initiator so far
+    assert len(first.connections()) == 1
+    fr = role_only("responder")
+    addon.websocket_start(fr)
+    send(addon, fr, "ping r", True)
+    absorbed = addon.flows[fr.id].session
+    assert absorbed.name != first.name
+    with caplog.at_level(logging.INFO):
+        send(addon, fr, info("ch_M", "pong r"), False)
+    assert addon.flows[fr.id].session.name == first.name and addon.flows[fr.id].conn == 1
+    send(addon, fr, "after the merge", True)
+    close(addon, fr)
+    found = transcripts(addon)
+    assert list(found) == [first.name]
+    t = found[first.name]
+    assert frames_of(t) == [("initiator", 0, "client", "ping i"), ("initiator", 0, "node", info("ch_M", "pong i")),
+                            ("responder", 1, "client", "ping r"), ("responder", 1, "node", info("ch_M", "pong r")),
+                            ("responder", 1, "client", "after the merge")]
+    assert [(type(e).__name__, e.conn) for e in t.events if not isinstance(e, Frame)] == [
+        ("Open", 0), ("Close", 0), ("Open", 1), ("Close", 1)]
+    assert t.source["channel_id"] == "ch_M" and "open_connections" not in t.source
+    jdir = addon.directory / "journals"
+    assert scan(jdir / f"{first.name}.jsonl").finished and scan(jdir / f"{first.name}.jsonl").merged == [absorbed.name]
+    gone = scan(jdir / f"{absorbed.name}.jsonl")
+    assert gone.finished and gone.merged_into["session"] == first.name
+    assert journal_records(jdir / f"{absorbed.name}.jsonl")[-1]["kind"] == "merged_into"
+    assert not (addon.directory / f"{absorbed.name}.yaml").exists()
+    assert f"session {absorbed.name} carries channel ch_M of session {first.name}: merged" in caplog.text
+    assert addon.by_channel["ch_M"].name == first.name and addon.sessions == []
+
+
+def test_merge_removes_a_transcript_written_for_the_absorbed_session(rec, caplog) -> None:
+    """The older session learns the channel last: the newer one, already finished and written, is
+    absorbed; its transcript is removed (and the log says so); events stay in the order seen."""
+    addon, _ = rec
+    fi = ws_flow("initiator", port="1")
+    addon.websocket_start(fi)
+    send(addon, fi, "i1", True)
+    fr = ws_flow("responder", port="2")  # other parameters: another session
+    addon.websocket_start(fr)
+    send(addon, fr, info("ch_W", "r1"), False)
+    send(addon, fi, "i2", True)
+    close(addon, fr)
+    older, newer = addon.flows[fi.id].session, next(s for s in addon.by_channel.values())
+    addon.wait()
+    assert newer.transcript.exists() and newer.transcript in addon.written
+    with caplog.at_level(logging.INFO):
+        send(addon, fi, info("ch_W", "i3"), False)
+        addon.wait()
+    assert not newer.transcript.exists() and newer.transcript not in addon.written
+    assert f"removed {newer.transcript}: session {newer.name} was merged into {older.name}" in caplog.text
+    close(addon, fi)
+    found = transcripts(addon)
+    assert list(found) == [older.name]
+    assert frames_of(found[older.name]) == [("initiator", 0, "client", "i1"), ("responder", 1, "node", info("ch_W", "r1")),
+                                            ("initiator", 0, "client", "i2"), ("initiator", 0, "node", info("ch_W", "i3"))]
+    assert [e.conn for e in found[older.name].events if isinstance(e, Close)] == [1, 0]
+
+
+def test_running_sessions_of_one_channel_merge_and_others_stay_apart(rec) -> None:
+    """Two running sessions (different parameters) turn out to be one channel: merged while both are
+    connected, later frames of both go to the survivor; a third session of another channel is untouched."""
+    addon, _ = rec
+    fi, fr, fx = ws_flow("initiator", port="1"), ws_flow("responder", port="2"), ws_flow("initiator", port="3")
+    for f in (fi, fr, fx):
+        addon.websocket_start(f)
+    send(addon, fi, info("ch_A", "i"), False)
+    send(addon, fx, info("ch_X", "x"), False)
+    send(addon, fr, info("ch_A", "r"), False)  # merged here
+    send(addon, fr, "r after", True)
+    send(addon, fi, "i after", True)
+    send(addon, fx, "x after", True)
+    for f in (fi, fr, fx):
+        close(addon, f)
+    found = transcripts(addon)
+    assert len(found) == 2
+    a = next(t for t in found.values() if t.channel_id == "ch_A")
+    x = next(t for t in found.values() if t.channel_id == "ch_X")
+    assert frames_of(a) == [("initiator", 0, "node", info("ch_A", "i")), ("responder", 1, "node", info("ch_A", "r")),
+                            ("responder", 1, "client", "r after"), ("initiator", 0, "client", "i after")]
+    assert frames_of(x) == [("initiator", 0, "node", info("ch_X", "x")), ("initiator", 0, "client", "x after")]
+    assert [c.open.url.split("port=")[1][0] for c in a.connections()] == ["1", "2"]
+
+
+def test_finished_session_with_both_participants_is_not_continued_by_a_new_one(rec) -> None:
+    """A new connection merely carrying the channel of a finished two-participant session (no
+    existing_channel_id), e.g. the next log of one channel replayed through the proxy: recorded apart,
+    and that new session then takes in its own missing participant."""
+    addon, _ = rec
+    for run in range(2):
+        for role in ("initiator", "responder"):
+            f = role_only(role)
+            addon.websocket_start(f)
+            send(addon, f, info("ch_S", f"{run}{role}"), False)
+            close(addon, f)
+    found = transcripts(addon)
+    assert len(found) == 2
+    for t in found.values():
+        assert [c.role for c in t.connections()] == ["initiator", "responder"]
+        events = [f.data["params"]["data"]["event"] for _, f in t.frames()]
+        assert events in (["0initiator", "0responder"], ["1initiator", "1responder"])
+    assert addon.by_channel["ch_S"].name == max(found)
+
+
+def test_killed_proxy_after_a_merge_keeps_every_frame(rec) -> None:
+    addon, _ = rec
+    fi, fr = role_only("initiator"), role_only("responder")
+    addon.websocket_start(fi)
+    send(addon, fi, info("ch_K", "i"), False)
+    close(addon, fi)
+    addon.websocket_start(fr)
+    send(addon, fr, info("ch_K", "r"), False)
+    send(addon, fr, "last", True)
+    # killed here: the survivor's journal is unfinished and holds both participants
+    addon.wait()
+    from chanlog.journal import find_unfinished, load_journal
+
+    (unfinished,) = find_unfinished(addon.directory)
+    t = load_journal(unfinished.path)
+    assert frames_of(t) == [("initiator", 0, "node", info("ch_K", "i")), ("responder", 1, "node", info("ch_K", "r")),
+                            ("responder", 1, "client", "last")]
+    assert t.source["open_connections"] == 1

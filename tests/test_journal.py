@@ -268,3 +268,109 @@ def test_frame_text_escaping_round_trips(tmp_path: Path) -> None:
     frames = [f for _, f in load_journal(path).frames()]
     assert frames[0].wire() == tricky and frames[0].injected
     assert frames[1].binary == b"\xff\xfe not utf-8"
+
+
+# -- merged sessions ----------------------------------------------------------------------------
+
+
+def two_sessions(jdir: Path) -> tuple[JournalWriter, JournalWriter]:
+    """Two journals written the way the recorder interleaves them (``n`` counts over both): A has the
+    initiator (records 1, 2, 5, 7), B the responder (records 3, 4, 6)."""
+    a, b = JournalWriter(jdir / "a.jsonl"), JournalWriter(jdir / "b.jsonl")
+    for w, name, t0 in ((a, "a", 100.0), (b, "b", 100.5)):
+        w.open()
+        w.header(name, f"{name}.yaml", "now", t0)
+    a.open_record(0, "initiator", 100.0, URL_I, n=1)
+    a.frame_record(0, "initiator", "client", 100.1, b"i1", True, n=2)
+    b.open_record(0, "responder", 100.5, URL_R, n=3)
+    b.frame_record(0, "responder", "node", 100.6, PRETTY.encode(), True, n=4)
+    a.frame_record(0, "initiator", "node", 100.7, PRETTY.encode(), True, n=5)
+    b.close_record(0, "responder", 100.8, 1000, "client", None, n=6)
+    a.frame_record(0, "initiator", "client", 100.9, b"i2", True, n=7)
+    return a, b
+
+
+def test_merge_copies_records_and_readers_restore_the_order_seen(tmp_path: Path) -> None:
+    a, b = two_sessions(tmp_path)
+    assert a.absorb(b.path, "b", 1, 101.0) == 3
+    b.mark_merged("a", "a.jsonl", "a.yaml", 101.0)
+    assert b.closed
+    a.frame_record(1, "responder", "client", 101.5, b"late", True, n=8)  # the responder, now conn 1
+    a.close_record(0, "initiator", 102.0, 1000, "client", None, n=9)
+    kinds = [json.loads(line).get("kind") for line in a.path.read_text().splitlines()]
+    assert kinds[5:10] == ["merge", "open", "frame", "close", "merge_end"]
+    info = scan(a.path)
+    assert (info.connections, info.frames, info.closes) == (2, 5, 2)
+    assert info.merged == ["b"] and info.blocks == [(7, 9)] and info.partial_merge is None
+    assert info.channel_id == "ch_abc" and not info.finished
+    t = load_journal(a.path)
+    assert [(type(e).__name__, e.conn, e.role) for e in t.events] == [
+        ("Open", 0, "initiator"), ("Frame", 0, "initiator"), ("Open", 1, "responder"), ("Frame", 1, "responder"),
+        ("Frame", 0, "initiator"), ("Close", 1, "responder"), ("Frame", 0, "initiator"),
+        ("Frame", 1, "responder"), ("Close", 0, "initiator")]
+    assert [f.wire() for _, f in t.frames()] == ["i1", PRETTY, PRETTY, "i2", "late"]
+    assert [e.t for e in t.events][:3] == [0.0, 0.1, 0.5]
+    absorbed = scan(b.path)
+    assert absorbed.finished and absorbed.merged_into["session"] == "a" and absorbed.frames == 1
+
+
+def test_connections_are_numbered_in_the_order_they_appear(tmp_path: Path) -> None:
+    """The survivor's own later connection (journal conn 1) opened after the absorbed one (journal conn 2
+    after the offset): the transcript numbers them in the order seen."""
+    a, b = two_sessions(tmp_path)
+    a.open_record(1, "initiator", 101.0, URL_I, n=8)
+    a.absorb(b.path, "b", 2, 101.0)
+    b.mark_merged("a", "a.jsonl", "a.yaml", 101.0)
+    t = load_journal(a.path)
+    assert [(c.conn, c.role) for c in t.connections()] == [(0, "initiator"), (1, "responder"), (2, "initiator")]
+
+
+def test_merge_cut_short_by_a_kill_is_ignored_and_nothing_is_lost(tmp_path: Path) -> None:
+    a, b = two_sessions(tmp_path)
+    a.absorb(b.path, "b", 1, 101.0)
+    a.close()
+    lines = a.path.read_bytes().splitlines(keepends=True)
+    a.path.write_bytes(b"".join(lines[:8]) + lines[8][:10])  # killed while copying; no merged_into in b
+    info = scan(a.path)
+    assert info.partial_merge == 6 and info.merged == [] and info.truncated == 9
+    assert (info.connections, info.frames, info.closes) == (1, 3, 0)
+    assert [f.wire() for _, f in load_journal(a.path).frames()] == ["i1", PRETTY, "i2"]
+    assert [f.wire() for _, f in load_journal(b.path).frames()] == [PRETTY]
+    result = CliRunner().invoke(main, ["recover", str(a.path), "-o", str(tmp_path / "a.yaml")])
+    assert result.exit_code == 0 and "merge cut short" in result.stderr
+
+
+def test_merge_of_a_journal_that_absorbed_another_keeps_the_order_seen(tmp_path: Path) -> None:
+    a, b = two_sessions(tmp_path)
+    c = JournalWriter(tmp_path / "c.jsonl")
+    c.open()
+    c.header("c", "c.yaml", "now", 100.2)
+    c.open_record(0, "responder", 100.2, URL_R, n=0)  # seen before everything of b
+    b.absorb(c.path, "c", 1, 101.0)
+    c.mark_merged("b", "b.jsonl", "b.yaml", 101.0)
+    a.absorb(b.path, "b", 1, 101.0)
+    b.mark_merged("a", "a.jsonl", "a.yaml", 101.0)
+    t = load_journal(a.path)
+    assert [(type(e).__name__, e.role) for e in t.events][:3] == [
+        ("Open", "responder"), ("Open", "initiator"), ("Frame", "initiator")]
+    assert len(t.connections()) == 3 and scan(a.path).merged == ["b"]
+
+
+def test_recover_follows_merged_into_to_the_surviving_journal(tmp_path: Path) -> None:
+    jdir = tmp_path / "journals"
+    jdir.mkdir()
+    a, b = two_sessions(jdir)
+    a.absorb(b.path, "b", 1, 101.0)
+    b.mark_merged("a", "a.jsonl", "a.yaml", 101.0)
+    a.close()
+    result = CliRunner().invoke(main, ["recover", str(b.path)])
+    assert result.exit_code == 0, result.output
+    assert "was merged into session a: recovering its journal" in result.stderr
+    assert not (tmp_path / "b.yaml").exists()
+    assert tmod.load(tmp_path / "a.yaml").to_dict() == load_journal(a.path).to_dict()
+    assert len(list(tmod.load(tmp_path / "a.yaml").frames())) == 4
+    a.path.unlink()
+    result = CliRunner().invoke(main, ["recover", str(b.path)])
+    assert result.exit_code == 0 and "is missing: recovering this journal's own frames" in result.stderr
+    assert [f.wire() for _, f in tmod.load(tmp_path / "b.yaml").frames()] == [PRETTY]
+    assert [i.path.name for i in find_unfinished(tmp_path) if not isinstance(i, JournalError)] == []

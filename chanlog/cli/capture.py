@@ -23,6 +23,10 @@ def recover_command(journal: Path, output: Path | None, finish: bool) -> None:
     line, written while the proxy died, is skipped and reported). Connections still open when the
     journal ends have no close event; the transcript's source says how many (open_connections). The
     journal itself is not changed unless --finish is given (which also drops an incomplete last line).
+
+    Merged sessions: a journal ending in a merged_into record belongs to the session it was merged into;
+    that session's journal (beside it) is recovered instead, holding both. A merge the proxy was killed
+    in the middle of is left out of the surviving journal (the absorbed journal still holds those frames).
     """
     import os
     import time
@@ -30,8 +34,21 @@ def recover_command(journal: Path, output: Path | None, finish: bool) -> None:
     from chanlog.journal import JournalWriter, scan, write_transcript
 
     info = scan(journal)
+    if info.merged_into is not None:
+        survivor = info.sibling(str(info.merged_into.get("journal", "")))
+        if survivor.is_file() and survivor != journal:
+            click.echo(f"chanlog: session {info.session} was merged into session "
+                       f"{info.merged_into.get('session')}: recovering its journal {survivor}", err=True)
+            journal, info = survivor, scan(survivor)
+        else:
+            click.echo(f"chanlog: session {info.session} was merged into session "
+                       f"{info.merged_into.get('session')}, whose journal {survivor} is missing: "
+                       f"recovering this journal's own frames", err=True)
     out = output if output is not None else info.default_output()
     write_transcript(journal, out, info=info)
+    if info.partial_merge:
+        click.echo(f"chanlog: {journal}:{info.partial_merge}: merge cut short by the proxy's death left out; "
+                   f"the merged session's own journal holds those frames", err=True)
     if info.truncated:
         click.echo(f"chanlog: {journal}:{info.truncated}: incomplete last line skipped", err=True)
     where = "standard output" if str(out) == "-" else str(out)
