@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from conftest import EXAMPLE, corpus_logs
@@ -157,3 +158,12 @@ def test_a_reconnect_opens_the_next_phase_of_the_diagram():
         "    note over I,R: Settle", "    note over I,R: Opening"]
     assert "opens a WebSocket connection" not in phases[3]
     assert phases[4].splitlines()[1] == "    Note over I: opens a WebSocket connection"
+
+
+GOLDEN = Path(__file__).parent / "golden" / "init_per_group.doc.md"
+
+
+def test_doc_layout_of_the_example_matches_the_golden_file():
+    """Regenerate after an intended change of the doc layout with:
+    chanlog render transcripts/init_per_group.yaml -o tests/golden/init_per_group.doc.md"""
+    assert render(example(), layout="doc") == GOLDEN.read_text(encoding="utf-8")

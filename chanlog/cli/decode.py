@@ -31,7 +31,8 @@ def decode_command(blob: str, as_json: bool, output: Path | None) -> None:
     Whatever decodes is printed; if anything does not (a truncated or corrupted blob, an unknown
     tag or version, a field count no layout has, a bad field), the command also prints the error as
     a path (signed_tx v1 -> transaction -> channel_create_tx v2 -> responder: unknown id tag 9) and
-    exits 1. Field lists: SCHEMAS.md (the node's serialization templates).
+    exits 1. Field lists: the node's serialization templates (aeternity/protocol serializations.md,
+    corrected where the node differs, e.g. off-chain update 574); see chanlog/schema.py.
     """
     from chanlog.decode import DecodeError, annotate, errors, format_tree, to_json
 
