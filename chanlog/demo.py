@@ -277,15 +277,7 @@ def _start_recorder(mitm: Path, addon: Path, node_url: str, record: Path, workdi
 def _play(source: Path, url: str, workdir: Path, timeout: float, processes: list[Process]) -> str:
     player = _spawn("play", _chanlog("play", str(source), "--url", url, "--timeout", f"{timeout / 4:g}"),
                     workdir, processes)
-    assert player.popen is not None
-    try:
-        player.popen.wait(timeout)
-    except subprocess.TimeoutExpired:
-        raise _failed(player, f"did not finish within {timeout:g} s", processes) from None
-    if player.returncode != 0:
-        raise _failed(player, f"exited with status {player.returncode}: the flow through the proxy diverged",
-                      processes)
-    return player.output()
+    return _wait_ok(player, timeout, processes, "did not finish", "the flow through the proxy diverged")
 
 
 def _stop_recorder(proxy: Process, record: Path, timeout: float, processes: list[Process]) -> list[Path]:
@@ -299,11 +291,17 @@ def _stop_recorder(proxy: Process, record: Path, timeout: float, processes: list
 
 
 def _wait_for_node(node: Process, timeout: float, processes: list[Process]) -> str:
-    assert node.popen is not None
+    return _wait_ok(node, timeout, processes, "did not end its session", "the session diverged")
+
+
+def _wait_ok(proc: Process, timeout: float, processes: list[Process], late: str, failed: str) -> str:
+    """Wait up to ``timeout`` seconds for ``proc`` to exit with status 0 and return its output; else raise
+    :class:`DemoError` (``late`` or ``failed`` saying what that means for this stage)."""
+    assert proc.popen is not None
     try:
-        node.popen.wait(timeout)
+        proc.popen.wait(timeout)
     except subprocess.TimeoutExpired:
-        raise _failed(node, f"did not end its session within {timeout:g} s", processes) from None
-    if node.returncode != 0:
-        raise _failed(node, f"exited with status {node.returncode}: the session diverged", processes)
-    return node.output()
+        raise _failed(proc, f"{late} within {timeout:g} s", processes) from None
+    if proc.returncode != 0:
+        raise _failed(proc, f"exited with status {proc.returncode}: {failed}", processes)
+    return proc.output()
