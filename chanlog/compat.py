@@ -209,7 +209,7 @@ def upgrade_blob(blob: str, upgrade_create: bool = True, raise_fees: bool = True
     new_items = _upgrade_items(items, upgrade_create, raise_fees)
     if new_items is None:
         return blob
-    return dataclasses.replace(env, payload=rlp.encode(new_items)).text()
+    return env._replace(payload=rlp.encode(new_items)).text()
 
 
 def _upgrade_items(items: Any, upgrade_create: bool, raise_fees: bool) -> list | None:

@@ -28,9 +28,10 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
+from types import MappingProxyType
 from typing import Any
 
 import rlp
@@ -55,7 +56,8 @@ from chanlog.schema import FieldType, Kind, Schema
 __all__ = [
     "DecodeError", "EncodeError", "EmptyInt", "Decoded", "decode", "decode_bytes", "annotate", "annotate_bytes",
     "encode", "encode_bytes", "build", "to_json", "format_tree", "decoded_markdown", "strip_signatures",
-    "is_decodable_blob", "ENCODED_PREFIXES_WORTH_DECODING", "errors", "ID_PREFIXES",
+    "is_decodable_blob", "ENCODED_PREFIXES_WORTH_DECODING", "errors", "ID_PREFIXES", "clear_caches",
+    "OBJECT_CACHE_SIZE",
 ]
 
 #: API prefixes whose strings always carry a serialized RLP object (transactions, state trees, PoI, calls).
@@ -94,13 +96,28 @@ class EmptyInt(int):
 
 
 _EMPTY_ZERO = EmptyInt(0)
+_NO_FIELDS: Mapping[str, Any] = MappingProxyType({})
+
+
+def _freeze(value: Any) -> Any:
+    """A value given to :func:`build` or :meth:`Decoded.with_fields` made read-only like decoded ones: lists
+    become tuples, dicts read-only mappings (recursively); everything else as it is."""
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(x) for x in value)
+    if isinstance(value, dict):
+        return MappingProxyType({k: _freeze(x) for k, x in value.items()})
+    return value
 
 
 @dataclass(slots=True)
 class Decoded:
     """One decoded object: ``[tag, version, fields...]`` read by its schema.
 
-    Fields may be changed in place (``d.fields["fee"] = 20000``) or whole objects made with :func:`build`;
+    A read-only value: :func:`decode` and :func:`annotate` remember the objects they decoded (by their bytes,
+    see :func:`clear_caches`) and hand the same nested object to every tree that holds those bytes, so
+    ``fields`` is a read-only mapping, list fields are tuples and fixed tuples are read-only mappings, and the
+    attributes must not be reassigned. A changed object is a new one: :meth:`with_fields`
+    (``st.with_fields(transaction=st["transaction"].with_fields(fee=20_000))``) or :func:`build`;
     :func:`encode` writes any of them.
     """
 
@@ -111,12 +128,13 @@ class Decoded:
     """Object tag (``None`` when unreadable)."""
     version: int | None
     """Object version (``None`` when unreadable)."""
-    fields: dict[str, Any] = field(default_factory=dict)
-    """Field name -> value, in wire order. Values: ``int`` (:class:`EmptyInt` for an empty int), ``bool``,
-    :class:`~chanlog.encoding.ApiValue` (ids ``ak_…``, hashes, signatures and binaries: it acts as its
-    API-encoded text, written on first use), ``str`` (``""`` for an empty binary; text), nested
-    :class:`Decoded`, ``None`` (an empty ``payload``), ``list`` (``[T]`` fields, trie nodes) and ``dict``
-    (fixed tuples, by item name). When modifying, ids and binaries may be given as ``ApiValue`` or ``str``.
+    fields: Mapping[str, Any] = field(default_factory=lambda: _NO_FIELDS)
+    """Field name -> value, in wire order (a read-only mapping). Values: ``int`` (:class:`EmptyInt` for an
+    empty int), ``bool``, :class:`~chanlog.encoding.ApiValue` (ids ``ak_…``, hashes, signatures and binaries:
+    it acts as its API-encoded text, written on first use), ``str`` (``""`` for an empty binary; text),
+    nested :class:`Decoded`, ``None`` (an empty ``payload``), ``tuple`` (``[T]`` fields, trie nodes) and a
+    read-only mapping (fixed tuples, by item name). In :meth:`with_fields` and :func:`build`, ids and
+    binaries may be given as ``ApiValue`` or ``str``, lists as lists or tuples, fixed tuples as dicts.
     Empty when :attr:`error` is set."""
     error: str | None = None
     """Why this object could not be decoded by schema (only set by :func:`annotate`)."""
@@ -149,6 +167,20 @@ class Decoded:
     def __getitem__(self, name: str) -> Any:
         return self.fields[name]
 
+    def with_fields(self, **changes: Any) -> Decoded:
+        """A new object of the same type and version with the named fields changed (``d.with_fields(fee=1)``);
+        the others are shared. Raises :class:`EncodeError` for a name the layout does not have. An error node
+        cannot be changed (:class:`EncodeError`). A root keeps its ``envelope`` (the way it is written)."""
+        if self.error is not None:
+            raise EncodeError(f"cannot change an object that did not decode: {self.error}", [self.label])
+        unknown = [name for name in changes if name not in self.fields]
+        if unknown:
+            raise EncodeError(f"no field {', '.join(unknown)} (fields: {', '.join(self.fields)})", [self.label])
+        values = {name: _freeze(changes[name]) if name in changes else value
+                  for name, value in self.fields.items()}
+        return Decoded(self.type, self.tag, self.version, MappingProxyType(values), None, None, self.schema,
+                       self.envelope)
+
     def walk(self) -> Iterator[Decoded]:
         """This object and every object nested in it, depth first."""
         yield self
@@ -167,9 +199,7 @@ def decode(encoded: str) -> Decoded:
     ``(tag, version)``, a field count no layout has, a bad field. SCHEMAS.md §1–§7.
     """
     env = _envelope(encoded)
-    root = decode_bytes(env.payload)
-    root.envelope = env
-    return root
+    return _rooted(_object(env.payload, False), env)
 
 
 def decode_bytes(data: bytes) -> Decoded:
@@ -187,9 +217,7 @@ def annotate(encoded: str) -> Decoded:
         env = _envelope(encoded)
     except DecodeError as exc:
         return Decoded(None, None, None, error=str(exc))
-    root = annotate_bytes(env.payload)
-    root.envelope = env
-    return root
+    return _rooted(_object(env.payload, True), env)
 
 
 def annotate_bytes(data: bytes) -> Decoded:
@@ -298,8 +326,8 @@ def build(type_or_tag: str | int, version: int, fields: dict[str, Any] | None = 
         raise EncodeError(f"no schema for {name} v{version}")
     for layout in candidates:
         if set(layout.field_names) == set(values):
-            ordered = {n: values[n] for n in layout.field_names}
-            return Decoded(layout.name, layout.tag, layout.version, ordered, schema=layout)
+            ordered = {n: _freeze(values[n]) for n in layout.field_names}
+            return Decoded(layout.name, layout.tag, layout.version, MappingProxyType(ordered), schema=layout)
     expected = " | ".join(", ".join(s.field_names) for s in candidates)
     raise EncodeError(f"fields {', '.join(values)} match no layout (expected: {expected})", [f"{name} v{version}"])
 
@@ -394,20 +422,34 @@ def _fail(message: str) -> DecodeError:
     return DecodeError(message)
 
 
-def _object(data: bytes, lenient: bool) -> Decoded:
-    """Decode serialized object bytes; in lenient mode a failure becomes an error node."""
+def _rooted(d: Decoded, envelope: Envelope) -> Decoded:
+    """``d`` (perhaps shared) as the root of a tree read from an API-encoded string: a new node with the same
+    (read-only) fields that carries the ``envelope``."""
+    return Decoded(d.type, d.tag, d.version, d.fields, d.error, d.data, d.schema, envelope)
+
+
+def _decode_object(data: bytes, lenient: bool) -> Decoded:
+    """Decode serialized object bytes; in lenient mode a failure becomes an error node. Memoized as
+    :func:`_object`, which is what every caller uses."""
     tag = version = schema = None
     try:
         try:
-            items, _, end = _consume_item(data, 0)
-            if end != len(data):
-                raise rlp.DecodingError(f"RLP string ends with {len(data) - end} superfluous bytes", data)
+            items = _rlp_items(data)
         except IndexError:
             raise _fail("not RLP (RLP string too short)") from None
         except rlp.DecodingError as exc:
             raise _fail(f"not RLP ({_rlp_reason(exc)})") from None
         except RecursionError:
             raise _fail("not RLP (lists nested too deeply)") from None
+        try:
+            fast = _FAST.get((items[0], items[1], len(items)))
+        except (TypeError, IndexError):  # not a list of two binaries or more: the general path says so
+            fast = None
+        if fast is not None:
+            try:
+                return fast(items, lenient)
+            except (_Slow, KeyError, TypeError, DecodeError):
+                pass  # something is off: the general path below names what, where
         if type(items) is not list:
             raise _fail(f"not an RLP list but a {len(items)}-byte string")
         if len(items) < 2:
@@ -421,6 +463,7 @@ def _object(data: bytes, lenient: bool) -> Decoded:
             if schema is None:
                 raise _no_schema(*key)
             planned = _PLANS[key] = _plan(schema)
+            _FAST[(items[0], items[1], len(items))] = _compile(schema)
         schema, names, decoders = planned
         try:
             values = [dec(item, lenient) for dec, item in zip(decoders, items[2:], strict=True)]
@@ -431,20 +474,52 @@ def _object(data: bytes, lenient: bool) -> Decoded:
                 except DecodeError as exc:
                     raise exc.within(name) from None
             raise
-        return Decoded(schema.name, tag, version, dict(zip(names, values, strict=True)), None, None, schema)
+        return Decoded(schema.name, tag, version, MappingProxyType(dict(zip(names, values, strict=True))),
+                       None, None, schema)
     except DecodeError as exc:
         if schema is not None:  # other faults name the type in their message
             exc = exc.within(schema.label)
         if not lenient:
             raise exc from None
-        return Decoded(sch.type_name(tag) if tag is not None else None, tag, version, {}, error=str(exc),
-                       data=bytes(data), schema=schema)
+        return Decoded(sch.type_name(tag) if tag is not None else None, tag, version, _NO_FIELDS,
+                       str(exc), bytes(data), schema)
+
+
+#: How many distinct nested objects :func:`_object` remembers (least recently used first out).
+OBJECT_CACHE_SIZE = 2048
+
+
+@lru_cache(maxsize=OBJECT_CACHE_SIZE)
+def _object(data: bytes, lenient: bool) -> Decoded:
+    """A nested object, memoized by its bytes: channel traffic carries one transaction many times (the ``tx``
+    to sign, the ``signed_tx`` with one and with two signatures, the update that reports it) and its nested
+    objects (payload, state trees, PoI, contract code) with it, so each is decoded once and the same
+    read-only :class:`Decoded` is shared by every tree holding it. A failure (``DecodeError``) is not
+    remembered. :func:`clear_caches` empties it."""
+    return _decode_object(data, lenient)
+
+
+def clear_caches() -> None:
+    """Forget the nested objects :func:`decode` and :func:`annotate` remember (benchmarks start each round
+    cold with this; nothing else needs it: the cache is bounded by :data:`OBJECT_CACHE_SIZE`)."""
+    _object.cache_clear()
 
 
 #: pyrlp's own pure-Python item reader (what ``rlp.decode`` does without its sedes layer), taken directly:
 #: when ``rusty-rlp`` is importable, ``rlp.decode`` switches to it, and it accepts malformed RLP (an item
 #: running past its list's end is silently dropped), which this decoder must reject.
 _consume_item = rlp.codec.consume_item
+
+def _rlp_items(data: bytes) -> list[Any] | bytes:
+    """The RLP item tree of ``data`` (one whole item: ``bytes`` or nested lists), read by pyrlp.
+
+    Raises ``rlp.DecodingError`` (also for superfluous bytes after the item) or ``IndexError`` (the data ends
+    inside an item).
+    """
+    items, _, end = _consume_item(data, 0)
+    if end != len(data):
+        raise rlp.DecodingError(f"RLP string ends with {len(data) - end} superfluous bytes", data)
+    return items
 
 
 def _no_schema(tag: int, version: int, count: int) -> DecodeError:
@@ -475,6 +550,56 @@ def _plan(schema: Schema) -> _Plan:
 
 #: ``(tag, version, field count)`` -> the compiled row (:func:`_plan`), filled on first use.
 _PLANS: dict[tuple[int, int, int], _Plan] = {}
+#: ``(tag bytes, version bytes, item count)`` -> the row's straight-line decoder (:func:`_compile`), filled
+#: when the general path first decodes the row.
+_FAST: dict[tuple[bytes, bytes, int], Callable[[list[Any], bool], Decoded]] = {}
+
+
+class _Slow(Exception):
+    """Raised by a compiled decoder when a field is not what the row expects (the general path then says
+    what and where)."""
+
+
+def _compile(schema: Schema) -> Callable[[list[Any], bool], Decoded]:
+    """One schema row as a straight-line Python function ``(items, lenient) -> Decoded`` for the success
+    path: ints, ids, binaries and bools are decoded in line, other fields by their decoder (:func:`_decoder`).
+
+    It gives the same :class:`Decoded` as the general loop in :func:`_decode_object` (a test compares them
+    over the corpus), and raises (``_Slow``, ``KeyError``, ``TypeError`` or a nested ``DecodeError``) where
+    the general loop would report an error; the caller then runs the general loop for the message. The code
+    is built from the row (field names are written with ``repr``), like ``dataclasses`` builds ``__init__``.
+    """
+    env: dict[str, Any] = {"Slow": _Slow, "from_bytes": int.from_bytes, "EMPTY": _EMPTY_ZERO, "Api": ApiValue,
+                           "IDS": ID_PREFIXES, "BOOLS": {b"\x00": False, b"\x01": True},
+                           "Proxy": MappingProxyType, "Decoded": Decoded, "SCHEMA": schema}
+    names = [f"b{i}" for i in range(len(schema.fields))]
+    body = [f"    _, _, {''.join(n + ', ' for n in names)}= items"]
+    for i, (_, ftype) in enumerate(schema.fields):
+        b, v = f"b{i}", f"v{i}"
+        kind = ftype.kind
+        if kind is Kind.INT:
+            body += [f"    if type({b}) is not bytes or (len({b}) > 1 and not {b}[0]): raise Slow",
+                     f"    {v} = from_bytes({b}, 'big') if {b} else EMPTY"]
+        elif kind is Kind.ID:
+            body += [f"    if type({b}) is not bytes or len({b}) != 33: raise Slow",
+                     f"    {v} = Api(IDS[{b}[0]], {b}[1:])"]
+        elif kind is Kind.BOOL:
+            body += [f"    {v} = BOOLS[{b}]"]
+        elif kind is Kind.BINARY:
+            sizes = PREFIXES[ftype.prefix].sizes
+            env[f"P{i}"], env[f"S{i}"] = ftype.prefix, frozenset(sizes or ())
+            which = f"P{i}" if sizes is None else f"(P{i} if len({b}) in S{i} else 'ba')"
+            body += [f"    if type({b}) is not bytes: raise Slow",
+                     f"    {v} = Api({which}, {b}) if {b} else ''"]
+        else:
+            env[f"D{i}"] = _decoder(ftype)
+            body += [f"    {v} = D{i}({b}, lenient)"]
+    pairs = ", ".join(f"{name!r}: v{i}" for i, name in enumerate(schema.field_names))
+    body += [f"    return Decoded({schema.name!r}, {schema.tag!r}, {schema.version!r}, Proxy({{{pairs}}}), "
+             "None, None, SCHEMA)"]
+    code = "def decode_row(items, lenient):\n" + "\n".join(body) + "\n"
+    exec(compile(code, f"<chanlog row {schema.label}>", "exec"), env)  # noqa: S102 - code built from the row
+    return env["decode_row"]
 
 
 def _describe(value: Any) -> str:
@@ -560,10 +685,10 @@ def _object_decoder(ftype: FieldType) -> Callable[[Any, bool], Any]:
     return dec
 
 
-def _list_decoder(item: FieldType) -> Callable[[Any, bool], list[Any]]:
+def _list_decoder(item: FieldType) -> Callable[[Any, bool], tuple[Any, ...]]:
     dec_item = _decoder(item)
 
-    def dec(v: Any, lenient: bool = False) -> list[Any]:
+    def dec(v: Any, lenient: bool = False) -> tuple[Any, ...]:
         if type(v) is not list:
             raise _fail(f"expected a list, got {_describe(v)}")
         out = []
@@ -572,15 +697,15 @@ def _list_decoder(item: FieldType) -> Callable[[Any, bool], list[Any]]:
                 out.append(dec_item(x, lenient))
             except DecodeError as exc:
                 raise exc.within(f"[{i}]") from None
-        return out
+        return tuple(out)
     return dec
 
 
-def _record_decoder(items: tuple[tuple[str, FieldType], ...]) -> Callable[[Any, bool], dict[str, Any]]:
+def _record_decoder(items: tuple[tuple[str, FieldType], ...]) -> Callable[[Any, bool], Mapping[str, Any]]:
     plan = tuple((name, _decoder(t)) for name, t in items)
     n = len(plan)
 
-    def dec(v: Any, lenient: bool = False) -> dict[str, Any]:
+    def dec(v: Any, lenient: bool = False) -> Mapping[str, Any]:
         if type(v) is not list or len(v) != n:
             raise _fail(f"expected a list of {n} ({', '.join(name for name, _ in plan)}), got {_describe(v)}")
         out = {}
@@ -589,14 +714,14 @@ def _record_decoder(items: tuple[tuple[str, FieldType], ...]) -> Callable[[Any, 
                 out[name] = d(x, lenient)
             except DecodeError as exc:
                 raise exc.within(name) from None
-        return out
+        return MappingProxyType(out)
     return dec
 
 
 _MAYBE_VALUE = sch.obj("ba", maybe=True)
 
 
-def _dec_mpt_node(v: Any, lenient: bool = False) -> list[Any]:
+def _dec_mpt_node(v: Any, lenient: bool = False) -> tuple[Any, ...]:
     """A trie node: leaf ``[path, value]`` (hex-prefix flag 2 or 3), extension ``[path, child]``, or branch
     (16 children and a value); values are decoded as objects when they are ones."""
     if type(v) is not list or len(v) not in (2, 17) or any(type(x) is not bytes for x in v):
@@ -604,8 +729,8 @@ def _dec_mpt_node(v: Any, lenient: bool = False) -> list[Any]:
     value_dec, ba = _MPT_DECODERS
     if len(v) == 2:
         is_leaf = bool(v[0]) and v[0][0] >> 4 in (2, 3)
-        return [ba(v[0]), value_dec(v[1]) if is_leaf else ba(v[1])]
-    return [ba(x) for x in v[:16]] + [value_dec(v[16])]
+        return (ba(v[0]), value_dec(v[1]) if is_leaf else ba(v[1]))
+    return (*[ba(x) for x in v[:16]], value_dec(v[16]))
 
 
 @cache
@@ -765,7 +890,7 @@ def _record_encoder(items: tuple[tuple[str, FieldType], ...]) -> Callable[[Any],
     plan = tuple((name, _encoder(t)) for name, t in items)
 
     def enc(v: Any) -> list[Any]:
-        if not isinstance(v, dict) or set(v) != {name for name, _ in plan}:
+        if not isinstance(v, Mapping) or set(v) != {name for name, _ in plan}:
             raise EncodeError(f"expected a mapping with keys {', '.join(n for n, _ in plan)}, got {v!r}")
         out = []
         for name, e in plan:
@@ -815,10 +940,10 @@ def _join_path(path: list[str]) -> str:
 def _objects_in(value: Any) -> Iterator[Decoded]:
     if isinstance(value, Decoded):
         yield from value.walk()
-    elif isinstance(value, list):
+    elif isinstance(value, list | tuple):
         for x in value:
             yield from _objects_in(x)
-    elif isinstance(value, dict):
+    elif isinstance(value, Mapping):
         for x in value.values():
             yield from _objects_in(x)
 
@@ -830,10 +955,10 @@ def _collect_errors(node: Any, path: list[str], out: list[str]) -> None:
             return
         for name, value in node.fields.items():
             _collect_errors(value, [*path, node.label, name], out)
-    elif isinstance(node, list):
+    elif isinstance(node, list | tuple):
         for i, x in enumerate(node):
             _collect_errors(x, [*path, f"[{i}]"], out)
-    elif isinstance(node, dict):
+    elif isinstance(node, Mapping):
         for k, x in node.items():
             _collect_errors(x, [*path, k], out)
 
@@ -841,9 +966,9 @@ def _collect_errors(node: Any, path: list[str], out: list[str]) -> None:
 def _json_value(v: Any) -> Any:
     if isinstance(v, Decoded):
         return to_json(v)
-    if isinstance(v, list):
+    if isinstance(v, list | tuple):
         return [_json_value(x) for x in v]
-    if isinstance(v, dict):
+    if isinstance(v, Mapping):
         return {k: _json_value(x) for k, x in v.items()}
     if type(v) is EmptyInt:
         return 0
@@ -921,15 +1046,15 @@ def _field_lines(name: str, value: Any, depth: int, md: bool) -> list[str]:
     head = f"{pad}{bullet}{name}:"
     if isinstance(value, Decoded):
         return [f"{head} {_label(value, md)}", *_fields(value, depth + 1, md)]
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         out = [head]
         for key, x in value.items():
             out += _field_lines(key, x, depth + 1, md)
         return out
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         if not value:
             return [f"{head} []"]
-        scalars = [_scalar(name, x) for x in value if not isinstance(x, Decoded | dict | list)]
+        scalars = [_scalar(name, x) for x in value if not isinstance(x, Decoded | Mapping | list | tuple)]
         if len(scalars) == len(value) and sum(len(x) + 2 for x in scalars) < _INLINE_LIST:
             return [f"{head} {', '.join(scalars)}"]
         empty = sum(1 for x in value if x == "")
@@ -956,14 +1081,14 @@ def _item_lines(name: str, index: int, x: Any, depth: int, md: bool) -> list[str
     pad = "  " * depth
     if isinstance(x, Decoded):
         return [f"{pad}- {_label(x, md)}", *_fields(x, depth + 1, md)]
-    if isinstance(x, dict):
+    if isinstance(x, Mapping):
         inner: list[str] = []
         for key, y in x.items():
             inner += _field_lines(key, y, depth + 1, md)
         if md or not inner:
             return [f"{pad}- #{index + 1}", *inner]
         return [f"{pad}- {inner[0].lstrip()}", *inner[1:]]  # YAML-like: first key on the dash line
-    if isinstance(x, list):
+    if isinstance(x, list | tuple):
         out = [f"{pad}- #{index + 1}"]
         for j, y in enumerate(x):
             out += _item_lines(name, j, y, depth + 1, md)

@@ -39,8 +39,8 @@ def test_v1_create_becomes_v2_with_empty_responder_delegates_and_same_fields():
     new = compat.upgrade_blob(old)
     tx = decode(new)["transaction"]
     assert (tx.type, tx.version) == ("channel_create_tx", 2)
-    assert tx["initiator_delegate_ids"] == [INITIATOR]
-    assert tx["responder_delegate_ids"] == []
+    assert tx["initiator_delegate_ids"] == (INITIATOR,)
+    assert tx["responder_delegate_ids"] == ()
     before = decode(old)["transaction"]
     for name in ("initiator", "initiator_amount", "responder", "responder_amount", "channel_reserve",
                  "lock_period", "ttl", "state_hash", "nonce"):
@@ -49,7 +49,7 @@ def test_v1_create_becomes_v2_with_empty_responder_delegates_and_same_fields():
 
 def test_signatures_are_kept_as_they_were():
     old = signed(create_v1(17620000000000), SIG_A, SIG_B)
-    assert decode(compat.upgrade_blob(old))["signatures"] == [SIG_A, SIG_B]
+    assert decode(compat.upgrade_blob(old))["signatures"] == (SIG_A, SIG_B)
 
 
 def test_fee_is_raised_to_the_minimum_for_the_new_size():
