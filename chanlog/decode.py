@@ -203,8 +203,9 @@ def decode(encoded: str) -> Decoded:
 
 
 def decode_bytes(data: bytes) -> Decoded:
-    """Decode one serialized object (RLP bytes, no API envelope) by schema; errors as :func:`decode`."""
-    return _object(data, False)
+    """Decode one serialized object (RLP bytes, or a ``bytearray``/``memoryview`` of them; no API envelope) by
+    schema; errors as :func:`decode`."""
+    return _object(data if type(data) is bytes else bytes(data), False)
 
 
 def annotate(encoded: str) -> Decoded:
@@ -221,8 +222,8 @@ def annotate(encoded: str) -> Decoded:
 
 
 def annotate_bytes(data: bytes) -> Decoded:
-    """:func:`annotate` for one serialized object (RLP bytes, no API envelope)."""
-    return _object(data, True)
+    """:func:`annotate` for one serialized object (RLP bytes or a bytes-like object, no API envelope)."""
+    return _object(data if type(data) is bytes else bytes(data), True)
 
 
 def errors(decoded: Decoded) -> list[str]:

@@ -36,7 +36,7 @@ from chanlog.model import Close, Event, Frame, Note, Open, Transcript
 
 LAYOUTS = {"node": "node.md.j2", "doc": "doc.md.j2"}
 DESCRIPTIONS_FILE = "descriptions.yaml"
-_MERMAID_UNSAFE = re.compile(r"[;#<>]")
+_MERMAID_UNSAFE = re.compile(r"[;#<>\r\n]")
 
 
 def render(transcript: Transcript, layout: str = "doc", template_dir: str | Path | None = None,
@@ -56,6 +56,7 @@ def render(transcript: Transcript, layout: str = "doc", template_dir: str | Path
     if layout == "doc":
         context["describe"] = Describer(load_descriptions(descriptions, template_dir), transcript.protocol)
         context["flow"] = flow(transcript, context["describe"])
+        context["diagrams"] = flow_parts(context["flow"])
         context["params"] = transcript.params
         context["entries"] = doc_entries(transcript)
     try:
@@ -117,7 +118,8 @@ def quote(text: str) -> str:
 
 
 def mermaid_text(text: str) -> str:
-    """Text safe inside a Mermaid message (``;``, ``#``, ``<``, ``>`` would end or break it)."""
+    """Text safe inside a Mermaid message: ``;``, ``#``, ``<``, ``>`` and line breaks (which would end or
+    break it) become spaces."""
     return _MERMAID_UNSAFE.sub(" ", str(text))
 
 
@@ -336,6 +338,55 @@ def flow(transcript: Transcript, describe: Callable[[Frame], str] | Describer) -
         elif isinstance(event, Note):
             continue
     return [p for p in phases if p.arrows]
+
+
+#: The most characters one Mermaid diagram of the flow may have. Mermaid's default ``maxTextSize`` is 50,000:
+#: a page shows "Maximum text size in diagram exceeded" instead of a longer diagram, and a diagram cannot raise
+#: it (a protected setting), so a longer flow is drawn as several diagrams.
+MERMAID_PART_SIZE = 40_000
+#: Characters of a diagram's opening lines (``sequenceDiagram`` and the participants), and of a phase's
+#: ``rect``, ``note over`` and ``end`` lines besides its name.
+_DIAGRAM_HEAD, _PHASE_LINES = 120, 60
+
+
+def flow_parts(phases: list[Phase], limit: int = MERMAID_PART_SIZE) -> list[list[Phase]]:
+    """The flow cut into diagrams of at most ``limit`` characters each (as the doc layout writes them; usually
+    one diagram). Cuts fall between phases; a phase too long for a diagram of its own is cut between arrows,
+    its later pieces named ``<name> (continued)``. Returns the diagrams, each a list of phases (``[[]]`` for
+    none)."""
+    parts: list[list[Phase]] = [[]]
+    size = _DIAGRAM_HEAD
+    for phase in phases:
+        whole = _phase_size(phase)
+        if parts[-1] and size + whole > limit and _DIAGRAM_HEAD + whole <= limit:
+            parts.append([])
+            size = _DIAGRAM_HEAD
+        if size + whole <= limit:
+            parts[-1].append(phase)
+            size += whole
+            continue
+        piece = Phase(phase.name)  # too long for any diagram: fill this one, then the next ones
+        parts[-1].append(piece)
+        size += _phase_size(piece)
+        for arrow in phase.arrows:
+            line = _line_size(arrow)
+            if piece.arrows and size + line > limit:
+                piece = Phase(f"{phase.name} (continued)" if phase.name else None)
+                parts.append([piece])
+                size = _DIAGRAM_HEAD + _phase_size(piece)
+            piece.arrows.append(arrow)
+            size += line
+    return parts
+
+
+def _phase_size(phase: Phase) -> int:
+    head = _PHASE_LINES + len(phase.name) if phase.name else 0
+    return head + sum(_line_size(a) for a in phase.arrows)
+
+
+def _line_size(arrow: Arrow | str) -> int:
+    """Characters of the arrow's line in the diagram: indent, ``I->>N: `` and the label, newline."""
+    return 5 + len(arrow) if isinstance(arrow, str) else 15 + len(arrow.label)
 
 
 def arrow_label(frame: Frame) -> str:

@@ -20,6 +20,7 @@ from chanlog.decode import (
     EmptyInt,
     EncodeError,
     annotate,
+    annotate_bytes,
     build,
     clear_caches,
     decode,
@@ -226,6 +227,12 @@ def test_trees_share_an_equal_nested_object_and_keep_their_own_envelope():
     c = decode(legacy)
     assert c.fields is a.fields and c is not a  # same object bytes, another envelope
     assert (encode(a), encode(c)) == (rlp_blob(one), legacy)
+
+
+def test_bytes_like_objects_decode_like_bytes():
+    data = rlp.encode(signed(create_v2_items()))
+    assert decode_bytes(bytearray(data)) == decode_bytes(memoryview(data)) == decode_bytes(data)
+    assert annotate_bytes(bytearray(data)).error is None
 
 
 def test_the_object_cache_is_bounded_and_can_be_emptied():

@@ -11,7 +11,7 @@ from conftest import EXAMPLE, corpus_logs
 from chanlog.errors import RenderError
 from chanlog.importer import import_file
 from chanlog.model import Close, Frame, Open, Transcript
-from chanlog.render import Describer, load_descriptions, render
+from chanlog.render import MERMAID_PART_SIZE, Arrow, Describer, Phase, flow_parts, load_descriptions, render
 from chanlog.transcript import load
 
 
@@ -167,3 +167,48 @@ def test_doc_layout_of_the_example_matches_the_golden_file():
     """Regenerate after an intended change of the doc layout with:
     chanlog render transcripts/init_per_group.yaml -o tests/golden/init_per_group.doc.md"""
     assert render(example(), layout="doc") == GOLDEN.read_text(encoding="utf-8")
+
+
+# -- a long flow in several diagrams ---------------------------------------------------------------
+
+def _drawn_size(part: list[Phase]) -> int:
+    """Characters of a diagram as the doc layout writes it (the lines of doc.md.j2)."""
+    lines = ["sequenceDiagram", "    participant I as initiator", "    participant N as node",
+             "    participant R as responder"]
+    for phase in part:
+        if phase.name:
+            lines += ["    rect rgba(0, 0, 255, .1)", f"    note over I,R: {phase.name}"]
+        lines += [f"    {a}" if isinstance(a, str) else f"    {a.src}->>{a.dst}: {a.label}" for a in phase.arrows]
+        if phase.name:
+            lines.append("    end")
+    return sum(len(line) + 1 for line in lines)
+
+
+def test_flow_parts_cut_between_phases_then_inside_a_phase_too_long_alone():
+    def arrows(n: int, tag: str) -> list:
+        return [Arrow("I", "N", f"{tag}{k}-" + "x" * 80, False) for k in range(n)]
+
+    phases = [Phase(None, ["Note over I: opens a WebSocket connection", *arrows(5, "a")]),
+              Phase("Opening", arrows(20, "b")), Phase("Transfer", arrows(60, "c")), Phase("Closing", arrows(3, "d"))]
+    limit = 3_000
+    parts = flow_parts(phases, limit)
+    assert all(_drawn_size(part) <= limit for part in parts)
+    flat = [a for part in parts for phase in part for a in phase.arrows]
+    assert flat == [a for phase in phases for a in phase.arrows]  # nothing lost, nothing reordered
+    names = [phase.name for part in parts for phase in part]
+    assert names[:2] == [None, "Opening"] and names[-1] == "Closing"
+    assert names.count("Transfer") == 1 and names.count("Transfer (continued)") >= 2
+    assert flow_parts(phases) == [phases]  # the default limit holds them all: one diagram, as before
+    assert flow_parts([]) == [[]]
+
+
+def test_a_long_corpus_flow_is_drawn_in_parts_that_fit_mermaid():
+    logs = [p for p in corpus_logs() if p.name == "sc_ws_basic_contracts.md"]
+    if not logs:
+        pytest.skip("the shared corpus (json-rpc/contracts/sc_ws_basic_contracts.md) is absent")
+    transcript = import_file(logs[0])
+    doc = render(transcript, layout="doc")
+    blocks = re.findall(r"^```mermaid\n(.*?)^```$", doc, re.S | re.M)
+    assert len(blocks) > 1 and all(len(b) <= MERMAID_PART_SIZE for b in blocks)
+    assert sum(len(re.findall(r"^    [INR]-?->>[INR]: ", b, re.M)) for b in blocks) == len(list(transcript.frames()))
+    assert f"*Part {len(blocks)} of {len(blocks)} " in doc

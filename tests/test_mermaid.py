@@ -1,0 +1,221 @@
+"""The doc layout's flow pictures checked by Mermaid's own parser.
+
+``mermaid`` (the version pinned in ``tests/mermaid/package.json``) is installed from the npm registry into
+``~/.cache/chanlog-tests/mermaid`` (``$CHANLOG_TEST_CACHE/mermaid`` when set; reused when that version is
+there). ``tests/mermaid/check.mjs`` runs ``mermaid.parse`` (syntax only, no rendering, no DOM needed) on
+every ```` ```mermaid ```` block that ``render(..., layout="doc")`` writes for the example transcript, every
+corpus log and a transcript whose labels hold the characters Mermaid treats specially; all of them in one
+node process. A failure names the transcript and Mermaid's message (with the line it points at). Every
+diagram must also fit Mermaid's default ``maxTextSize`` (a page shows an error box instead of a longer one):
+a long flow is drawn as several diagrams, and together they hold one arrow per frame.
+
+A negative control shows the check cannot pass vacuously: diagrams broken the ways the renderer must avoid
+are reported as errors.
+
+Skips with the reason when ``node``/``npm`` are missing, Node.js is older than 18 or the install fails
+(no registry access); the corpus test also when the shared corpus is absent.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import CORPUS, EXAMPLE, corpus_id, corpus_logs
+
+from chanlog.importer import import_file
+from chanlog.model import Close, Frame, Open, Transcript
+from chanlog.render import render
+from chanlog.transcript import load
+
+pytestmark = pytest.mark.e2e
+
+MERMAID_DIR = Path(__file__).resolve().parent / "mermaid"
+CHECK = MERMAID_DIR / "check.mjs"
+PACKAGE = json.loads((MERMAID_DIR / "package.json").read_text())
+MERMAID_VERSION = PACKAGE["dependencies"]["mermaid"]
+CACHE = Path(os.environ.get("CHANLOG_TEST_CACHE") or Path.home() / ".cache" / "chanlog-tests") / "mermaid"
+INSTALL_TIMEOUT = 300
+CHECK_TIMEOUT = 180
+#: A fenced Mermaid block of a Markdown document; group 1 is its body.
+BLOCK = re.compile(r"^```mermaid\n(.*?)^```$", re.S | re.M)
+EXAMPLE_NAME = "transcripts/init_per_group.yaml"
+HOSTILE_NAME = "hostile labels"
+
+
+def _installed_version(root: Path) -> str | None:
+    try:
+        return json.loads((root / "node_modules" / "mermaid" / "package.json").read_text()).get("version")
+    except (OSError, ValueError):
+        return None
+
+
+@pytest.fixture(scope="module")
+def mermaid() -> Path:
+    """The cache directory holding ``node_modules/mermaid`` at the pinned version."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.skip("node and npm are needed to run Mermaid's parser (not found on PATH)")
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
+    if int(version.lstrip("v").split(".")[0] or 0) < 18:
+        pytest.skip(f"Node.js 18 or newer is needed for mermaid {MERMAID_VERSION}, found {version}")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another test run may be installing
+        if _installed_version(CACHE) != MERMAID_VERSION:
+            shutil.copyfile(MERMAID_DIR / "package.json", CACHE / "package.json")
+            try:
+                done = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=CACHE,
+                                      capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                pytest.skip(f"npm install mermaid@{MERMAID_VERSION} did not finish within {INSTALL_TIMEOUT} s")
+            if done.returncode != 0 or _installed_version(CACHE) != MERMAID_VERSION:
+                tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
+                pytest.skip(f"npm install mermaid@{MERMAID_VERSION} into {CACHE} failed: {tail}")
+    return CACHE
+
+
+def check(mermaid: Path, diagrams: list[dict[str, str]]) -> dict[str, dict]:
+    """Run ``check.mjs`` on ``diagrams`` (``{name, text}``); its result per name (in input order), with the
+    ``text`` checked and, on a parse error, the ``line`` Mermaid points at. Fails
+    when a result is missing or the exit status is not 0 for all parsed, 1 for some not."""
+    done = subprocess.run(["node", str(CHECK), "--mermaid", str(mermaid)], input=json.dumps(diagrams),
+                          capture_output=True, text=True, timeout=CHECK_TIMEOUT)
+    results = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    names = [r["name"] for r in results]
+    assert names == [d["name"] for d in diagrams], f"check.mjs (exit {done.returncode}): {done.stderr[-2000:]}"
+    assert done.returncode == (0 if all(r["ok"] for r in results) else 1), done.stderr[-2000:]
+    for result, diagram in zip(results, diagrams, strict=True):
+        result["text"] = diagram["text"]
+        line = re.match(r"Parse error on line (\d+)", result.get("error", ""))
+        if line:  # the diagram line Mermaid points at (past the end for an unclosed block)
+            lines = diagram["text"].split("\n")
+            result["line"] = lines[int(line[1]) - 1] if int(line[1]) <= len(lines) else "(end of diagram)"
+    return dict(zip(names, results, strict=True))
+
+
+def diagrams_of(name: str, doc: str) -> list[dict[str, str]]:
+    """The Mermaid blocks of a rendered doc as ``{name, text}``: named ``name`` when there is one, ``name
+    [part k/n]`` when the flow is drawn in parts (fails when there is none)."""
+    blocks = BLOCK.findall(doc)
+    assert blocks, f"{name}: the doc has no mermaid block"
+    if len(blocks) == 1:
+        return [{"name": name, "text": blocks[0]}]
+    return [{"name": f"{name} [part {k}/{len(blocks)}]", "text": b} for k, b in enumerate(blocks, 1)]
+
+
+def _parts(results: dict[str, dict], name: str) -> list[str]:
+    """The result names of one transcript's diagrams."""
+    return [n for n in results if n == name or n.startswith(f"{name} [part ")]
+
+
+def hostile() -> Transcript:
+    """Frames whose diagram labels carry what ends or breaks a Mermaid message: ``;``, ``#`` (a comment, or
+    an entity code such as ``#59;``), ``<``/``>``, line breaks, ``%%`` and the keyword ``end``."""
+    def node(payload: dict, role: str = "initiator") -> Frame:
+        return Frame.from_wire(json.dumps(payload), role=role, conn=0 if role == "initiator" else 1, sender="node")
+
+    error = {"code": 3, "message": "Rejected; #59; <b>x</b> & 'y'\nsecond line\r\nthird %% end"}
+    return Transcript(name="hostile", events=[
+        Open(role="initiator", conn=0, url="ws://127.0.0.1:3014/channel?role=initiator"),
+        Open(role="responder", conn=1, url="ws://127.0.0.1:3014/channel?role=responder"),
+        node({"jsonrpc": "2.0", "method": "channels.info", "params": {"channel_id": None,
+              "data": {"event": "fsm_up", "fsm_id": "ba_x"}}, "version": 1}),
+        Frame.from_wire('{"jsonrpc":"2.0","id":1,"method":"channels.x;y#z<w>\\nv","params":{}}',
+                        role="initiator", conn=0, sender="client"),
+        node({"jsonrpc": "2.0", "id": 1, "error": error, "version": 1}),
+        node({"jsonrpc": "2.0", "id": 2, "result": "ok;\nend\n", "version": 1}, "responder"),
+        node({"jsonrpc": "2.0", "id": 3, "result": "#35; %%{init: {}}%%", "version": 1}, "responder"),
+        Frame.from_wire("garbage;#\n", role="responder", conn=1, sender="client"),
+        Close(role="initiator", conn=0, code=4000, closed_by="client"),
+    ])
+
+
+@pytest.fixture(scope="module")
+def checked(mermaid: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    """Every rendered doc's diagram, checked in one node process: the example, the hostile transcript (with
+    a phase name of the same kind from a descriptions file) and (when present) every corpus log, named by
+    transcript."""
+    diagrams: list[dict[str, str]] = []
+    if EXAMPLE.exists():
+        diagrams += diagrams_of(EXAMPLE_NAME, render(load(EXAMPLE), layout="doc"))
+    descriptions = tmp_path_factory.mktemp("mermaid") / "descriptions.yaml"
+    descriptions.write_text(json.dumps({"phases": {"event:fsm_up": "Opening; #1 <a>\nend"}}))
+    diagrams += diagrams_of(HOSTILE_NAME, render(hostile(), layout="doc", descriptions=descriptions))
+    for log in corpus_logs():
+        transcript = import_file(log)
+        frames = len(list(transcript.frames()))
+        drawn = diagrams_of(corpus_id(log), render(transcript, layout="doc"))
+        arrows = sum(len(ARROW.findall(d["text"])) for d in drawn)
+        assert arrows == frames, f"{corpus_id(log)}: {arrows} arrows in the flow for {frames} frames"
+        diagrams += drawn
+    return check(mermaid, diagrams)
+
+
+#: One message line of a diagram.
+ARROW = re.compile(r"^    [INR]-?->>[INR]: ", re.M)
+
+
+def _failures(results: dict[str, dict], names: list[str]) -> str:
+    """Each failed diagram: its transcript, the line Mermaid points at and Mermaid's message."""
+    return "\n\n".join(f"{n}: at diagram line {results[n].get('line')!r} Mermaid says:\n{results[n]['error']}"
+                       for n in names if not results[n]["ok"])
+
+
+def test_the_example_doc_diagram_parses(checked: dict[str, dict]) -> None:
+    if not EXAMPLE.exists():
+        pytest.skip(f"{EXAMPLE_NAME} is missing")
+    results = checked
+    assert results[EXAMPLE_NAME]["ok"], _failures(results, [EXAMPLE_NAME])
+    assert results[EXAMPLE_NAME]["type"] == "sequence"
+
+
+def test_labels_with_mermaid_syntax_characters_still_parse(checked: dict[str, dict]) -> None:
+    """They parse, and no label spilled onto a line of its own (where ``end`` would close a block early)."""
+    results = checked
+    assert results[HOSTILE_NAME]["ok"], _failures(results, [HOSTILE_NAME])
+    assert results[HOSTILE_NAME]["type"] == "sequence"
+    lines = results[HOSTILE_NAME]["text"].splitlines()
+    statement = re.compile(r"sequenceDiagram|    (participant|rect|note over|Note over) .*|    end|    [INR]-?->>[INR]: .*")
+    assert [line for line in lines if not statement.fullmatch(line)] == []
+    assert sum(1 for line in lines if re.match(r"    [INR]-?->>[INR]: ", line)) == len(list(hostile().frames()))
+    assert lines.count("    end") == 1
+
+
+def test_every_corpus_doc_diagram_parses(checked: dict[str, dict]) -> None:
+    logs = [corpus_id(p) for p in corpus_logs()]
+    if not logs:
+        pytest.skip(f"the shared corpus is absent ({CORPUS})")
+    results = checked
+    names = [n for log in logs for n in _parts(results, log)]
+    assert not _failures(results, names), _failures(results, names)
+    assert {results[n]["type"] for n in names} == {"sequence"}
+    too_long = {n: results[n]["too_long"] for n in names if "too_long" in results[n]}
+    assert not too_long, f"longer than Mermaid's default maxTextSize (a page shows an error instead): {too_long}"
+    split = [log for log in logs if len(_parts(results, log)) > 1]
+    assert split, "no corpus flow is long enough to be drawn in parts: the parts are not checked"
+
+
+def test_broken_diagrams_are_reported_with_mermaids_message(mermaid: Path) -> None:
+    """Negative control: the same parser run rejects an unclosed ``rect`` and a label broken by a raw
+    ``;`` or line break (what the renderer's sanitising prevents), and accepts the intact diagram."""
+    good = ("sequenceDiagram\n    participant I as initiator\n    participant N as node\n"
+            "    rect rgba(0, 0, 255, .1)\n    note over I,N: Opening\n    N-->>I: channels.info: fsm_up\n"
+            "    end\n")
+    diagrams = [
+        {"name": "intact", "text": good},
+        {"name": "unclosed rect", "text": good.removesuffix("    end\n")},
+        {"name": "raw semicolon", "text": good.replace("info: fsm_up", "info; fsm_up")},
+        {"name": "raw line break", "text": good.replace("info: fsm_up", "info:\nfsm_up")},
+    ]
+    results = check(mermaid, diagrams)
+    assert results["intact"]["ok"] and results["intact"]["type"] == "sequence"
+    for name in ("unclosed rect", "raw semicolon", "raw line break"):
+        assert not results[name]["ok"], name
+        assert results[name]["error"].startswith("Parse error on line "), results[name]
