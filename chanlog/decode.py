@@ -5,7 +5,9 @@ order, with ids as ``ak_``/``ch_``/``ct_``... values, hashes and binaries API-en
 ``cb_``, ``ba_``; an empty binary is ``""``), integers as ints, and nested serialized objects (a signed_tx's
 ``transaction``, ``payload``, ``poi``, ``update``, ``offchain_trees``, mtree values, ...) decoded in place.
 Ids and binaries are :class:`~chanlog.encoding.ApiValue` objects: they compare, hash and print as their text, which
-is written (base58/base64 with its checksum) only when first used.
+is written (base58/base64 with its checksum) only when first used. Trees are read-only: a nested object is
+decoded once and shared by every tree that holds its bytes (a bounded cache, :func:`clear_caches`), and each
+schema row is compiled into a straight-line function for the success path (:func:`_compile`).
 It raises :class:`DecodeError`, whose message reads as a path
 (``signed_tx v1 -> transaction -> channel_create_tx v2 -> responder: unknown id tag 9``).
 
@@ -14,7 +16,7 @@ count no layout has, a bad field) becomes a :class:`Decoded` with ``error`` set 
 gives the RLP tree), and decoding goes on around it.
 
 :func:`encode` serializes a :class:`Decoded` again — one that was decoded (giving back the original bytes
-exactly), modified, or built with :func:`build`. Integers follow the node's rules (SCHEMAS.md §2): 0 is one
+exactly), changed with :meth:`Decoded.with_fields`, or built with :func:`build`. Integers follow the node's rules (SCHEMAS.md §2): 0 is one
 ``0x00`` byte, a leading zero byte is an error when decoding, and an empty string is read as 0 but remembered
 (:class:`EmptyInt`) so that it is written back empty.
 
