@@ -45,6 +45,8 @@ LOGS = {
     "json-rpc/both_sign/init_per_group.md": "channel opens",
     "json-rpc/sc_ws_basic_open_close.md": "transfers co-signed",
     "json-rpc/sc_ws_close_mutual.md": "mutual close",
+    "json-rpc/sc_ws_update_with_meta.md": "off-chain updates with meta",
+    "json-rpc/changeable_fee/sc_ws_set_fee_create.md": "channel_create_tx with a chosen fee",
 }
 INSTALL_TIMEOUT = 300
 DRIVER_TIMEOUT = 40
