@@ -18,14 +18,12 @@ Skips with the reason when ``node``/``npm`` are missing, Node.js is older than 1
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
+import npm
 import pytest
 from conftest import CORPUS, EXAMPLE, corpus_id, corpus_logs
 
@@ -38,10 +36,6 @@ pytestmark = pytest.mark.e2e
 
 MERMAID_DIR = Path(__file__).resolve().parent / "mermaid"
 CHECK = MERMAID_DIR / "check.mjs"
-PACKAGE = json.loads((MERMAID_DIR / "package.json").read_text())
-MERMAID_VERSION = PACKAGE["dependencies"]["mermaid"]
-CACHE = Path(os.environ.get("CHANLOG_TEST_CACHE") or Path.home() / ".cache" / "chanlog-tests") / "mermaid"
-INSTALL_TIMEOUT = 300
 CHECK_TIMEOUT = 180
 #: A fenced Mermaid block of a Markdown document; group 1 is its body.
 BLOCK = re.compile(r"^```mermaid\n(.*?)^```$", re.S | re.M)
@@ -49,36 +43,10 @@ EXAMPLE_NAME = "transcripts/init_per_group.yaml"
 HOSTILE_NAME = "hostile labels"
 
 
-def _installed_version(root: Path) -> str | None:
-    try:
-        return json.loads((root / "node_modules" / "mermaid" / "package.json").read_text()).get("version")
-    except (OSError, ValueError):
-        return None
-
-
 @pytest.fixture(scope="module")
 def mermaid() -> Path:
     """The cache directory holding ``node_modules/mermaid`` at the pinned version."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip("node and npm are needed to run Mermaid's parser (not found on PATH)")
-    version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
-    if int(version.lstrip("v").split(".")[0] or 0) < 18:
-        pytest.skip(f"Node.js 18 or newer is needed for mermaid {MERMAID_VERSION}, found {version}")
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with open(CACHE / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another test run may be installing
-        if _installed_version(CACHE) != MERMAID_VERSION:
-            shutil.copyfile(MERMAID_DIR / "package.json", CACHE / "package.json")
-            try:
-                done = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=CACHE,
-                                      capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                pytest.skip(f"npm install mermaid@{MERMAID_VERSION} did not finish within {INSTALL_TIMEOUT} s")
-            if done.returncode != 0 or _installed_version(CACHE) != MERMAID_VERSION:
-                tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
-                pytest.skip(f"npm install mermaid@{MERMAID_VERSION} into {CACHE} failed: {tail}")
-    return CACHE
+    return npm.install(MERMAID_DIR, "mermaid", "to run Mermaid's parser")
 
 
 def check(mermaid: Path, diagrams: list[dict[str, str]]) -> dict[str, dict]:

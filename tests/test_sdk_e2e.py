@@ -15,15 +15,13 @@ registry access) or the shared corpus is absent.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
-import os
 import selectors
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import npm
 import pytest
 from conftest import CORPUS
 
@@ -36,9 +34,6 @@ pytestmark = pytest.mark.e2e
 
 SDK_DIR = Path(__file__).resolve().parent / "sdk"
 DRIVER = SDK_DIR / "driver.mjs"
-PACKAGE = json.loads((SDK_DIR / "package.json").read_text())
-SDK_NAME, SDK_VERSION = next(iter(PACKAGE["dependencies"].items()))
-CACHE = Path(os.environ.get("CHANLOG_TEST_CACHE") or Path.home() / ".cache" / "chanlog-tests") / "sdk14"
 
 #: The corpus logs the SDK plays, and what each one shows.
 LOGS = {
@@ -48,46 +43,18 @@ LOGS = {
     "json-rpc/sc_ws_update_with_meta.md": "off-chain updates with meta",
     "json-rpc/changeable_fee/sc_ws_set_fee_create.md": "channel_create_tx with a chosen fee",
 }
-INSTALL_TIMEOUT = 300
 DRIVER_TIMEOUT = 40
 REPLAY_TIMEOUT = 15
 #: Seconds the SDK stays connected after the recorded end in the ping test (its pings come every 10 s).
 PING_LINGER = 21
 
 
-def _installed_version(root: Path) -> str | None:
-    package = root / "node_modules" / Path(*SDK_NAME.split("/")) / "package.json"
-    try:
-        return json.loads(package.read_text()).get("version")
-    except (OSError, ValueError):
-        return None
-
-
 @pytest.fixture(scope="module")
 def sdk() -> Path:
     """The cache directory holding ``node_modules/@aeternity/aepp-sdk`` at the pinned version."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip("node and npm are needed to run the JavaScript SDK (not found on PATH)")
-    version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
-    if int(version.lstrip("v").split(".")[0] or 0) < 18:
-        pytest.skip(f"Node.js 18 or newer is needed for the driver, found {version}")
     if not CORPUS.is_dir():
         pytest.skip(f"the shared corpus is absent ({CORPUS})")
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with open(CACHE / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another test run may be installing
-        if _installed_version(CACHE) != SDK_VERSION:
-            shutil.copyfile(SDK_DIR / "package.json", CACHE / "package.json")
-            try:
-                done = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=CACHE,
-                                      capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                pytest.skip(f"npm install {SDK_NAME}@{SDK_VERSION} did not finish within {INSTALL_TIMEOUT} s")
-            if done.returncode != 0 or _installed_version(CACHE) != SDK_VERSION:
-                tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
-                pytest.skip(f"npm install {SDK_NAME}@{SDK_VERSION} into {CACHE} failed: {tail}")
-    return CACHE
+    return npm.install(SDK_DIR, "sdk14", "to run the JavaScript SDK")
 
 
 def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
