@@ -4,17 +4,18 @@
 
     transcripts/init_per_group.yaml ──► chanlog replay   (the fake node, a free port)
                                               ▲
-    chanlog play ──ws──► mitmdump -s addons/channel.py   (reverse proxy in front of it, a free port)
+    chanlog play ──ws──► mitmdump -s ADDON               (reverse proxy in front of it, a free port)
                                └──► journal ──► recorded transcript (YAML) ──► chanlog.render (doc layout)
 
 1. ``chanlog replay EXAMPLE --port 0 --sessions 1`` serves the example as a fake node;
-2. ``mitmdump -s addons/channel.py --mode reverse:...`` records everything that passes through it into a
-   working directory (``chanlog_dir``);
+2. ``mitmdump -s ADDON --mode reverse:...`` (:data:`ADDON`, the script ``chanlog addon-path`` prints)
+   records everything that passes through it into a working directory (``chanlog_dir``);
 3. ``chanlog play EXAMPLE --url ws://PROXY/channel`` plays both participants' client side through the
    proxy, so the fake node and the player check each other frame by frame;
 4. once the fake node has ended its session, mitmdump is stopped cleanly; the recorded transcript is
    loaded, compared with the example (:func:`chanlog.diff.diff_transcripts`: equal but for volatile
-   values) and rendered (:func:`chanlog.render.render`). A flow that opens several channels is recorded
+   values) and rendered (:func:`chanlog.render.render`) under the session's name (the example's
+   ``name``, not the recorder's file stem). A flow that opens several channels is recorded
    as one transcript per channel: the demo then stops with :class:`DemoError` naming the files.
 
 Every stage is bounded by ``timeout`` seconds. Every process the demo starts is stopped when it ends,
@@ -33,7 +34,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from chanlog.errors import ChanlogError
@@ -45,11 +46,11 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "transcripts" / "init_per_group.yaml"
 if not EXAMPLE.is_file():  # installed from a wheel: pyproject.toml force-includes it as chanlog/examples/
     EXAMPLE = Path(__file__).resolve().parent / "examples" / "init_per_group.yaml"
-#: The mitmproxy script users run.
-ADDON = REPO / "addons" / "channel.py"
-#: What the addon script holds; written to the working directory when ``addons/channel.py`` is absent
-#: (chanlog installed without its source tree).
-ADDON_SHIM = "from chanlog.capture import ChannelRecorder\n\naddons = [ChannelRecorder()]\n"
+#: The mitmproxy script shipped inside the package (``chanlog addon-path`` prints it); a clone also has
+#: ``addons/channel.py``, which loads the same recorder.
+ADDON = Path(__file__).resolve().parent / "addons" / "channel.py"
+#: What to install when mitmproxy (``mitmdump``) is missing: the recording extra.
+RECORD_EXTRA = "pip install 'chanlog[record]'"
 DEFAULT_TIMEOUT = 60.0
 #: Lines of a process's output quoted in an error.
 QUOTE_LINES = 15
@@ -114,7 +115,7 @@ class DemoResult:
     transcript: Transcript
     """The recorded transcript."""
     document: str
-    """The recorded transcript rendered (Markdown)."""
+    """The recorded transcript rendered (Markdown), titled by the played session's name."""
     differences: list[str]
     """:func:`chanlog.diff.diff_transcripts` of the example and the recording; empty when equal."""
     play_summary: str
@@ -137,8 +138,24 @@ def find_mitmdump(explicit: Path | None = None) -> Path:
         return beside
     found = shutil.which("mitmdump")
     if found is None:
-        raise DemoError("mitmdump is not installed (pip install mitmproxy), or give --mitmdump PATH", "mitmdump")
+        raise DemoError(f"mitmdump is not installed ({RECORD_EXTRA}), or give --mitmdump PATH", "mitmdump")
     return Path(found)
+
+
+def addon_path() -> Path:
+    """The mitmproxy script shipped in the package (:data:`ADDON`), for ``mitmdump -s``; :class:`DemoError`
+    when the installation lacks it."""
+    if not ADDON.is_file():
+        raise DemoError(f"the recorder script {ADDON} is missing from this installation; reinstall chanlog",
+                        "addon")
+    return ADDON
+
+
+def mitmproxy_installed() -> bool:
+    """True when the ``mitmproxy`` package (the recording extra) can be imported by this Python."""
+    import importlib.util
+
+    return importlib.util.find_spec("mitmproxy") is not None
 
 
 def free_port() -> int:
@@ -173,7 +190,7 @@ def run_demo(workdir: Path, *, transcript: Path | None = None, timeout: float = 
     workdir.mkdir(parents=True, exist_ok=True)
     record = workdir / "record"
     record.mkdir(exist_ok=True)
-    addon = ADDON if ADDON.is_file() else _write_shim(workdir)
+    addon = addon_path()
     processes: list[Process] = []
     try:
         node, url = _start_fake_node(source, workdir, timeout, processes)
@@ -199,19 +216,14 @@ def run_demo(workdir: Path, *, transcript: Path | None = None, timeout: float = 
     differences = diff_transcripts(original, recorded, str(source), str(recorded_path))
     say("diff against the original: " + ("equal (volatile values ignored)" if not differences
                                          else f"{len(differences)} lines differ"))
-    return DemoResult(recorded_path, recorded, render(recorded, layout=layout), differences, play_summary,
-                      node_summary, processes)
+    # titled by the session played (its name), not by the recorder's file stem
+    document = render(replace(recorded, name=original.name), layout=layout)
+    return DemoResult(recorded_path, recorded, document, differences, play_summary, node_summary, processes)
 
 
 def _session_line(summary: str) -> str:
     """The fake node's verdict line (``session 1 (...): played to the end; ...``) from its output."""
     return next((line for line in summary.splitlines() if line.startswith("session ")), "ended")
-
-
-def _write_shim(workdir: Path) -> Path:
-    path = workdir / "channel_addon.py"
-    path.write_text(ADDON_SHIM)
-    return path
 
 
 def _spawn(name: str, args: list[str], workdir: Path, processes: list[Process], *,

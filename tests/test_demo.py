@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, EXAMPLE
+from conftest import CORPUS, EXAMPLE, REPO
 
-from chanlog.demo import DemoError, find_mitmdump, run_demo
+from chanlog.demo import ADDON, DemoError, find_mitmdump, run_demo
 from chanlog.diff import diff_transcripts
 from chanlog.render import render
 from chanlog.transcript import load
@@ -46,9 +47,11 @@ def test_demo_command_records_the_example_through_mitmdump_and_renders_it(tmp_pa
     recorded = load(recorded_files[0])
     assert recorded.source["kind"] == "capture"
     assert diff_transcripts(load(EXAMPLE), recorded) == []
-    assert out.read_text() == render(recorded, layout="doc")
+    assert out.read_text() == render(replace(recorded, name="init_per_group"), layout="doc")
+    assert out.read_text().startswith("# init_per_group\n")  # the session's name, not the file stem
+    assert recorded_files[0].stem != "init_per_group"
     assert "```mermaid\nsequenceDiagram" in out.read_text()
-    for stage in ("fake node: ws://127.0.0.1:", "recorder: mitmdump -s", "play: init_per_group: played to the end",
+    for stage in ("fake node: ws://127.0.0.1:", f"recorder: mitmdump -s {ADDON} ", "play: init_per_group: played to the end",
                   "played to the end", "diff against the original: equal"):
         assert stage in done.stderr, stage
 
@@ -58,7 +61,7 @@ def test_run_demo_stops_every_process_and_reports_the_stages(tmp_path: Path) -> 
     lines: list[str] = []
     result = run_demo(tmp_path, timeout=30, layout="node", progress=lines.append)
     assert result.differences == []
-    assert result.document == render(result.transcript, layout="node")
+    assert result.document == render(replace(result.transcript, name=load(EXAMPLE).name), layout="node")
     assert [p.name for p in result.processes] == ["fake node", "mitmdump", "play"]
     assert all(p.returncode is not None and gone(p.pid) for p in result.processes)
     assert [p.returncode for p in result.processes if p.name != "mitmdump"] == [0, 0]
@@ -83,6 +86,22 @@ def test_missing_pieces_are_clear_errors(tmp_path: Path) -> None:
     assert f"chanlog: error: mitmdump: {tmp_path / 'nope'} is not an executable file" in done.stderr
     with pytest.raises(DemoError, match="example transcript .* is missing; give one with --transcript"):
         run_demo(tmp_path, transcript=tmp_path / "absent.yaml")
+
+
+def test_addon_path_prints_the_shipped_recorder_script() -> None:
+    done = subprocess.run([sys.executable, "-m", "chanlog", "addon-path"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    path = Path(done.stdout.strip())
+    assert done.stdout == f"{path}\n" and path == ADDON and path.is_file()
+    assert path.parent.name == "addons" and path.parent.parent.name == "chanlog"
+    assert sorted(p.name for p in path.parent.iterdir() if p.suffix == ".py") == ["channel.py"]
+    # the shipped script and the clone's addons/channel.py load the same recorder
+    for script in (path, REPO / "addons" / "channel.py"):
+        if script.exists():
+            namespace: dict = {}
+            exec(compile(script.read_text(), str(script), "exec"), namespace)
+            assert [type(a).__name__ for a in namespace["addons"]] == ["ChannelRecorder"], script
 
 
 def test_help_lists_exit_codes() -> None:

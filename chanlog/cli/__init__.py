@@ -60,7 +60,8 @@ def write_output(path: Path | None, text: str) -> None:
 
 
 # Each verb lives in its own module below ``chanlog.cli`` and registers itself on ``main``.
-COMMAND_MODULES = ("importer", "render", "decode", "capture", "diff", "replay", "play", "demo")
+COMMAND_MODULES = ("importer", "render", "decode", "capture", "diff", "replay", "play", "demo",
+                   "addon")  # i17: chanlog addon-path
 
 
 def _register() -> None:

@@ -38,9 +38,10 @@ def demo_command(output: Path | None, transcript: Path | None, keep: Path | None
                  mitmdump_path: Path | None, quiet: bool) -> None:
     """Run the whole pipeline on the shipped example, with real processes on loopback.
 
-    A fake node (chanlog replay) serves transcripts/init_per_group.yaml; mitmdump -s addons/channel.py
-    records in front of it (reverse mode, free ports); chanlog play plays both participants through the
-    proxy; the freshly recorded transcript is compared with the example and rendered as Markdown.
+    A fake node (chanlog replay) serves transcripts/init_per_group.yaml; mitmdump -s with the shipped
+    recorder script (chanlog addon-path) records in front of it (reverse mode, free ports); chanlog play plays both participants through the
+    proxy; the freshly recorded transcript is compared with the example and rendered as Markdown,
+    titled by the session's name.
     Every process is stopped at the end, whatever happened.
     """
     from chanlog.demo import run_demo
