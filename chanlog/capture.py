@@ -29,7 +29,7 @@ How it works (DESIGN.md, "Pairing participants into one session"):
   atomically, and the journal is marked finished.
 
 Options (``--set``): ``chanlog_dir``, ``chanlog_path``, ``chanlog_name``, ``chanlog_headers``,
-``chanlog_bounded``, ``chanlog_fsync``; see :meth:`ChannelRecorder.load`. Invalid values raise
+``chanlog_bounded``, ``chanlog_fsync``, ``chanlog_drop_params``; see :meth:`ChannelRecorder.load`. Invalid values raise
 ``OptionsError`` at start-up.
 """
 
@@ -60,6 +60,7 @@ from chanlog.journal import (
     write_transcript,
 )
 from chanlog.model import ROLES
+from chanlog.urls import drop_params, param_names  # i17: chanlog_drop_params
 
 logger = logging.getLogger(__name__)
 
@@ -249,6 +250,8 @@ class ChannelRecorder:
         """``chanlog_bounded``: release recorded messages from the flow."""
         self.fsync = False
         """``chanlog_fsync``: fsync the journal after every record."""
+        self.drop_params: tuple[str, ...] = ()  # i17 (issue 17)
+        """``chanlog_drop_params``: query parameter names left out of recorded URLs."""
         self.sessions: list[Session] = []
         """Running sessions, oldest first."""
         self.flows: dict[str, Conn] = {}
@@ -288,6 +291,10 @@ class ChannelRecorder:
                           "(saving with -w or as HAR, and the mitmproxy/mitmweb views, lose the earlier ones).")
         loader.add_option("chanlog_fsync", bool, False,
                           "fsync the journal after every record (survives power loss; slower).")
+        # i17 (issue 17): chanlog_drop_params
+        loader.add_option("chanlog_drop_params", str, "",
+                          "Comma-separated query parameter names to drop from recorded URLs (e.g. "
+                          "'token,host'); the URL forwarded to the node keeps them. Default: keep all.")
 
     def configure(self, updated: set[str]) -> None:
         """Check and take the changed options; raises ``OptionsError`` for a bad path, template or folder.
@@ -311,6 +318,13 @@ class ChannelRecorder:
             self.bounded = opts.chanlog_bounded
         if "chanlog_fsync" in updated:
             self.fsync = opts.chanlog_fsync
+        if "chanlog_drop_params" in updated:  # i17 (issue 17)
+            try:
+                self.drop_params = param_names(opts.chanlog_drop_params)
+            except ValueError as exc:
+                raise exceptions.OptionsError(f"chanlog_drop_params: {exc}") from None
+            if self.drop_params:
+                logger.info("chanlog: recorded URLs leave out the query parameters " + ", ".join(self.drop_params))
         if "chanlog_dir" in updated:
             directory = Path(opts.chanlog_dir).expanduser()
             if directory.exists() and not directory.is_dir():
@@ -354,7 +368,8 @@ class ChannelRecorder:
         session.roles.add(role)
         self.flows[flow.id] = conn
         headers = header_dict(flow.request.headers) if self.store_headers else None
-        session.journal.open_record(conn.conn, role, ts, ws_url(flow.request.url), headers, n=self._n())
+        url = drop_params(ws_url(flow.request.url), self.drop_params)  # i17: chanlog_drop_params
+        session.journal.open_record(conn.conn, role, ts, url, headers, n=self._n())
 
     def websocket_message(self, flow: http.HTTPFlow) -> None:
         """A message (``flow.websocket.messages[-1]``) on a recorded connection: journal it, flushed,
