@@ -130,13 +130,16 @@ def dump(transcript: Transcript, path: str | Path) -> None:
 def write_atomic(path: Path, text: str | Iterable[str]) -> None:
     """Write ``text`` (a string, or an iterable of pieces written one after another) to ``path`` so that
     readers see the old file or the whole new one, never a part: a temporary file beside it, flushed and
-    fsynced, then ``os.replace``."""
+    fsynced, then ``os.replace``. The file gets the mode a shell's ``> path`` would give it: an existing
+    file's mode is kept, a new file gets ``0666`` less the umask."""
     import os
     import tempfile
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = _file_mode(path)  # i17 (issue 17): the mode `> path` would give, not mkstemp's 0600
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             for piece in [text] if isinstance(text, str) else text:
                 fh.write(piece)
@@ -149,6 +152,25 @@ def write_atomic(path: Path, text: str | Iterable[str]) -> None:
         except OSError:
             pass
         raise
+
+
+def _file_mode(path: Path) -> int:  # i17 (issue 17)
+    """Permission bits for writing ``path``: its current ones when it exists, else ``0o666`` less the
+    process umask (read from /proc where possible: setting the umask to read it races with other threads)."""
+    import os
+    import stat
+
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        pass
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            umask = next(int(line.split()[1], 8) for line in fh if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _line_of(text: str, path: str) -> int:

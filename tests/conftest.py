@@ -1,7 +1,12 @@
-"""Shared test fixtures: where the shared corpus and seeds are, and skips when they are absent."""
+"""Shared test fixtures: where the shared corpus and seeds are, and skips when they are absent.
+
+Every skip for something missing says it one way (:func:`absent`): what is missing, where it must be relative
+to the repository, and that place as an absolute path.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -24,14 +29,31 @@ def corpus_id(path: Path) -> str:
     return str(path.relative_to(CORPUS))
 
 
+def absent(what: str, path: Path) -> str:
+    """The one skip reason for a missing folder or file: ``"missing the shared corpus: expected at
+    ../shared/corpus beside the repository (/abs/shared/corpus)"``."""
+    where = os.path.relpath(path, REPO)
+    place = "beside the repository" if where.startswith("..") else "in the repository"
+    return f"missing {what}: expected at {where} {place} ({path})"
+
+
+def need(what: str, path: Path) -> Path:
+    """``path`` when it exists, else skip the calling test with :func:`absent`'s reason."""
+    if not path.exists():
+        pytest.skip(absent(what, path))
+    return path
+
+
 def need_corpus() -> None:
-    if not CORPUS.is_dir():
-        pytest.skip(f"the shared corpus is absent ({CORPUS}); it lives beside the repository as ../shared/corpus")
+    need("the shared corpus", CORPUS)
 
 
 def need_seeds() -> None:
-    if not SEEDS.is_dir():
-        pytest.skip(f"the shared seeds are absent ({SEEDS}); they live beside the repository as ../shared/seeds")
+    need("the shared seeds", SEEDS)
+
+
+def need_example() -> None:
+    need("the example transcript", EXAMPLE)
 
 
 @pytest.fixture
@@ -52,5 +74,5 @@ def corpus_params() -> list:
     """``pytest.param`` per corpus log; one skipped param naming the reason when the corpus is absent."""
     logs = corpus_logs()
     if not logs:
-        return [pytest.param(None, marks=pytest.mark.skip(reason=f"the shared corpus is absent ({CORPUS})"))]
+        return [pytest.param(None, marks=pytest.mark.skip(reason=absent("the shared corpus", CORPUS)))]
     return [pytest.param(p, id=corpus_id(p)) for p in logs]

@@ -3,8 +3,9 @@
 A test folder (``tests/sdk``, ``tests/mermaid``) holds a ``package.json`` whose ``dependencies`` pin exact
 versions. :func:`install` puts them into a cache directory outside the repository
 (``~/.cache/chanlog-tests/<name>``, ``$CHANLOG_TEST_CACHE/<name>`` when set), reuses an install of the same
-versions, holds a file lock so that parallel runs do not clash, and skips the calling test with the reason when
-``node``/``npm`` are missing, Node.js is too old, or the install fails (no registry access).
+versions, holds a file lock so that parallel runs do not clash, and skips the calling test when ``node``/``npm``
+are missing, Node.js is too old, or the install fails (no registry access), in the style of
+``conftest.absent``: what is missing, where it was expected, what it is needed for.
 """
 
 from __future__ import annotations
@@ -46,10 +47,10 @@ def install(folder: Path, name: str, purpose: str, min_node: int = 18) -> Path:
     """
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
-        pytest.skip(f"node and npm are needed {purpose} (not found on PATH)")
+        pytest.skip(f"missing node and npm: expected on PATH (needed {purpose})")
     version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
     if int(version.lstrip("v").split(".")[0] or 0) < min_node:
-        pytest.skip(f"Node.js {min_node} or newer is needed {purpose}, found {version}")
+        pytest.skip(f"missing Node.js {min_node} or newer: found {version} on PATH (needed {purpose})")
     wanted = pinned(folder)
     what = ", ".join(f"{p}@{v}" for p, v in wanted.items())
     cache = CACHE_ROOT / name
@@ -62,8 +63,10 @@ def install(folder: Path, name: str, purpose: str, min_node: int = 18) -> Path:
                 done = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=cache,
                                       capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
             except subprocess.TimeoutExpired:
-                pytest.skip(f"npm install {what} did not finish within {INSTALL_TIMEOUT} s")
+                pytest.skip(f"missing the npm packages {what}: expected in {cache} (needed {purpose}); "
+                            f"npm install did not finish within {INSTALL_TIMEOUT} s")
             if done.returncode != 0 or any(installed_version(cache, p) != v for p, v in wanted.items()):
                 tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
-                pytest.skip(f"npm install {what} into {cache} failed: {tail}")
+                pytest.skip(f"missing the npm packages {what}: expected in {cache} (needed {purpose}); "
+                            f"npm install failed: {tail}")
     return cache

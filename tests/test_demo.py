@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, EXAMPLE, REPO
+from conftest import CORPUS, EXAMPLE, REPO, need, need_example
 
 from chanlog.demo import ADDON, DemoError, find_mitmdump, run_demo
 from chanlog.diff import diff_transcripts
@@ -20,8 +20,7 @@ pytestmark = pytest.mark.e2e
 
 
 def need_pieces() -> None:
-    if not EXAMPLE.exists():
-        pytest.skip(f"the example transcript {EXAMPLE} is absent")
+    need_example()
     try:
         find_mitmdump()
     except DemoError as exc:
@@ -113,9 +112,7 @@ def test_help_lists_exit_codes() -> None:
 
 def test_a_flow_with_two_channels_is_recorded_as_two_sessions_and_named(tmp_path: Path) -> None:
     need_pieces()
-    log = CORPUS / "json-rpc" / "sc_ws_close_mutual.md"
-    if not log.exists():
-        pytest.skip(f"the shared corpus is absent ({CORPUS})")
+    log = need("a corpus log", CORPUS / "json-rpc" / "sc_ws_close_mutual.md")
     with pytest.raises(DemoError, match="the recorder wrote 2 transcripts") as caught:
         run_demo(tmp_path, transcript=log, timeout=30)
     assert caught.value.where == "recording"

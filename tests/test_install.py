@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE, REPO
+from conftest import EXAMPLE, REPO, need_example
 
 from chanlog.demo import free_port
 from chanlog.diff import diff_transcripts
@@ -126,8 +126,9 @@ def clean_env() -> dict[str, str]:
 
 
 def need_mitmdump(bindir: Path) -> None:
+    need_example()
     if not (bindir / "mitmdump").is_file():
-        pytest.skip(f"mitmdump is not installed in {bindir} (the record extra: pip install '.[record]')")
+        pytest.skip(f"missing mitmdump: expected in {bindir} (the record extra: pip install '.[record]')")
 
 
 def check_recording(rec: Recording) -> None:
@@ -173,10 +174,11 @@ def test_a_bad_drop_params_value_stops_the_proxy_with_the_reason(tmp_path: Path)
 
 
 def test_the_wheel_installs_into_a_fresh_venv_and_records_with_its_shipped_addon(tmp_path: Path) -> None:
+    need_example()
     try:
         import hatchling  # noqa: F401  (the build backend; in the test extra)
     except ImportError:
-        pytest.skip("hatchling (the build backend, in the test extra) is needed to build the wheel")
+        pytest.skip(f"missing hatchling: expected in {sys.prefix} (the build backend, in the test extra)")
     env = clean_env()
     dist, venv, work = tmp_path / "dist", tmp_path / "fresh", tmp_path / "work"
     work.mkdir()

@@ -35,8 +35,14 @@ class DomainErrors(click.Group):
 def main() -> None:
     """Record, decode, render and replay Aeternity state-channel WebSocket sessions.
 
-    Recording is done by mitmproxy: ``mitmdump -s addons/channel.py``. The commands below work on
-    the transcripts it writes (YAML, format 1) and on the node's Markdown channel logs.
+    Recording is done by mitmproxy with the recorder script shipped here (needs the record extra,
+    pip install 'chanlog[record]'; see chanlog addon-path):
+
+    \b
+        mitmdump -q --listen-host 127.0.0.1 -s "$(chanlog addon-path)" --mode reverse:http://NODE:3014
+
+    The commands below work on the transcripts it writes (YAML, format 1) and on the node's Markdown
+    channel logs.
     """
 
 
