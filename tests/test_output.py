@@ -60,3 +60,25 @@ def test_help_reads_as_plain_text() -> None:
     assert "addon-path" in helps and "mitmdump" in helps["chanlog"]
     for name, text in helps.items():
         assert not MARKUP.search(text), f"chanlog {name} --help: {MARKUP.search(text).group()!r} in\n{text}"
+
+
+def test_only_foreign_deprecation_warnings_are_filtered(tmp_path: Path) -> None:
+    """pyproject.toml's filters hide the DeprecationWarnings that mitmproxy's dependencies raise on import,
+    and nothing else: the same message raised from another module still shows."""
+    (tmp_path / "test_imports.py").write_text(
+        "import importlib, pkgutil, warnings\n"
+        "import chanlog\n\n"
+        "def test_import_everything():\n"
+        "    import mitmproxy.addons  # loads ldap3 and passlib, as mitmdump does\n"
+        "    for info in pkgutil.walk_packages(chanlog.__path__, 'chanlog.'):\n"
+        "        importlib.import_module(info.name)\n\n"
+        "def test_the_same_message_from_elsewhere():\n"
+        "    warnings.warn('tagMap is deprecated. Please use TAG_MAP instead.', DeprecationWarning)\n")
+    from conftest import REPO
+
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c",
+                           str(REPO / "pyproject.toml"), "--rootdir", str(tmp_path), str(tmp_path)],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert "2 passed, 1 warning" in done.stdout, done.stdout
+    summary = done.stdout.split("warnings summary", 1)[1]
+    assert "test_imports.py:" in summary and "ldap3" not in summary and "passlib" not in summary
