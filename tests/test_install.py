@@ -6,7 +6,7 @@
   (``chanlog replay``) sits behind it and ``chanlog play`` plays both participants through it.
 * The wheel is built from this checkout, installed into a fresh virtualenv outside the clone (first
   without extras, then with ``[record]``), and that installation records the example with the same
-  README command: its own ``mitmdump``, its own shipped recorder script.
+  README command (its own ``mitmdump``, its own shipped recorder script) and runs ``chanlog demo``.
 """
 
 from __future__ import annotations
@@ -222,3 +222,9 @@ def test_the_wheel_installs_into_a_fresh_venv_and_records_with_its_shipped_addon
     assert shown.stdout.strip() == str(addon) and shown.stderr == ""
     rec = record_with_readme_command(bindir, work, {**env, "PATH": f"{bindir}{os.pathsep}/usr/bin:/bin"})
     check_recording(rec)
+
+    # and the demo, outside any checkout: the example copied into the wheel, the shipped script
+    demo = run(str(bindir / "chanlog"), "demo", "-o", str(work / "demo.md"), "--timeout", "30")
+    assert demo.returncode == 0, demo.stderr
+    assert f"recorder: mitmdump -s {addon} " in demo.stderr and "diff against the original: equal" in demo.stderr
+    assert (work / "demo.md").read_text().startswith("# init_per_group\n")
