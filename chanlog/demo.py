@@ -40,7 +40,7 @@ from pathlib import Path
 from chanlog.errors import ChanlogError
 from chanlog.model import Transcript
 
-#: The source checkout this module belongs to (``addons/`` and ``transcripts/`` live there).
+#: The source checkout this module belongs to (``transcripts/`` lives there).
 REPO = Path(__file__).resolve().parents[1]
 #: The shipped example transcript: the source checkout's, else the copy inside the wheel.
 EXAMPLE = REPO / "transcripts" / "init_per_group.yaml"
