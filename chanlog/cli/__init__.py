@@ -60,7 +60,7 @@ def write_output(path: Path | None, text: str) -> None:
 
 
 # Each verb lives in its own module below ``chanlog.cli`` and registers itself on ``main``.
-COMMAND_MODULES = ("importer", "render", "decode", "capture", "diff", "replay", "play", "demo")
+COMMAND_MODULES = ("importer", "render", "decode", "capture", "diff", "replay", "play", "demo", "export")
 
 
 def _register() -> None:
