@@ -89,6 +89,14 @@ class HarConnection:
     """Its messages in HAR order."""
     close: dict[str, Any] | None = None
     """chanlog's ``_chanlogClose`` (``code``, ``closed_by``, ``reason``, ``time``), when present."""
+    handshake: float = 0.0
+    """Seconds from ``startedDateTime`` to the end of the 101 response: ``timings`` send + wait + receive
+    (the moment the recorder stamps an open with)."""
+
+    @property
+    def opened(self) -> float:
+        """When the connection was open: the handshake's end, no later than its first message."""
+        return min([self.started + self.handshake, *(m.time for m in self.messages[:1])])
 
     @property
     def path(self) -> str:
@@ -201,8 +209,11 @@ def websocket_entries(doc: dict[str, Any], filename: str = "<har>") -> Iterator[
                     continue
                 headers[name] = f"{headers[name]}, {h['value']}" if name in headers else h["value"]
         close = entry.get("_chanlogClose")
+        timings = entry.get("timings") if isinstance(entry.get("timings"), dict) else {}
+        handshake = sum(v for k in ("send", "wait", "receive")
+                        if isinstance(v := timings.get(k), (int, float)) and not isinstance(v, bool) and v > 0)
         yield HarConnection(i, request["url"], started, headers, messages,
-                            close if isinstance(close, dict) else None)
+                            close if isinstance(close, dict) else None, handshake / 1000)
 
 
 def _har_time(value: Any, where: str) -> float:
@@ -249,7 +260,7 @@ def import_har(doc: dict[str, Any], filename: str = "<har>", *, channel_path: st
 
     ``channel_path`` is the endpoint (the recorder's ``chanlog_path``); ``headers`` keeps the upgrade
     request headers in the open events (``chanlog_headers``; browsers' HARs hold cookies). Times are
-    the HAR's: ``startedDateTime`` for an open, each message's ``time``.
+    the HAR's: ``startedDateTime`` plus the handshake's ``timings`` for an open, each message's ``time``.
 
     Raises :class:`HarError` when the HAR has no WebSocket entry, or none on ``channel_path`` with a
     ``role`` parameter (saying what it has instead). Everything else that is not recorded as is goes
@@ -336,11 +347,11 @@ def _record(conns: list[HarConnection], channel_path: str, headers: bool) -> lis
 
 def _timeline(c: HarConnection) -> Iterator[tuple[float, int, int, Any]]:
     """``(time, kind, entry, message)`` of one connection, in its own order: open (kind 0) at its start
-    (no later than its first message), its messages (1), its close (2) no earlier than its last message."""
+    (:attr:`HarConnection.opened`), its messages (1), its close (2) no earlier than its last message."""
     from mitmproxy.websocket import WebSocketMessage
     from wsproto.frame_protocol import Opcode
 
-    t = min([c.started, *(m.time for m in c.messages[:1])])
+    t = c.opened
     yield t, 0, c.index, None
     for m in c.messages:
         t = max(t, m.time)
@@ -364,7 +375,7 @@ def _flow(c: HarConnection) -> Any:
     flow.request = http.Request.make("GET", url, headers=c.headers)
     flow.request.timestamp_start = flow.request.timestamp_end = c.started
     flow.response = http.Response.make(101)
-    flow.response.timestamp_start = flow.response.timestamp_end = c.started
+    flow.response.timestamp_start = flow.response.timestamp_end = c.opened
     flow.websocket = websocket.WebSocketData()
     close = c.close or {}
     code = close.get("code")
