@@ -26,8 +26,8 @@ In mitmweb and the mitmproxy console, a WebSocket message on the channel path is
 The view works with both content-view APIs of mitmproxy: ``Contentview`` (mitmproxy 12:
 ``prettify(data, metadata)``, ``render_priority(data, metadata)``) and ``View`` (mitmproxy 11:
 ``__call__(data, **metadata)`` returning lines). :class:`ChannelViewAddon` registers it (``load``) and
-removes it (``done``); ``addons/channel.py`` loads it beside the recorder, and the module itself is a
-mitmproxy script (``mitmweb -s chanlog/contentview.py``) for the view alone. The channel path is the
+removes it (``done``); ``addons/channel.py`` loads it beside the recorder, ``addons/channel_view.py``
+alone (``mitmweb -s addons/channel_view.py``). The channel path is the
 ``chanlog_path`` option when the recorder declares it, else ``/channel``.
 
 Untrusted input: frames larger than :data:`MAX_VIEW_BYTES` are shown only in part, at most
@@ -340,5 +340,3 @@ def _recorder() -> Any:
     except AttributeError:  # no master (outside a proxy)
         return None
 
-
-addons = [ChannelViewAddon()]
