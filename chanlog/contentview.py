@@ -37,6 +37,7 @@ verbatim. mitmproxy escapes control characters of the output itself.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -134,9 +135,14 @@ def decoded_tree(blob: str) -> str:
 
 def describe(frame: Frame) -> str:
     """The one-line description the rendered docs give this frame (packaged ``descriptions.yaml``)."""
+    return _describer()(frame)
+
+
+@functools.lru_cache(maxsize=1)
+def _describer() -> Any:
     from chanlog.render import Describer, load_descriptions
 
-    return Describer(load_descriptions())(frame)
+    return Describer(load_descriptions())
 
 
 def error_summary(obj: dict[str, Any]) -> str:

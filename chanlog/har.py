@@ -321,7 +321,7 @@ def _record(conns: list[HarConnection], channel_path: str, headers: bool) -> lis
     """Replay the connections through a :class:`ChannelRecorder` writing into a temporary folder; the
     transcripts it wrote, in the order their sessions started."""
     from chanlog.capture import ChannelRecorder
-    from chanlog.transcript import load
+    from chanlog.journal import JOURNAL_DIR, JOURNAL_SUFFIX, load_journal
 
     with tempfile.TemporaryDirectory(prefix="chanlog-har-") as tmp:
         recorder = ChannelRecorder()
@@ -340,8 +340,19 @@ def _record(conns: list[HarConnection], channel_path: str, headers: bool) -> lis
             else:
                 recorder.websocket_end(flow)
         recorder.done()
-        out = [load(p) for p in sorted(set(recorder.written), key=lambda p: recorder.written.index(p))
-               if p.is_file()]
+        # the transcripts the recorder wrote, rebuilt from their journals (no YAML round trip)
+        written = {p.stem for p in recorder.written if p.is_file()}
+        out = [load_journal(recorder.directory / JOURNAL_DIR / f"{name}{JOURNAL_SUFFIX}")
+               for name in _in_order(recorder.written, written)]
+    return sorted(out, key=lambda t: (str(t.source.get("started", "")), t.name))
+
+
+def _in_order(paths: list[Path], keep: set[str]) -> list[str]:
+    """The stems of ``paths`` that are in ``keep``, each once, in order."""
+    out: list[str] = []
+    for p in paths:
+        if p.stem in keep and p.stem not in out:
+            out.append(p.stem)
     return out
 
 
