@@ -34,6 +34,7 @@ import base64
 import binascii
 import heapq
 import json
+import math
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -235,7 +236,7 @@ def _message(m: Any, where: str, started: float) -> HarMessage:
     if kind not in ("send", "receive"):
         raise HarError(f"type must be 'send' or 'receive', not {kind!r}", where)
     t = m.get("time", started)
-    if isinstance(t, bool) or not isinstance(t, (int, float)):
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
         raise HarError(f"time must be a number (Unix seconds), not {t!r}", where)
     data = m.get("data", "")
     if not isinstance(data, str):
