@@ -222,3 +222,26 @@ def test_cli_import_and_export(tmp_path):
     bad.write_text("<html>")
     res = runner.invoke(main, ["import", str(bad)])
     assert res.exit_code == 1 and "bad.har:1:1: not JSON" in res.output
+
+
+def test_export_is_valid_har_1_2_by_the_schema(tmp_path):
+    """The export passes the HAR 1.2 JSON Schema that HAR tools validate with (npm har-validator)."""
+    import subprocess
+
+    import npm
+
+    cache = npm.install(REPO / "tests" / "har", "har", "to validate HAR files against the HAR 1.2 schema")
+    files = []
+    for name, t in (("example", load(EXAMPLE)), ("reestablish", corpus("json-rpc/sc_ws_leave_reestablish.md"))):
+        path = tmp_path / f"{name}.har"
+        path.write_text(json.dumps(export_har(t)))
+        files.append(str(path))
+    broken = tmp_path / "broken.har"  # the validator does fail: an entry without its request
+    doc = export_har(load(EXAMPLE))
+    del doc["log"]["entries"][0]["request"]
+    broken.write_text(json.dumps(doc))
+    done = subprocess.run(["node", str(REPO / "tests" / "har" / "validate.cjs"), str(cache / "node_modules"),
+                           *files, str(broken)], capture_output=True, text=True, timeout=120)
+    lines = done.stdout.splitlines()
+    assert lines[:2] == [f"ok {f}" for f in files], done.stdout + done.stderr
+    assert lines[2].startswith(f"invalid {broken}") and done.returncode == 1
