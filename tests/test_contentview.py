@@ -156,3 +156,21 @@ def test_odd_frames_are_shown_not_dropped():
     bad_blob = b'{"jsonrpc":"2.0","method":"channels.update","params":{"signed_tx":"tx_+IgLAcC4g/iBMgGhAWSu"}}'
     assert "could not decode" in render_frame(bad_blob, from_client=True, who=who) or \
         "error" in render_frame(bad_blob, from_client=True, who=who)
+
+
+def test_follows_the_recorders_chanlog_path(tmp_path):
+    rec, addon = ChannelRecorder(), ChannelViewAddon()
+    body = b'{"jsonrpc":"2.0","method":"channels.info","params":{"channel_id":null,"data":{"event":"open"}},"version":1}'
+    with taddons.context(rec, addon) as tctx:
+        tctx.configure(rec, chanlog_dir=str(tmp_path))
+        tctx.configure(addon, chanlog_path="/api/ws")
+        moved, old = channel_flow("initiator", path="/api/ws"), channel_flow("initiator")
+        for flow in (moved, old):
+            flow.websocket.messages.append(WebSocketMessage(Opcode.TEXT, False, body))
+        chosen, text = shown(moved.websocket.messages[0], moved)
+        assert text.startswith("initiator <- node  channels.info open")
+        assert load_descriptions()["events"]["open"] in text
+        chosen, text = shown(old.websocket.messages[0], old)
+        assert VIEW_NAME not in chosen and not text.startswith("initiator")
+        rec.done()
+        addon.done()
