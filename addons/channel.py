@@ -14,4 +14,4 @@ README, "Recording". The addon itself is :class:`chanlog.capture.ChannelRecorder
 from chanlog.capture import ChannelRecorder
 
 addons = [ChannelRecorder()]
-from chanlog.contentview import ChannelViewAddon; addons.append(ChannelViewAddon())  # noqa: E402,E702 the "chanlog" content view (issue 15)
+from chanlog.record.view import ChannelViewAddon; addons.append(ChannelViewAddon())  # noqa: E402,E702 the "chanlog" content view (issue 15)

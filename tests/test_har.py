@@ -1,4 +1,4 @@
-"""HAR import and export (chanlog.har, ``chanlog import X.har``, ``chanlog export --har``)."""
+"""HAR import and export (chanlog.sources.har, ``chanlog import X.har``, ``chanlog export --har``)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from chanlog.cli import main
 from chanlog.diff import diff_transcripts
-from chanlog.har import HarError, export_har, import_har, load_har, looks_like_har
 from chanlog.model import Close, Frame, Open, Transcript
+from chanlog.sources.har import HarError, export_har, import_har, load_har, looks_like_har
 from chanlog.transcript import load
 
 REPO = Path(__file__).resolve().parents[1]

@@ -26,7 +26,7 @@ def export_command(transcript: Path, har: bool, output: Path | None) -> None:
     Times are the transcript's start plus each event's t; a transcript without times gets events 1 ms
     apart in order (said in log.comment). `chanlog import FILE.har` reads it back.
     """
-    from chanlog.har import export_har
+    from chanlog.sources.har import export_har
     from chanlog.transcript import load
 
     doc = export_har(load(transcript))

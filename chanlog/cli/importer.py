@@ -26,7 +26,7 @@ def import_command(log: Path, output: Path | None, name: str | None) -> None:
     mitmproxy --set hardump=FILE) becomes one transcript per channel session, paired as the recorder
     pairs them: -o DIR writes DIR/NAME.yaml each (standard output is fine for a single session).
     """
-    from chanlog.har import looks_like_har  # HAR (issue 15): chanlog.cli.har
+    from chanlog.sources.har import looks_like_har  # HAR (issue 15): chanlog.cli.har
     if looks_like_har(log):
         from chanlog.cli.har import import_har_command
         return import_har_command(log, output, name)

@@ -134,7 +134,7 @@ def load_har(text: str | bytes, filename: str = "<har>") -> dict[str, Any]:
     syntax) when it is not JSON or has no ``log.entries`` list."""
     if len(text) > MAX_HAR_BYTES:
         raise HarError(f"{len(text):,} bytes is more than a HAR may have here ({MAX_HAR_BYTES:,}, "
-                       "chanlog.har.MAX_HAR_BYTES)", filename)
+                       "chanlog.sources.har.MAX_HAR_BYTES)", filename)
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -12,9 +12,9 @@ from mitmproxy.websocket import WebSocketMessage
 from wsproto.frame_protocol import Opcode
 
 from chanlog.capture import ChannelRecorder
-from chanlog.contentview import VIEW_NAME, ChannelViewAddon, render_frame
 from chanlog.decode import annotate
 from chanlog.model import Frame
+from chanlog.record.view import VIEW_NAME, ChannelViewAddon, render_frame
 from chanlog.render import load_descriptions
 
 CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus"
@@ -144,7 +144,7 @@ def test_other_flows_are_not_claimed(proxy):
 
 
 def test_odd_frames_are_shown_not_dropped():
-    from chanlog.contentview import MAX_VIEW_BYTES, Participant
+    from chanlog.record.view import MAX_VIEW_BYTES, Participant
 
     who = Participant("initiator")
     assert "verbatim" in render_frame(b"not json {", from_client=True, who=who)

@@ -204,7 +204,7 @@ def render_frame(content: bytes, *, from_client: bool, who: Participant) -> str:
         lines += ["A frame that is not JSON, shown verbatim:", "", text]
     if truncated:
         lines += ["", f"... shown: the first {MAX_VIEW_BYTES:,} of {len(content):,} bytes "
-                      f"(chanlog.contentview.MAX_VIEW_BYTES); not parsed as JSON"]
+                      f"(chanlog.record.view.MAX_VIEW_BYTES); not parsed as JSON"]
     if frame is not None:
         for n, (where, blob) in enumerate(find_blobs(data)):
             if n == MAX_BLOBS:
