@@ -151,8 +151,9 @@ def test_odd_frames_are_shown_not_dropped():
     assert "base64" in render_frame(b"\xff\xfe\x00", from_client=False, who=who)
     deep = b"[" * 100_000 + b"]" * 100_000
     assert "verbatim" in render_frame(deep, from_client=False, who=who)
-    big = b'"' + b"a" * MAX_VIEW_BYTES + b'"'
-    assert "not parsed as JSON" in render_frame(big, from_client=False, who=who)
+    big = b'"' + "é".encode() * MAX_VIEW_BYTES + b'"'  # cut inside a character
+    text = render_frame(big, from_client=False, who=who)
+    assert "not parsed as JSON" in text and "verbatim" in text and f"{len(big):,} bytes" in text
     bad_blob = b'{"jsonrpc":"2.0","method":"channels.update","params":{"signed_tx":"tx_+IgLAcC4g/iBMgGhAWSu"}}'
     assert "could not decode" in render_frame(bad_blob, from_client=True, who=who) or \
         "error" in render_frame(bad_blob, from_client=True, who=who)

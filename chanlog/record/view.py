@@ -3,7 +3,7 @@
 In mitmweb and the mitmproxy console, a WebSocket message on the channel path is shown by the view
 ``chanlog`` (chosen automatically for those frames, never for other traffic)::
 
-    initiator <- node   channels.sign.initiator_sign   (session 20261201T221501Z_ak_mLjWgLbapr_13179, connection 0)
+    initiator <- node  channels.sign.initiator_sign  (session 20261201T221501Z_ak_mLjWgLbap_13179, connection 0)
     The node asks the initiator to sign the channel_create_tx.
 
     {
@@ -37,6 +37,7 @@ verbatim. mitmproxy escapes control characters of the output itself.
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 from collections.abc import Iterator
@@ -173,8 +174,8 @@ def render_frame(content: bytes, *, from_client: bool, who: Participant) -> str:
     arrow = f"{role} -> node" if from_client else f"{role} <- node"
     truncated = len(content) > MAX_VIEW_BYTES
     shown = content[:MAX_VIEW_BYTES] if truncated else content
-    try:
-        text: str | None = shown.decode("utf-8")
+    try:  # a frame cut at MAX_VIEW_BYTES may end inside a character
+        text: str | None = shown.decode("utf-8", "replace" if truncated else "strict")
     except UnicodeDecodeError:
         text = None
     frame: Frame | None = None
@@ -197,8 +198,6 @@ def render_frame(content: bytes, *, from_client: bool, who: Participant) -> str:
         lines.append(describe(frame))
         lines += ["", json.dumps(data, indent=2, ensure_ascii=False)]
     elif text is None:
-        import base64
-
         lines += ["A binary frame (not UTF-8 text), in base64:", "", base64.b64encode(shown).decode("ascii")]
     else:
         lines += ["A frame that is not JSON, shown verbatim:", "", text]
