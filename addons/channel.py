@@ -12,5 +12,7 @@ README, "Recording". The addon itself is :class:`chanlog.capture.ChannelRecorder
 """
 
 from chanlog.capture import ChannelRecorder
+from chanlog.record.view import ChannelViewAddon
 
-addons = [ChannelRecorder()]
+# the recorder, and the "chanlog" content view for mitmweb and the mitmproxy console
+addons = [ChannelRecorder(), ChannelViewAddon()]

@@ -9,5 +9,7 @@ This folder holds nothing but this script: mitmproxy puts a script's folder on `
 """
 
 from chanlog.capture import ChannelRecorder
+from chanlog.record.view import ChannelViewAddon
 
-addons = [ChannelRecorder()]
+# the recorder, and the "chanlog" content view for mitmweb and the mitmproxy console
+addons = [ChannelRecorder(), ChannelViewAddon()]

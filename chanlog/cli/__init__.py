@@ -67,7 +67,7 @@ def write_output(path: Path | None, text: str) -> None:
 
 # Each verb lives in its own module below ``chanlog.cli`` and registers itself on ``main``.
 COMMAND_MODULES = ("importer", "render", "decode", "capture", "diff", "replay", "play", "demo",
-                   "addon")  # i17: chanlog addon-path
+                   "export", "addon")
 
 
 def _register() -> None:
