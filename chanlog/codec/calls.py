@@ -1,0 +1,428 @@
+"""Call data and return values named by the contract that defines them, and the contracts of a transcript.
+
+- :func:`decode_call` — call data (``cb_…`` in ``call_data``) -> :class:`Call`: the function (named from the
+  contract code when it is known: FATE ``(function hash, (args...))``, ``aeb_fate_abi``; AEVM ``(type hash,
+  args)`` heap, ``aeb_aevm_abi``), its arguments typed by the function's signature; :func:`encode_call`
+  writes it back byte-exact.
+- :func:`decode_return` — a return value (``return_value`` with its ``return_type``: ``ok`` is a value of
+  the function's return type, ``revert`` a string, ``error`` plain text such as ``out_of_gas``) ->
+  :class:`Result`.
+- :class:`CallAnnotator` — reads a transcript's frames in order, remembers the contract code it meets
+  (``code`` fields, also inside ``tx_`` blobs) and names each later call and result by it (raw hash when
+  no code is known); used by ``chanlog render`` and ``chanlog decode``.
+- :func:`payload_of` — the bytes of a ``cb_`` string (base64check today, base58check in 2018 traffic).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from chanlog.codec import aevm, fate
+from chanlog.codec.contract import Contract, Function, parse_contract_bytes
+from chanlog.codec.errors import CodecError
+
+__all__ = ["Call", "Result", "decode_call", "encode_call", "decode_return", "payload_of", "guess_vm",
+           "ContractBook", "CallAnnotator", "Annotation", "call_json", "result_json", "contract_json",
+           "RETURN_TYPES"]
+
+#: ``return_type`` of a contract call object (aect_call): number or name -> name.
+RETURN_TYPES = {0: "ok", 1: "error", 2: "revert", "ok": "ok", "error": "error", "revert": "revert"}
+
+
+def payload_of(encoded: Any, what: str = "value") -> bytes:
+    """The payload of a ``cb_…`` (or ``cb$…``) string: base64check, else base58check (2018 traffic).
+
+    Raises :class:`CodecError` naming what is wrong (prefix, alphabet, checksum, an abbreviated example)."""
+    from chanlog.encoding import BASE58, EncodingError, _decode_body, abbreviate, parse_api
+
+    if not isinstance(encoded, str):
+        raise CodecError(f"expected a cb_ string, got {type(encoded).__name__}", None, [what])
+    text = encoded.strip()
+    if text[:3] not in ("cb_", "cb$"):
+        raise CodecError(f"expected a cb_ string, got {abbreviate(text)!r}", None, [what])
+    try:
+        return parse_api(text).payload
+    except EncodingError as exc:
+        first = exc
+    try:
+        return _decode_body(text[3:], BASE58, None, repair=False)
+    except EncodingError:
+        raise CodecError(first.message, None, [what, first.where or abbreviate(text)]) from None
+
+
+def guess_vm(data: bytes) -> str:
+    """``"fate"`` or ``"aevm"`` for call data without its contract: FATE call data is a 2-tuple (``0x2b``),
+    AEVM call data a heap of whole 32-byte words starting with a pointer."""
+    if data[:1] == b"\x2b":
+        return "fate"
+    if len(data) >= 64 and len(data) % 32 == 0 and data[0] == 0:
+        return "aevm"
+    return "fate"
+
+
+@dataclass(frozen=True)
+class Call:
+    """Decoded call data: the ``vm``, the function ``hash`` (4 bytes FATE, 32 AEVM), the :class:`Function`
+    when known, the ``args`` (values; ``None`` when they cannot be typed: AEVM without contract code)."""
+
+    vm: str
+    hash: bytes
+    function: Function | None
+    args: tuple[Any, ...] | None
+    raw: bytes = b""
+
+    @property
+    def name(self) -> str:
+        """The function's name, else ``0x`` and its hash."""
+        return self.function.name if self.function and self.function.name else "0x" + self.hash.hex()
+
+    def text(self, limit: int = fate.FORMAT_LIMIT) -> str:
+        """``inc(5)``; ``0x44d6441f(5)`` when the function is unknown; ``f(…)`` when the arguments are."""
+        if self.args is None:
+            return f"{self.name}(\u2026)"
+        types = self.function.args if self.function else [None] * len(self.args)
+        if len(types) != len(self.args):
+            types = [None] * len(self.args)
+        parts = [_fmt(a, t, limit) for a, t in zip(self.args, types, strict=True)]
+        return f"{self.name}({', '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class Result:
+    """A decoded return value: ``return_type`` (``ok``, ``revert``, ``error``), the ``value`` (``None``
+    when it cannot be typed), the function whose result it is (when known)."""
+
+    vm: str
+    return_type: str
+    value: Any
+    function: Function | None = None
+    raw: bytes = b""
+
+    def text(self, limit: int = fate.FORMAT_LIMIT) -> str:
+        if self.value is None:
+            return f"<{len(self.raw)} bytes, type unknown>"
+        if self.return_type == "error":
+            return repr(self.value)
+        t = self.function.returns if self.function and self.return_type == "ok" else None
+        return _fmt(self.value, t, limit)
+
+
+def _fmt(v: Any, t: Any, limit: int) -> str:
+    if isinstance(t, aevm.AType) or t is None and isinstance(v, int) and not isinstance(v, bool):
+        t = None
+    return fate.format_value(v, t if isinstance(t, fate.Type) else None, limit)
+
+
+def decode_call(data: bytes, contract: Contract | None = None, vm: str | None = None) -> Call:
+    """Call data -> :class:`Call`; the function is looked up in ``contract`` when given.
+
+    FATE call data decodes without the contract (FATE values carry their types); AEVM arguments need the
+    function's types, so without the contract only the hash is read. Raises :class:`CodecError` (path
+    ``call data -> ...``, byte offset) for bytes that are not call data."""
+    vm = vm or (contract.vm if contract else guess_vm(data))
+    if vm == "fate":
+        value = fate.decode(data, "call data")
+        if type(value) is not tuple or len(value) != 2 or type(value[0]) is not str or type(value[1]) is not tuple:
+            raise CodecError("FATE call data is a tuple (function hash, (arguments...)), got "
+                             f"{fate.format_value(value, limit=60)}", 0, ["call data"])
+        fhash = value[0].encode("utf-8", "surrogateescape")
+        if len(fhash) != 4:
+            raise CodecError(f"a function hash has 4 bytes, got {len(fhash)}", 1, ["call data"])
+        return Call("fate", fhash, contract.function(fhash) if contract else None, value[1], bytes(data))
+    head = aevm.decode(data, aevm.AType("tuple", (aevm.W,)), "call data")
+    fhash = head[0].to_bytes(32, "big")
+    function = contract.function(fhash) if contract else None
+    if function is None:
+        return Call("aevm", fhash, None, None, bytes(data))
+    value = aevm.decode(data, aevm.call_type(aevm.AType("tuple", function.args)), "call data")
+    return Call("aevm", fhash, function, value[1], bytes(data))
+
+
+def encode_call(call: Call) -> bytes:
+    """The call data of ``call`` (the inverse of :func:`decode_call`)."""
+    if call.args is None:
+        return call.raw
+    if call.vm == "fate":
+        return fate.encode((call.hash.decode("utf-8", "surrogateescape"), tuple(call.args)))
+    assert call.function is not None
+    t = aevm.call_type(aevm.AType("tuple", call.function.args))
+    return aevm.encode((int.from_bytes(call.hash, "big"), tuple(call.args)), t)
+
+
+def decode_return(data: bytes, return_type: Any = "ok", function: Function | None = None,
+                  vm: str = "fate") -> Result:
+    """A return value -> :class:`Result`. ``ok``: FATE values decode by themselves; AEVM needs ``function``
+    (its return type), else the value stays ``None``. ``revert``: a string. ``error``: plain text."""
+    kind = RETURN_TYPES.get(return_type)
+    if kind is None:
+        raise CodecError(f"unknown return_type {return_type!r} (ok, error or revert)", None, ["return value"])
+    if kind == "error":
+        return Result(vm, kind, data.decode("utf-8", "surrogateescape"), function, bytes(data))
+    if vm == "fate":
+        return Result(vm, kind, fate.decode(data, "return value"), function, bytes(data))
+    if kind == "revert":
+        return Result(vm, kind, aevm.decode(data, aevm.AType("string"), "return value"), function, bytes(data))
+    if function is None:
+        return Result(vm, kind, None, None, bytes(data))
+    return Result(vm, kind, aevm.decode(data, function.returns, "return value"), function, bytes(data))
+
+
+def encode_return(result: Result) -> bytes:
+    """The bytes of a :class:`Result` (the inverse of :func:`decode_return`)."""
+    if result.value is None:
+        return result.raw
+    if result.return_type == "error":
+        return result.value.encode("utf-8", "surrogateescape")
+    if result.vm == "fate":
+        return fate.encode(result.value)
+    if result.return_type == "revert":
+        return aevm.encode(result.value, aevm.AType("string"))
+    assert result.function is not None
+    return aevm.encode(result.value, result.function.returns)
+
+
+# -- JSON shapes ------------------------------------------------------------------------------------
+
+def _function_json(f: Function) -> dict[str, Any]:
+    return {"name": f.name, "hash": "0x" + f.hash.hex(), "arguments": [str(t) for t in f.args],
+            "returns": str(f.returns), "private": f.private, "payable": f.payable,
+            "instructions": len(f.code)}
+
+
+def call_json(call: Call) -> dict[str, Any]:
+    """``{"kind": "call_data", "vm", "function", "function_hash", "arguments", "argument_types", "text"}``."""
+    return {"kind": "call_data", "vm": call.vm, "function": call.function.name if call.function else None,
+            "function_hash": "0x" + call.hash.hex(),
+            "arguments": None if call.args is None else [_json(a) for a in call.args],
+            "argument_types": [str(t) for t in call.function.args] if call.function else None,
+            "text": call.text()}
+
+
+def result_json(result: Result) -> dict[str, Any]:
+    """``{"kind": "return_value", "vm", "return_type", "function", "type", "value", "text"}``."""
+    f = result.function
+    return {"kind": "return_value", "vm": result.vm, "return_type": result.return_type,
+            "function": f.name if f else None,
+            "type": str(f.returns) if f and result.return_type == "ok" else None,
+            "value": None if result.value is None else _json(result.value), "text": result.text()}
+
+
+def contract_json(contract: Contract) -> dict[str, Any]:
+    """``{"kind": "contract", "vm", "compiler_version", "functions": [...]}``."""
+    from chanlog.decode import _json_value
+
+    return {"kind": "contract", "vm": contract.vm, "compiler_version": _json_value(contract.compiler_version),
+            "functions": [_function_json(f) for f in contract.functions]}
+
+
+def _json(v: Any) -> Any:
+    if isinstance(v, aevm.AType):
+        return {"type": str(v)}
+    if type(v) is fate.ContractBytearray or type(v) in (fate.Bytes, fate.Address, fate.Bits, fate.TypeRep,
+                                                          fate.StoreMap, str, int, bool):
+        return fate.to_json(v)
+    if type(v) in (tuple, fate.List):
+        return [_json(x) for x in v]
+    if type(v) is fate.Map:
+        return {"map": [[_json(k), _json(x)] for k, x in v.items]}
+    if type(v) is fate.Variant:
+        return {"variant": v.tag, "arities": list(v.arities), "values": [_json(x) for x in v.values]}
+    return fate.to_json(v)
+
+
+# -- contracts of a transcript ----------------------------------------------------------------------
+
+class ContractBook:
+    """The contracts met so far, to name functions by hash: the most recent contract that defines a hash
+    wins (a FATE hash names a function by name alone, so any contract with it names it)."""
+
+    def __init__(self) -> None:
+        self._by_hash: dict[bytes, tuple[Contract, str]] = {}
+        self._seen: dict[bytes, str] = {}
+
+    def add(self, code: bytes, where: str) -> Contract | None:
+        """Parse and remember contract code (``where`` says where it was found); ``None`` if it does not
+        parse. Code seen before is not parsed again."""
+        if code in self._seen:
+            return None
+        self._seen[code] = where
+        try:
+            contract = parse_contract_bytes(code)
+        except CodecError:
+            return None
+        for f in contract.functions:
+            self._by_hash[f.hash] = (contract, where)
+        return contract
+
+    def lookup(self, fhash: bytes) -> tuple[Contract, str] | None:
+        """``(contract, where found)`` for a function hash, or ``None``."""
+        return self._by_hash.get(bytes(fhash))
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """One decoded contract value of a frame: the JSON ``path`` of its ``cb_`` string, the ``kind``
+    (``contract``, ``call_data``, ``return_value``), the decoded object (:class:`Contract`, :class:`Call`,
+    :class:`Result`) or ``error`` (a :class:`CodecError` message), and ``where`` the function's contract
+    code was found (``frame 12``)."""
+
+    path: str
+    kind: str
+    value: Any
+    error: str | None = None
+    where: str | None = None
+
+    def json(self) -> dict[str, Any]:
+        """The ``--json`` shape (``call_json``, ``result_json``, ``contract_json``, or ``{"kind", "error"}``)."""
+        if self.error is not None:
+            return {"kind": self.kind, "error": self.error}
+        shape = {"contract": contract_json, "call_data": call_json, "return_value": result_json}[self.kind]
+        out = shape(self.value)
+        if self.where:
+            out["code_from"] = self.where
+        return out
+
+    def markdown(self) -> str:
+        """A nested Markdown list for the doc layout."""
+        if self.error is not None:
+            return f"- {self.kind.replace('_', ' ')}: could not decode: {_inline(self.error)}\n"
+        if self.kind == "contract":
+            c: Contract = self.value
+            lines = [f"- contract code: {c.vm.upper()}, {len(c.functions)} functions"
+                     + (f", compiler {c.compiler_version}" if c.compiler_version else "")]
+            for f in c.functions:
+                attrs = "".join(f" ({a})" for a, on in (("private", f.private), ("payable", f.payable)) if on)
+                lines.append(f"  - {_code(f.signature)}{attrs}, hash 0x{f.hash.hex()[:16]}")
+            return "\n".join(lines) + "\n"
+        if self.kind == "call_data":
+            call: Call = self.value
+            lines = [f"- call: {_code(call.text())}"]
+            if call.function is not None:
+                lines.append(f"  - function: {_code(call.function.signature)}, hash 0x{call.hash.hex()[:16]}, "
+                             f"{call.vm.upper()}, code from {self.where}")
+            else:
+                lines.append(f"  - function hash 0x{call.hash.hex()}: no contract code for it earlier in "
+                             f"this transcript ({call.vm.upper()})")
+            return "\n".join(lines) + "\n"
+        res: Result = self.value
+        of = f" of {_code(res.function.name)}" if res.function and res.function.name else ""
+        return f"- return value ({res.return_type}){of}: {_code(res.text())}\n"
+
+
+def _code(text: str) -> str:
+    """``text`` as a Markdown code span (one line; backticks inside get a longer fence)."""
+    text = " ".join(str(text).split())
+    fence = "``" if "`" in text else "`"
+    return f"{fence} {text} {fence}" if fence == "``" else f"`{text}`"
+
+
+def _inline(text: str) -> str:
+    return " ".join(str(text).split()).replace("<", "&lt;")
+
+
+class CallAnnotator:
+    """Reads a transcript's frames in order and decodes the contract values in them, naming calls and
+    results from contract code found earlier (:meth:`frame`)."""
+
+    #: JSON keys whose ``cb_`` strings hold contract code, call data and return values.
+    KEYS = {"code": "contract", "call_data": "call_data", "return_value": "return_value"}
+
+    def __init__(self) -> None:
+        self.book = ContractBook()
+        self._last_call: dict[str, Call] = {}
+        self.frames = 0
+
+    def frame(self, data: Any, label: str | None = None) -> list[Annotation]:
+        """Annotations for one frame's JSON ``data`` (``label`` names it in ``where``: ``frame 12``)."""
+        self.frames += 1
+        where = label or f"frame {self.frames}"
+        self._learn_code(data, where)
+        out = []
+        for path, key, text, parent in _walk(data, ""):
+            out.append(self._annotate(path, key, text, parent, where))
+        return out
+
+    def _learn_code(self, data: Any, where: str) -> None:
+        """Remember contract code in ``code`` fields and inside ``tx_`` blobs (create-contract updates)."""
+        for _path, key, text, _parent in _walk(data, "", blobs=True):
+            if key == "code":
+                try:
+                    self.book.add(payload_of(text), where)
+                except CodecError:
+                    pass
+            elif text[:3] == "tx_":
+                for code in _codes_in_tx(text):
+                    self.book.add(code, where)
+
+    def _annotate(self, path: str, key: str, text: str, parent: dict, where: str) -> Annotation:
+        kind = self.KEYS[key]
+        try:
+            data = payload_of(text, key)
+            if kind == "contract":
+                return Annotation(path, kind, parse_contract_bytes(data))
+            contract_id = str(parent.get("contract_id") or parent.get("contract") or "")
+            if kind == "call_data":
+                vm = guess_vm(data)
+                fhash = data[1 + 1:1 + 5] if vm == "fate" else _aevm_hash(data)
+                found = self.book.lookup(fhash) if fhash else None
+                call = decode_call(data, found[0] if found else None, vm)
+                self._last_call[contract_id] = self._last_call[""] = call
+                return Annotation(path, kind, call, where=found[1] if found else None)
+            last = self._last_call.get(contract_id) or self._last_call.get("")
+            function = last.function if last else None
+            vm = last.vm if last else guess_vm(data)
+            return Annotation(path, kind, decode_return(data, parent.get("return_type", "ok"), function, vm))
+        except CodecError as exc:
+            return Annotation(path, kind, None, str(exc))
+
+
+def _aevm_hash(data: bytes) -> bytes | None:
+    try:
+        return aevm.decode(data, aevm.AType("tuple", (aevm.W,)))[0].to_bytes(32, "big")
+    except CodecError:
+        return None
+
+
+def _walk(data: Any, path: str, blobs: bool = False) -> Iterator[tuple[str, str, str, dict]]:
+    """``(path, key, cb_ text, parent dict)`` of every contract-value string (and with ``blobs``, every
+    ``tx_`` string too) in JSON ``data``, in document order."""
+    if isinstance(data, dict):
+        for k, v in data.items():
+            p = f"{path}.{k}" if path else str(k)
+            if isinstance(v, str):
+                if k in CallAnnotator.KEYS and v[:3] in ("cb_", "cb$"):
+                    yield p, k, v, data
+                elif blobs and v[:3] == "tx_":
+                    yield p, k, v, data
+            else:
+                yield from _walk(v, p, blobs)
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            if blobs and isinstance(v, str) and v[:3] == "tx_":
+                yield f"{path}[{i}]", "", v, {}
+            else:
+                yield from _walk(v, f"{path}[{i}]", blobs)
+
+
+def _codes_in_tx(text: str) -> Iterator[bytes]:
+    """Contract code inside a ``tx_`` blob (``code`` fields of create-contract updates and transactions)."""
+    from chanlog.decode import Decoded, annotate
+
+    try:
+        root = annotate(text)
+    except Exception:  # noqa: BLE001 - annotate never raises by contract; be safe in a renderer
+        return
+    for node in root.walk():
+        if isinstance(node, Decoded) and node.error is None:
+            code = node.fields.get("code")
+            if isinstance(code, Decoded) and code.type == "compiler_sophia":
+                from chanlog.decode import encode_bytes
+
+                yield encode_bytes(code)
+            elif code is not None and getattr(code, "payload", None):
+                yield code.payload
