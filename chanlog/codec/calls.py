@@ -426,3 +426,46 @@ def _codes_in_tx(text: str) -> Iterator[bytes]:
                 yield encode_bytes(code)
             elif code is not None and getattr(code, "payload", None):
                 yield code.payload
+
+
+class DecodedText(str):
+    """A ``cb_`` string (equal to it in every way) that carries its decoded Markdown in ``markdown``: what
+    :meth:`CallAnnotator.doc_blobs` hands the renderer."""
+
+    markdown: str
+
+    def __new__(cls, text: str, markdown: str) -> DecodedText:
+        obj = super().__new__(cls, text)
+        obj.markdown = markdown
+        return obj
+
+
+def _doc_blobs(self: CallAnnotator, data: Any, number: int | None, blobs: list[tuple[str, str]]
+               ) -> list[tuple[str, str]]:
+    """The renderer's ``(path, blob)`` list of one frame with its contract values decoded in context: each
+    ``cb_`` in ``code``, ``call_data`` and ``return_value`` becomes a :class:`DecodedText` (contract code
+    keeps its decoded fields and gains its function table); values not yet listed are added in order."""
+    mine: dict[str, DecodedText] = {}
+    for a in self.frame(data, f"frame {number}" if number is not None else None):
+        text = _at(data, a.path)
+        md = a.markdown()
+        if a.kind == "contract" and a.error is None:
+            from chanlog.decode import decoded_markdown
+
+            md = decoded_markdown(text).rstrip("\n") + "\n" + md
+        mine[a.path] = DecodedText(text, md)
+    out = [(p, mine.pop(p, b)) for p, b in blobs]
+    return out + list(mine.items())
+
+
+CallAnnotator.doc_blobs = _doc_blobs  # type: ignore[attr-defined]
+
+
+def _at(data: Any, path: str) -> str:
+    """The string at a ``_walk`` path (``payload.updates[0].code``)."""
+    import re
+
+    node = data
+    for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", path):
+        node = node[int(index)] if index else node[name]
+    return node
