@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from chanlog.errors import ChanlogError
 
+#: Longest path written out in full in an error message (deeper ones show their ends).
+_PATH_SHOWN = 10
+
 
 class CodecError(ChanlogError):
     """A contract value or contract code does not decode (or encode).
@@ -18,7 +21,9 @@ class CodecError(ChanlogError):
         self.offset = offset
         self.path = list(path)
         text = f"at byte {offset}: {message}" if offset is not None else message
-        where = " -> ".join(self.path) or None
+        shown = self.path if len(self.path) <= _PATH_SHOWN else \
+            [*self.path[:3], f"({len(self.path) - 6} more)", *self.path[-3:]]
+        where = " -> ".join(shown) or None
         super().__init__(text, where)
 
     def within(self, segment: str) -> CodecError:

@@ -680,7 +680,7 @@ def encode_type(t: Type) -> bytes:
 
 def _write_type(t: Type, out: bytearray) -> None:
     n = t.name
-    if n in _OBJECT_TYPE:
+    if n in ADDRESS_PREFIXES:
         out += bytes([_TYPE_TAG["object"], _OBJECT_TYPE[n]])
         return
     if n not in _TYPE_TAG or n == "object":
