@@ -53,11 +53,10 @@ def payload_of(encoded: Any, what: str = "value") -> bytes:
 
 
 def guess_vm(data: bytes) -> str:
-    """``"fate"`` or ``"aevm"`` for call data without its contract: FATE call data is a 2-tuple (``0x2b``),
-    AEVM call data a heap of whole 32-byte words starting with a pointer."""
-    if data[:1] == b"\x2b":
-        return "fate"
-    if len(data) >= 64 and len(data) % 32 == 0 and data[0] == 0:
+    """``"fate"`` or ``"aevm"`` for call data or a return value without its contract: AEVM values are heaps
+    of whole 32-byte words whose first word (a pointer or a small value) starts with a zero byte; a FATE
+    value starting with ``0x00`` is the one-byte integer 0."""
+    if len(data) >= 32 and len(data) % 32 == 0 and data[0] == 0:
         return "aevm"
     return "fate"
 
