@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import EXAMPLE, corpus_logs, need_corpus
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chanlog.cli import main
 from chanlog.codec import calls, contract, fate
@@ -225,3 +227,65 @@ def test_payload_of_accepts_base58check():
     assert calls.payload_of(encode_api("cb", raw, encoding="base58")) == raw
     with pytest.raises(CodecError, match="expected a cb_ string"):
         calls.payload_of("tx_abc")
+
+
+# -- hostile contract values: mutations of real ones ------------------------------------------------------
+
+def _mutate(data: bytes, how: int, at: int, byte: int) -> bytes:
+    at %= max(1, len(data))
+    if how == 0:  # change one byte
+        return data[:at] + bytes([byte]) + data[at + 1:]
+    if how == 1:  # cut short
+        return data[:at]
+    if how == 2:  # insert a byte
+        return data[:at] + bytes([byte]) + data[at:]
+    return data[:at] + data[at + 1:]  # drop a byte
+
+
+_mutations = st.tuples(st.integers(0, 3), st.integers(0, 1 << 16), st.integers(0, 255))
+
+
+@settings(max_examples=400, deadline=None)
+@given(_mutations)
+def test_mutated_contract_code_parses_or_fails_cleanly(mutation):
+    data = _mutate(parse_api(CODE).payload, *mutation)
+    try:
+        c = contract.parse_contract_bytes(data)
+    except CodecError as exc:
+        assert str(exc).startswith("contract code")
+        return
+    if c.vm == "fate":
+        assert contract.encode_fate_code(c.functions, c.symbols, c.annotations) == c.container["byte_code"].payload
+
+
+@settings(max_examples=400, deadline=None)
+@given(_mutations)
+def test_mutated_call_data_decodes_or_fails_cleanly(mutation):
+    code = contract.parse_contract(CODE)
+    data = _mutate(parse_api(MAIN_42).payload, *mutation)
+    try:
+        call = calls.decode_call(data, code, "fate")
+    except CodecError as exc:
+        assert exc.offset is not None and 0 <= exc.offset <= len(data)
+        return
+    assert calls.encode_call(call) == data
+
+
+@pytest.mark.parametrize(("mutate", "words"), [
+    (lambda b: b[:-10], "not RLP|contract code"),
+    (lambda b: b.replace(bytes.fromhex("fe44d6441f"), bytes.fromhex("fd44d6441f")), "byte_code"),
+])
+def test_malformed_contract_code_names_the_place(mutate, words):
+    import re
+
+    with pytest.raises(CodecError) as info:
+        contract.parse_contract_bytes(mutate(parse_api(CODE).payload))
+    assert re.search(words, str(info.value)), str(info.value)
+
+
+def test_fate_code_errors_name_the_function_and_offset():
+    c = contract.parse_contract(CODE)
+    code = c.container["byte_code"].payload
+    bad = code.replace(bytes([0x01, 0x03, 0x3F]), bytes([0xEE, 0x03, 0x3F]), 1)  # RETURNR -> unknown opcode
+    with pytest.raises(CodecError, match=r"function 0 \(init\): at byte \d+: unknown FATE opcode 0xee"):
+        contract.parse_fate_code(bad)

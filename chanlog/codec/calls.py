@@ -275,6 +275,8 @@ class Annotation:
     value: Any
     error: str | None = None
     where: str | None = None
+    text: str = ""
+    """The ``cb_`` string itself."""
 
     def json(self) -> dict[str, Any]:
         """The ``--json`` shape (``call_json``, ``result_json``, ``contract_json``, or ``{"kind", "error"}``)."""
@@ -289,11 +291,11 @@ class Annotation:
     def markdown(self) -> str:
         """A nested Markdown list for the doc layout."""
         if self.error is not None:
-            return f"- {self.kind.replace('_', ' ')}: could not decode: {_inline(self.error)}\n"
+            return f"- {self.kind.replace('_', ' ')}: could not decode: {_code(self.error)}\n"
         if self.kind == "contract":
             c: Contract = self.value
             lines = [f"- contract code: {c.vm.upper()}, {len(c.functions)} functions"
-                     + (f", compiler {c.compiler_version}" if c.compiler_version else "")]
+                     + (f", compiler {_code(c.compiler_version)}" if c.compiler_version else "")]
             for f in c.functions:
                 attrs = "".join(f" ({a})" for a, on in (("private", f.private), ("payable", f.payable)) if on)
                 lines.append(f"  - {_code(f.signature)}{attrs}, hash 0x{f.hash.hex()[:16]}")
@@ -320,10 +322,6 @@ def _code(text: str) -> str:
     return f"{fence} {text} {fence}" if fence == "``" else f"`{text}`"
 
 
-def _inline(text: str) -> str:
-    return " ".join(str(text).split()).replace("<", "&lt;")
-
-
 class CallAnnotator:
     """Reads a transcript's frames in order and decodes the contract values in them, naming calls and
     results from contract code found earlier (:meth:`frame`)."""
@@ -343,7 +341,8 @@ class CallAnnotator:
         self._learn_code(data, where)
         out = []
         for path, key, text, parent in _walk(data, ""):
-            out.append(self._annotate(path, key, text, parent, where))
+            a = self._annotate(path, key, text, parent, where)
+            out.append(Annotation(a.path, a.kind, a.value, a.error, a.where, text))
         return out
 
     def _learn_code(self, data: Any, where: str) -> None:
@@ -444,27 +443,20 @@ def _doc_blobs(self: CallAnnotator, data: Any, number: int | None, blobs: list[t
     """The renderer's ``(path, blob)`` list of one frame with its contract values decoded in context: each
     ``cb_`` in ``code``, ``call_data`` and ``return_value`` becomes a :class:`DecodedText` (contract code
     keeps its decoded fields and gains its function table); values not yet listed are added in order."""
+    try:
+        found = self.frame(data, f"frame {number}" if number is not None else None)
+    except Exception:  # noqa: BLE001 - a document renders whatever a frame holds; its blobs stay as they are
+        return blobs
     mine: dict[str, DecodedText] = {}
-    for a in self.frame(data, f"frame {number}" if number is not None else None):
-        text = _at(data, a.path)
+    for a in found:
         md = a.markdown()
         if a.kind == "contract" and a.error is None:
             from chanlog.decode import decoded_markdown
 
-            md = decoded_markdown(text).rstrip("\n") + "\n" + md
-        mine[a.path] = DecodedText(text, md)
+            md = decoded_markdown(a.text).rstrip("\n") + "\n" + md
+        mine[a.path] = DecodedText(a.text, md)
     out = [(p, mine.pop(p, b)) for p, b in blobs]
     return out + list(mine.items())
 
 
 CallAnnotator.doc_blobs = _doc_blobs  # type: ignore[attr-defined]
-
-
-def _at(data: Any, path: str) -> str:
-    """The string at a ``_walk`` path (``payload.updates[0].code``)."""
-    import re
-
-    node = data
-    for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", path):
-        node = node[int(index)] if index else node[name]
-    return node

@@ -245,14 +245,18 @@ def _functions(data: bytes, base: int, names: dict[bytes, str]) -> tuple[Functio
     """The function table: for each function its header and instructions (offsets reported from ``base``)."""
     out: list[Function] = []
     pos = 0
+    label = "function 0"
     try:
         while pos < len(data):
+            label = f"function {len(out)}"
             if data[pos] != FUNCTION_OPCODE:
                 raise CodecError(f"expected a function (0xfe), got 0x{data[pos]:02x}", pos)
             if len(out) >= MAX_FUNCTIONS:
                 raise CodecError(f"more than {MAX_FUNCTIONS:,} functions", pos)
             fate._need(data, pos + 1, 4, "a function hash")
             fhash = data[pos + 1:pos + 5]
+            if fhash in names:
+                label = f"function {len(out)} ({names[fhash]})"
             attrs, pos = fate.decode_one(data, pos + 5, "attributes")
             if type(attrs) is not int or attrs < 0:
                 raise CodecError(f"function attributes must be a non-negative integer, got {attrs!r}", pos)
@@ -268,7 +272,7 @@ def _functions(data: bytes, base: int, names: dict[bytes, str]) -> tuple[Functio
                                 attrs, tuple(code)))
     except CodecError as exc:
         shifted = CodecError(exc.reason, None if exc.offset is None else base + exc.offset, exc.path)
-        raise shifted.within(f"function {len(out)}") from None
+        raise shifted.within(label) from None
     return tuple(out)
 
 
