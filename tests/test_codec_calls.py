@@ -289,3 +289,24 @@ def test_fate_code_errors_name_the_function_and_offset():
     bad = code.replace(bytes([0x01, 0x03, 0x3F]), bytes([0xEE, 0x03, 0x3F]), 1)  # RETURNR -> unknown opcode
     with pytest.raises(CodecError, match=r"function 0 \(init\): at byte \d+: unknown FATE opcode 0xee"):
         contract.parse_fate_code(bad)
+
+
+def test_render_survives_hostile_contract_values():
+    from chanlog.importer import import_log
+    from chanlog.render import render
+
+    deep = encode_api("cb", b"\x13" * 3000 + b"\x03")
+    frames = [
+        {"code": "cb_" + "A" * 40, "call_data": deep, "odd.key[0]": {"call_data": MAIN_42}},
+        {"return_value": encode_api("cb", b"\x0d\x61"), "return_type": "ok", "contract_id": "ct_x"},
+        {"code": encode_api("cb", b"\xc4\x46\x03\x80\x80"), "call_data": "cb_`<b>`"},
+    ]
+    log = "".join(
+        f"\n#### initiator <--- node\n```javascript\n{json.dumps({'jsonrpc': '2.0', 'method': 'channels.x', 'params': f}, indent=2)}\n```\n"
+        for f in frames)
+    doc = render(import_log(log, "hostile.md"))
+    assert doc.count("could not decode") >= 4, doc
+    assert "nested deeper than 64" in doc
+    assert "- call: `0xb8177eec(42)`" in doc  # a key with dots and brackets is no problem
+    bad = [line for line in doc.splitlines() if line.startswith("- call data: could not decode")]
+    assert bad and all(line.endswith(("`", "``")) for line in bad)  # reasons stay inside code spans

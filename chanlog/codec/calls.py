@@ -316,10 +316,14 @@ class Annotation:
 
 
 def _code(text: str) -> str:
-    """``text`` as a Markdown code span (one line; backticks inside get a longer fence)."""
+    """``text`` as a Markdown code span on one line; backticks inside get a longer fence (CommonMark)."""
+    import re
+
     text = " ".join(str(text).split())
-    fence = "``" if "`" in text else "`"
-    return f"{fence} {text} {fence}" if fence == "``" else f"`{text}`"
+    if "`" not in text:
+        return f"`{text}`"
+    fence = "`" * (max(len(run) for run in re.findall("`+", text)) + 1)
+    return f"{fence} {text} {fence}"
 
 
 class CallAnnotator:
