@@ -84,7 +84,7 @@ class Call:
         types = self.function.args if self.function else [None] * len(self.args)
         if len(types) != len(self.args):
             types = [None] * len(self.args)
-        parts = [_fmt(a, t, limit) for a, t in zip(self.args, types, strict=True)]
+        parts = [_fmt(a, t, limit, self.vm) for a, t in zip(self.args, types, strict=True)]
         return f"{self.name}({', '.join(parts)})"
 
 
@@ -105,13 +105,41 @@ class Result:
         if self.return_type == "error":
             return repr(self.value)
         t = self.function.returns if self.function and self.return_type == "ok" else None
-        return _fmt(self.value, t, limit)
+        return _fmt(self.value, t, limit, self.vm)
 
 
-def _fmt(v: Any, t: Any, limit: int) -> str:
-    if isinstance(t, aevm.AType) or t is None and isinstance(v, int) and not isinstance(v, bool):
-        t = None
+def _fmt(v: Any, t: Any, limit: int, vm: str = "fate") -> str:
+    if vm == "aevm":
+        return fate.format_value(_words_shown(v), None, limit)
     return fate.format_value(v, t if isinstance(t, fate.Type) else None, limit)
+
+
+class _HexWord(int):
+    """An AEVM word too large to be a count or an amount (an address, a hash): shown as ``0x…`` (a Sophia
+    integer literal of the same value)."""
+
+    def __repr__(self) -> str:
+        return f"0x{int(self):064x}"
+
+
+#: AEVM words at or above this are shown in hexadecimal (addresses and hashes are 256-bit words there).
+HEX_WORDS_FROM = 1 << 128
+
+
+def _words_shown(v: Any) -> Any:
+    """An AEVM value for display: large words as :class:`_HexWord` (everything else as it is)."""
+    kind = type(v)
+    if kind is int:
+        return _HexWord(v) if v >= HEX_WORDS_FROM else v
+    if kind is tuple:
+        return tuple(_words_shown(x) for x in v)
+    if kind is fate.List:
+        return fate.List(_words_shown(x) for x in v)
+    if kind is fate.Variant:
+        return fate.Variant(v.arities, v.tag, tuple(_words_shown(x) for x in v.values))
+    if kind is fate.Map:
+        return fate.Map(tuple((_words_shown(k), _words_shown(x)) for k, x in v.items))
+    return v
 
 
 def decode_call(data: bytes, contract: Contract | None = None, vm: str | None = None) -> Call:
