@@ -172,9 +172,7 @@ def call_data_figures(root: Path, rounds: int) -> None:
                 return calls.decode_return(data, "ok", None, vm) if vm == "fate" else data
             except CodecError:
                 return data
-        fhash = data[2:6] if vm == "fate" else data[32:64]
-        hit = book.lookup(fhash)
-        return calls.decode_call(data, hit[0] if hit else None, vm)
+        return book.best_call(data, vm)
 
     def envelope(item: tuple[str, str]) -> object:
         return floor_payload(item[1])

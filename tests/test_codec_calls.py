@@ -310,3 +310,21 @@ def test_render_survives_hostile_contract_values():
     assert "- call: `0xb8177eec(42)`" in doc  # a key with dots and brackets is no problem
     bad = [line for line in doc.splitlines() if line.startswith("- call data: could not decode")]
     assert bad and all(line.endswith(("`", "``")) for line in bad)  # reasons stay inside code spans
+
+
+def test_arguments_are_checked_against_the_signature():
+    code = contract.parse_contract(CODE)
+    good = calls.decode_call(parse_api(MAIN_42).payload, code)
+    assert good.matches is True
+    wrong = calls.decode_call(fate.encode(("\udcb8\x17~\udcec", ("42",))), code)
+    assert wrong.name == "main" and wrong.matches is False
+    assert "do not have the types" in calls.Annotation("p", "call_data", wrong, where="frame 1").markdown()
+    assert calls.call_json(wrong)["arguments_match"] is False
+    assert calls.decode_call(parse_api(MAIN_42).payload).matches is None
+
+
+def test_every_named_corpus_call_matches_its_signature():
+    need_corpus()
+    calls_seen = [a.value for _, a in corpus_annotations() if a.kind == "call_data" and a.error is None
+                  and a.value.function is not None]
+    assert calls_seen and all(c.matches for c in calls_seen)

@@ -73,6 +73,16 @@ class Call:
     raw: bytes = b""
 
     @property
+    def matches(self) -> bool | None:
+        """Whether the arguments have the types of the function's signature (``None`` when the function or
+        the arguments are unknown). AEVM arguments are read by those types, so they always match."""
+        if self.function is None or self.args is None:
+            return None
+        if self.vm == "aevm":
+            return True
+        return fate.conforms(tuple(self.args), fate.Type("tuple", tuple(self.function.args)))
+
+    @property
     def name(self) -> str:
         """The function's name, else ``0x`` and its hash."""
         return self.function.name if self.function and self.function.name else "0x" + self.hash.hex()
@@ -224,7 +234,7 @@ def call_json(call: Call) -> dict[str, Any]:
             "function_hash": "0x" + call.hash.hex(),
             "arguments": None if call.args is None else [_json(a) for a in call.args],
             "argument_types": [str(t) for t in call.function.args] if call.function else None,
-            "text": call.text()}
+            "arguments_match": call.matches, "text": call.text()}
 
 
 def result_json(result: Result) -> dict[str, Any]:
@@ -262,30 +272,57 @@ def _json(v: Any) -> Any:
 # -- contracts of a transcript ----------------------------------------------------------------------
 
 class ContractBook:
-    """The contracts met so far, to name functions by hash: the most recent contract that defines a hash
-    wins (a FATE hash names a function by name alone, so any contract with it names it)."""
+    """The contracts met so far, to name functions by hash. A FATE hash depends on the name alone, so
+    several contracts may define it (``init``): :meth:`candidates` gives them newest first, and
+    :meth:`best_call` picks the one whose signature the arguments fit."""
+
+    #: Contracts remembered per function hash (the newest ones).
+    PER_HASH = 16
 
     def __init__(self) -> None:
-        self._by_hash: dict[bytes, tuple[Contract, str]] = {}
-        self._seen: dict[bytes, str] = {}
+        self._by_hash: dict[bytes, list[tuple[Contract, str]]] = {}
+        self._seen: dict[bytes, Contract | None] = {}
 
     def add(self, code: bytes, where: str) -> Contract | None:
         """Parse and remember contract code (``where`` says where it was found); ``None`` if it does not
-        parse. Code seen before is not parsed again."""
+        parse. Code seen before is not parsed again (the same contract is returned)."""
         if code in self._seen:
-            return None
-        self._seen[code] = where
+            return self._seen[code]
         try:
             contract = parse_contract_bytes(code)
         except CodecError:
-            return None
-        for f in contract.functions:
-            self._by_hash[f.hash] = (contract, where)
+            contract = None
+        self._seen[code] = contract
+        if contract is not None:
+            for f in contract.functions:
+                found = self._by_hash.setdefault(f.hash, [])
+                found.insert(0, (contract, where))
+                del found[self.PER_HASH:]
         return contract
 
+    def candidates(self, fhash: bytes) -> list[tuple[Contract, str]]:
+        """``(contract, where found)`` of every remembered contract defining ``fhash``, newest first."""
+        return self._by_hash.get(bytes(fhash), [])
+
     def lookup(self, fhash: bytes) -> tuple[Contract, str] | None:
-        """``(contract, where found)`` for a function hash, or ``None``."""
-        return self._by_hash.get(bytes(fhash))
+        """The newest ``(contract, where found)`` defining a function hash, or ``None``."""
+        found = self.candidates(fhash)
+        return found[0] if found else None
+
+    def best_call(self, data: bytes, vm: str) -> tuple[Call, str | None]:
+        """Call data decoded with the newest contract whose function fits it (its signature, for FATE);
+        the newest defining the hash when none fits; no contract when none defines it."""
+        fhash = data[2:6] if vm == "fate" else _aevm_hash(data)
+        first: tuple[Call, str | None] | None = None
+        for contract, where in self.candidates(fhash) if fhash else []:
+            try:
+                call = decode_call(data, contract, vm)
+            except CodecError:
+                continue
+            if call.matches is not False:
+                return call, where
+            first = first or (call, where)
+        return first or (decode_call(data, None, vm), None)
 
     def __len__(self) -> int:
         return len(self._seen)
@@ -334,6 +371,8 @@ class Annotation:
             if call.function is not None:
                 lines.append(f"  - function: {_code(call.function.signature)}, hash 0x{call.hash.hex()[:16]}, "
                              f"{call.vm.upper()}, code from {self.where}")
+                if call.matches is False:
+                    lines.append("  - the arguments do not have the types of the signature")
             else:
                 lines.append(f"  - function hash 0x{call.hash.hex()}: no contract code for it earlier in "
                              f"this transcript ({call.vm.upper()})")
@@ -389,6 +428,15 @@ class CallAnnotator:
                 for code in _codes_in_tx(text):
                     self.book.add(code, where)
 
+    def _own_code(self, own: Any, where: str) -> Contract | None:
+        """The contract of a ``code`` string beside call data (``None`` when there is none or it is broken)."""
+        if not isinstance(own, str):
+            return None
+        try:
+            return self.book.add(payload_of(own), where)
+        except CodecError:
+            return None
+
     def _annotate(self, path: str, key: str, text: str, parent: dict, where: str) -> Annotation:
         kind = self.KEYS[key]
         try:
@@ -398,11 +446,14 @@ class CallAnnotator:
             contract_id = str(parent.get("contract_id") or parent.get("contract") or "")
             if kind == "call_data":
                 vm = guess_vm(data)
-                fhash = data[1 + 1:1 + 5] if vm == "fate" else _aevm_hash(data)
-                found = self.book.lookup(fhash) if fhash else None
-                call = decode_call(data, found[0] if found else None, vm)
+                own = parent.get("code")  # a create-contract request or update carries its own code
+                contract = self._own_code(own, where)
+                if contract is not None:
+                    call, found_at = decode_call(data, contract, contract.vm), where
+                else:
+                    call, found_at = self.book.best_call(data, vm)
                 self._last_call[contract_id] = self._last_call[""] = call
-                return Annotation(path, kind, call, where=found[1] if found else None)
+                return Annotation(path, kind, call, where=found_at)
             last = self._last_call.get(contract_id) or self._last_call.get("")
             function = last.function if last else None
             vm = last.vm if last else guess_vm(data)

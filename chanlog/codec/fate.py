@@ -47,7 +47,7 @@ from chanlog.codec.errors import CodecError
 __all__ = [
     "Type", "Bytes", "Address", "List", "Map", "StoreMap", "Variant", "Bits", "TypeRep", "ContractBytearray",
     "decode", "decode_one", "encode", "decode_type", "decode_type_one", "encode_type", "format_value",
-    "to_json", "MAX_DEPTH", "MAX_INT_BYTES", "MAX_SIZE", "VALUE_TAGS", "TYPE_TAGS", "OBJECT_TYPES",
+    "to_json", "conforms", "MAX_DEPTH", "MAX_INT_BYTES", "MAX_SIZE", "VALUE_TAGS", "TYPE_TAGS", "OBJECT_TYPES",
     "ADDRESS_PREFIXES",
 ]
 
@@ -697,6 +697,38 @@ def _write_type(t: Type, out: bytearray) -> None:
         out.append(len(t.args))
         for a in t.args:
             _write_type(a, out)
+
+
+# -- types of values -------------------------------------------------------------------------------
+
+_SCALARS = {"int": int, "bool": bool, "string": str, "bits": Bits, "contract_bytearray": ContractBytearray}
+
+
+def conforms(v: Any, t: Type, depth: int = 0) -> bool:
+    """Whether the value ``v`` has the type ``t`` (a function signature's argument or return type); type
+    variables and ``any`` accept every value. Depth is limited by :data:`MAX_DEPTH` (deeper: ``False``)."""
+    if depth > MAX_DEPTH:
+        return False
+    n, a = t.name, t.args
+    if n in ("any", "tvar"):
+        return True
+    if n in _SCALARS:
+        return type(v) is _SCALARS[n]
+    if n in ADDRESS_PREFIXES:
+        return type(v) is Address and v.kind == n
+    if n == "bytes":
+        return type(v) is Bytes and (a[0] < 0 or len(v) == a[0])
+    if n == "list":
+        return type(v) is List and all(conforms(x, a[0], depth + 1) for x in v)
+    if n == "tuple":
+        return type(v) is tuple and len(v) == len(a) and all(conforms(x, y, depth + 1) for x, y in zip(v, a, strict=True))
+    if n == "map":
+        return type(v) is StoreMap or type(v) is Map and all(
+            conforms(k, a[0], depth + 1) and conforms(x, a[1], depth + 1) for k, x in v.items)
+    if n == "variant":
+        return type(v) is Variant and v.arities == tuple(len(c.args) for c in a) and all(
+            conforms(x, y, depth + 1) for x, y in zip(v.values, a[v.tag].args, strict=True))
+    return False
 
 
 # -- output -----------------------------------------------------------------------------------------

@@ -54,6 +54,8 @@ def describe_cb(text: str, contract: str | None = None, function: str | None = N
     lines = [f"call data ({call.vm.upper()})", f"  {call.text(10_000)}"]
     if call.function is not None:
         lines.append(f"  function: {call.function.signature}, hash 0x{call.hash.hex()}")
+        if call.matches is False:
+            lines.append("  the arguments do not have the types of the signature")
     else:
         lines.append(f"  function hash 0x{call.hash.hex()}"
                      + ("" if code else " (pass --contract cb_CODE to name it"
@@ -124,10 +126,7 @@ def tree_values(root: Any) -> list[dict[str, Any]]:
             if key == "code":
                 item = calls.contract_json(parse_contract_bytes(data))
             elif key == "call_data":
-                vm = calls.guess_vm(data)
-                fhash = data[2:6] if vm == "fate" else calls._aevm_hash(data)
-                hit = book.lookup(fhash) if fhash else None
-                item = calls.call_json(calls.decode_call(data, hit[0] if hit else None, vm))
+                item = calls.call_json(book.best_call(data, calls.guess_vm(data))[0])
             else:
                 rt = node.fields.get("return_type", 0)
                 item = calls.result_json(calls.decode_return(data, rt, None, calls.guess_vm(data)))
