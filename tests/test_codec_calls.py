@@ -328,3 +328,13 @@ def test_every_named_corpus_call_matches_its_signature():
     calls_seen = [a.value for _, a in corpus_annotations() if a.kind == "call_data" and a.error is None
                   and a.value.function is not None]
     assert calls_seen and all(c.matches for c in calls_seen)
+
+
+def test_decode_cli_contract_from_a_file_and_stdin(tmp_path: Path):
+    code_file = tmp_path / "code.txt"
+    code_file.write_text(CODE + "\n")
+    result = CliRunner().invoke(main, ["decode", "-", "--contract", str(code_file)], input=f'"{MAIN_42}"\n')
+    assert result.exit_code == 0, result.output
+    assert "main(42)" in result.output
+    missing = CliRunner().invoke(main, ["decode", MAIN_42, "--contract", str(tmp_path / "nope")])
+    assert missing.exit_code == 1 and "--contract" in missing.output and "Traceback" not in missing.output

@@ -17,7 +17,8 @@ from chanlog.cli import EXIT_CODES, main, write_output
               help='One JSON object {"type", "tag", "version", "fields": {...}}; nested objects in the same '
                    'shape; "error" (and "raw") on any object that could not be decoded by schema.')
 @click.option("--contract", "contract", metavar="CB_CODE",
-              help="Contract code (cb_...) that names the function a cb_ call data selects and types AEVM values.")
+              help="Contract code (cb_..., or a file holding it) that names the function a cb_ call data "
+                   "selects and types AEVM values.")
 @click.option("--function", "function", metavar="NAME",
               help="Read a cb_ as the return value of this function of --contract (name or 0x hash).")
 @click.option("--return-type", type=click.Choice(["ok", "revert", "error"]),

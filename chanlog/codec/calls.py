@@ -110,6 +110,8 @@ class Result:
     raw: bytes = b""
 
     def text(self, limit: int = fate.FORMAT_LIMIT) -> str:
+        """The value as a Sophia literal (``42``, ``"reason"``); an error's text quoted; about ``limit``
+        characters at most."""
         if self.value is None:
             return f"<{len(self.raw)} bytes, type unknown>"
         if self.return_type == "error":

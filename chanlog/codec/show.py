@@ -79,6 +79,16 @@ def _looks_like_code(data: bytes) -> bool:
 
 
 def _contract(text: str) -> Contract:
+    """``--contract``: a ``cb_`` string, or a file holding one (contract code is long)."""
+    from pathlib import Path
+
+    if text[:3] not in ("cb_", "cb$"):
+        path = Path(text)
+        try:
+            text = path.read_text(encoding="utf-8").strip().strip("\"'")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CodecError(f"neither a cb_ string nor a readable file ({exc.__class__.__name__})", None,
+                             ["--contract"]) from None
     data = calls.payload_of(text, "--contract")
     try:
         return parse_contract_bytes(data)
