@@ -338,3 +338,13 @@ def test_decode_cli_contract_from_a_file_and_stdin(tmp_path: Path):
     assert "main(42)" in result.output
     missing = CliRunner().invoke(main, ["decode", MAIN_42, "--contract", str(tmp_path / "nope")])
     assert missing.exit_code == 1 and "--contract" in missing.output and "Traceback" not in missing.output
+
+
+def test_contract_book_is_bounded():
+    book = calls.ContractBook()
+    payload = parse_api(CODE).payload
+    for i in range(calls.ContractBook.MAX_CODES + 5):
+        book.add(payload + bytes([i % 256, i // 256]), f"frame {i}")  # broken copies: remembered as unparsable
+    book.add(payload, "frame x")
+    assert len(book) == calls.ContractBook.MAX_CODES
+    assert book.lookup(contract.function_hash("main"))[1] == "frame x"

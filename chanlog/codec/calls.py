@@ -280,6 +280,8 @@ class ContractBook:
 
     #: Contracts remembered per function hash (the newest ones).
     PER_HASH = 16
+    #: Distinct contract codes remembered (oldest forgotten first): memory stays bounded on long transcripts.
+    MAX_CODES = 256
 
     def __init__(self) -> None:
         self._by_hash: dict[bytes, list[tuple[Contract, str]]] = {}
@@ -295,6 +297,15 @@ class ContractBook:
         except CodecError:
             contract = None
         self._seen[code] = contract
+        if len(self._seen) > self.MAX_CODES:
+            old = self._seen.pop(next(iter(self._seen)))
+            if old is not None:
+                for f in old.functions:
+                    kept = [c for c in self._by_hash.get(f.hash, []) if c[0] is not old]
+                    if kept:
+                        self._by_hash[f.hash] = kept
+                    else:
+                        self._by_hash.pop(f.hash, None)
         if contract is not None:
             for f in contract.functions:
                 found = self._by_hash.setdefault(f.hash, [])
@@ -454,7 +465,10 @@ class CallAnnotator:
                     call, found_at = decode_call(data, contract, contract.vm), where
                 else:
                     call, found_at = self.book.best_call(data, vm)
+                self._last_call.pop(contract_id, None)
                 self._last_call[contract_id] = self._last_call[""] = call
+                if len(self._last_call) > ContractBook.MAX_CODES:
+                    self._last_call.pop(next(k for k in self._last_call if k))
                 return Annotation(path, kind, call, where=found_at)
             last = self._last_call.get(contract_id) or self._last_call.get("")
             function = last.function if last else None
