@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from conftest import need_corpus
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from npm import install
 from test_codec_calls import corpus_annotations
 
@@ -116,3 +118,31 @@ def test_fate_against_aepp_calldata():
         compared += 1
     print(f"\naepp-calldata agrees on {len(contracts)} contracts ({compared - len(call_reqs) - len(result_reqs)} "
           f"functions), {len(call_reqs)} calls and {len(result_reqs)} results")
+
+
+_KEYS = st.integers(-(1 << 70), 1 << 70) | st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
+_LEAVES = st.one_of(
+    st.integers(-(1 << 300), 1 << 300), st.booleans(), st.text(st.characters(exclude_categories=("Cs",)), max_size=70),
+    st.binary(max_size=70).map(fate.Bytes),
+    st.builds(fate.Address, st.sampled_from(list(fate.ADDRESS_PREFIXES)), st.binary(min_size=32, max_size=32)),
+)
+_VALUES = st.recursive(_LEAVES, lambda inner: st.one_of(
+    st.lists(inner, min_size=1, max_size=18).map(tuple), st.lists(inner, max_size=18).map(fate.List),
+    st.dictionaries(_KEYS, inner, max_size=5).map(lambda d: fate.Map(tuple(d.items()))),
+), max_leaves=12)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.data_too_large, HealthCheck.too_slow])
+@given(st.lists(_VALUES, min_size=15, max_size=15))
+def test_fate_values_written_by_chanlog_read_by_aepp_calldata(values):
+    """Differential: what chanlog writes, aepp-calldata's ContractByteArrayEncoder.decode reads as the same
+    value (integers of any size, strings, bytes, all address kinds, tuples, lists, maps)."""
+    if shutil.which("node") is None:
+        pytest.skip("node is needed to run @aeternity/aepp-calldata (not found on PATH)")
+    root = install(HERE, "calldata", "to run @aeternity/aepp-calldata's decoder")
+    blobs = [encode_api("cb", fate.encode(v)) for v in values]
+    done = subprocess.run(["node", str(HERE / "oracle.mjs"), str(root)], input=json.dumps({"values": blobs}),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    for value, blob, theirs in zip(values, blobs, json.loads(done.stdout)["values"], strict=True):
+        assert theirs == {"ok": plain(value)}, blob

@@ -1,12 +1,13 @@
 // Reference decoding by @aeternity/aepp-calldata for tests/test_codec_oracle.py.
 // Usage: node oracle.mjs <install dir>  (reads JSON requests on stdin, writes one JSON answer)
-// Request: {"contracts": [cb_code...], "calls": [{code, call_data}], "results": [{code, function, return_value, return_type}]}
+// Request: {"contracts": [cb_code...], "calls": [{code, call_data}], "results": [{code, function, return_value, return_type}],
+//           "values": [cb_value...]} (any key may be absent)
 import {pathToFileURL} from 'node:url'
 import {join} from 'node:path'
 import {readFileSync} from 'node:fs'
 
 const lib = await import(pathToFileURL(join(process.argv[2], 'node_modules/@aeternity/aepp-calldata/src/main.js')))
-const {BytecodeContractCallEncoder, ContractEncoder} = lib
+const {BytecodeContractCallEncoder, ContractEncoder, ContractByteArrayEncoder} = lib
 
 // JavaScript values as plain JSON, tagged where JSON has no form (BigInt, bytes, Map)
 function plain(v) {
@@ -32,14 +33,16 @@ const encoder = code => {
     return encoders.get(code)
 }
 const contractEncoder = new ContractEncoder()
+const byteArrayEncoder = new ContractByteArrayEncoder()
 const out = {
-    contracts: req.contracts.map(code => attempt(() => {
+    values: (req.values || []).map(v => attempt(() => byteArrayEncoder.decode(v))),
+    contracts: (req.contracts || []).map(code => attempt(() => {
         const {functions} = contractEncoder.decode(code).bytecode
         return functions.map(f => ({id: f.id, name: f.name, attributes: f.attributes,
             args: f.args.valueTypes.map(t => t.name), returns: f.returnType.name,
             instructions: f.instructions.reduce((n, block) => n + block.length, 0)}))
     })),
-    calls: req.calls.map(c => attempt(() => encoder(c.code).decodeCall(c.call_data))),
-    results: req.results.map(r => attempt(() => encoder(r.code).decodeResult(r.function, r.return_value, r.return_type))),
+    calls: (req.calls || []).map(c => attempt(() => encoder(c.code).decodeCall(c.call_data))),
+    results: (req.results || []).map(r => attempt(() => encoder(r.code).decodeResult(r.function, r.return_value, r.return_type))),
 }
 process.stdout.write(JSON.stringify(out))
