@@ -255,9 +255,8 @@ def result_json(result: Result) -> dict[str, Any]:
 
 def contract_json(contract: Contract) -> dict[str, Any]:
     """``{"kind": "contract", "vm", "compiler_version", "functions": [...]}``."""
-    from chanlog.decode import _json_value
-
-    return {"kind": "contract", "vm": contract.vm, "compiler_version": _json_value(contract.compiler_version),
+    version = contract.compiler_version
+    return {"kind": "contract", "vm": contract.vm, "compiler_version": None if version is None else str(version),
             "functions": [_function_json(f) for f in contract.functions]}
 
 

@@ -73,9 +73,12 @@ def _by_hex(code: Contract, text: str) -> Any:
 
 
 def _looks_like_code(data: bytes) -> bool:
-    from chanlog.decode import _starts_object
-
-    return _starts_object(data)
+    """Whether ``data`` starts like a serialized contract: an RLP list whose first item is tag 70
+    (``compiler_sophia``). Call data never does (FATE starts with a tuple tag, AEVM with a zero byte)."""
+    if not data or data[0] < 0xC0:
+        return False
+    head = 1 if data[0] <= 0xF7 else 1 + (data[0] - 0xF7)
+    return data[head:head + 1] == b"\x46"
 
 
 def _contract(text: str) -> Contract:
