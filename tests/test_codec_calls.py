@@ -70,6 +70,7 @@ def test_corpus_values_write_back_byte_exact():
             from chanlog.decode import encode_bytes
 
             whole = encode_bytes(c.container)
+            assert whole == calls.payload_of(a.text)
             if whole in seen:
                 continue
             seen.add(whole)

@@ -175,11 +175,12 @@ def decode_call(data: bytes, contract: Contract | None = None, vm: str | None = 
         if len(fhash) != 4:
             raise CodecError(f"a function hash has 4 bytes, got {len(fhash)}", 1, ["call data"])
         return Call("fate", fhash, contract.function(fhash) if contract else None, value[1], bytes(data))
-    head = aevm.decode(data, aevm.AType("tuple", (aevm.W,)), "call data")
+    head = aevm.decode(data, aevm.AType("tuple", (aevm.W, aevm.W)), "call data")
     fhash = head[0].to_bytes(32, "big")
     function = contract.function(fhash) if contract else None
-    if function is None:
-        return Call("aevm", fhash, None, None, bytes(data))
+    if function is None:  # untyped: only "no arguments" (the empty tuple is the word 0) is certain
+        empty = head[1] == 0 and aevm.encode((head[0], ()), aevm.call_type(aevm.AType("tuple"))) == data
+        return Call("aevm", fhash, None, () if empty else None, bytes(data))
     value = aevm.decode(data, aevm.call_type(aevm.AType("tuple", function.args)), "call data")
     return Call("aevm", fhash, function, value[1], bytes(data))
 
@@ -190,8 +191,7 @@ def encode_call(call: Call) -> bytes:
         return call.raw
     if call.vm == "fate":
         return fate.encode((call.hash.decode("utf-8", "surrogateescape"), tuple(call.args)))
-    assert call.function is not None
-    t = aevm.call_type(aevm.AType("tuple", call.function.args))
+    t = aevm.call_type(aevm.AType("tuple", call.function.args if call.function else ()))
     return aevm.encode((int.from_bytes(call.hash, "big"), tuple(call.args)), t)
 
 
