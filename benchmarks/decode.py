@@ -17,6 +17,10 @@ decode round starts with that cache empty (:func:`chanlog.decode.clear_caches`),
 corpus from nothing, as ``chanlog render`` does a transcript. Also printed, for comparison: the first round
 of the process (which also builds the compiled schema rows), and a round that empties the cache before
 every blob (each blob decoded alone, sharing nothing with the others).
+
+Call data (issue 13): the distinct ``cb_`` values of ``call_data`` and ``return_value`` keys are decoded by
+:mod:`chanlog.codec` — FATE and AEVM, each call typed by its function from the corpus's contract code (read
+once, before timing) — against a floor of base64 + checksum for the same strings.
 """
 
 from __future__ import annotations
@@ -135,7 +139,51 @@ def main(argv: list[str] | None = None) -> int:
           f"{cold / floor_t:.2f}x; each blob alone: {alone_t / floor_t:.2f}x")
     print(f"for reference: rlp.decode of the {len(objects):,} nested objects alone (no envelope, no schema) "
           f"takes {nested_t / floor_t:.2f}x the floor")
+    call_data_figures(args.corpus, args.rounds)
     return 0
+
+
+# -- call data and return values (issue 13, chanlog.codec) ---------------------------------------------
+
+CONTRACT_VALUE = re.compile(r'"(call_data|return_value|code)":\s*"(cb_[A-Za-z0-9+/=]+)"')
+
+
+def call_data_figures(root: Path, rounds: int) -> None:
+    """Throughput of :mod:`chanlog.codec` over the corpus's distinct call data and return values."""
+    from chanlog.codec import calls
+    from chanlog.codec.errors import CodecError
+
+    found: dict[tuple[str, str], None] = {}
+    for path in sorted(root.rglob("*.md")):
+        for key, blob in CONTRACT_VALUE.findall(path.read_text(encoding="utf-8")):
+            found.setdefault((key, blob), None)
+    book = calls.ContractBook()
+    for key, blob in found:
+        if key == "code":
+            book.add(calls.payload_of(blob), "corpus")
+    values = [(key, blob) for key, blob in found if key != "code"]
+
+    def codec(item: tuple[str, str]) -> object:
+        key, blob = item
+        data = calls.payload_of(blob)
+        vm = calls.guess_vm(data)
+        if key == "return_value":  # its return_type is beside it, not read here: an error's text fails fast
+            try:
+                return calls.decode_return(data, "ok", None, vm) if vm == "fate" else data
+            except CodecError:
+                return data
+        return book.best_call(data, vm)
+
+    def envelope(item: tuple[str, str]) -> object:
+        return floor_payload(item[1])
+
+    best = [min(t) for t in zip(*[(timed(envelope, values), timed(codec, values)) for _ in range(rounds)],
+                                 strict=True)]
+    n = len(values)
+    print(f"call data and return values: {n} distinct cb_ values ({len(book)} contracts read first)")
+    print(f"floor (base64 + checksum):                 {n / best[0]:10,.0f} values/s {best[0] * 1e3:8.1f} ms")
+    print(f"chanlog.codec (named, typed values):       {n / best[1]:10,.0f} values/s {best[1] * 1e3:8.1f} ms")
+    print(f"ratio codec / floor: {best[1] / best[0]:.2f}x")
 
 
 def floor_payload(blob: str) -> bytes:

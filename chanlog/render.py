@@ -133,6 +133,8 @@ def aettos(value: Any) -> str:
 
 def decoded_markdown(blob: str) -> str:
     """The decoded fields of an encoded object as Markdown (from :mod:`chanlog.decode`); never raises."""
+    if hasattr(blob, "markdown"):  # issue 13: a contract value decoded in context (chanlog.codec.calls)
+        return blob.markdown
     try:
         from chanlog.decode import decoded_markdown as decode_md
     except ImportError:  # pragma: no cover - decoder not installed
@@ -258,10 +260,15 @@ def doc_entries(transcript: Transcript) -> list[DocEntry]:
     """Every event with its frame number and the encoded objects found in it (in document order)."""
     entries: list[DocEntry] = []
     number = 0
+    from chanlog.codec.calls import CallAnnotator  # issue 13: calls named from contract code met earlier
+
+    contracts = CallAnnotator()
     for event in transcript.events:
         if isinstance(event, Frame):
             number += 1
             blobs = list(_find_blobs(event.data, "")) if event.is_json else []
+            if event.is_json:  # issue 13: decode call data, return values and contract code in context
+                blobs = contracts.doc_blobs(event.data, number, blobs)
             entries.append(DocEntry(number, event, blobs))
         else:
             entries.append(DocEntry(None, event))

@@ -16,9 +16,17 @@ from chanlog.cli import EXIT_CODES, main, write_output
 @click.option("--json", "as_json", is_flag=True,
               help='One JSON object {"type", "tag", "version", "fields": {...}}; nested objects in the same '
                    'shape; "error" (and "raw") on any object that could not be decoded by schema.')
+@click.option("--contract", "contract", metavar="CB_CODE",
+              help="Contract code (cb_..., or a file holding it) that names the function a cb_ call data "
+                   "selects and types AEVM values.")
+@click.option("--function", "function", metavar="NAME",
+              help="Read a cb_ as the return value of this function of --contract (name or 0x hash).")
+@click.option("--return-type", type=click.Choice(["ok", "revert", "error"]),
+              help="Read a cb_ as a return value of this kind (revert: a string; error: plain text).")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
               help="File to write (default: standard output).")
-def decode_command(blob: str, as_json: bool, output: Path | None) -> None:
+def decode_command(blob: str, as_json: bool, contract: str | None, function: str | None,
+                   return_type: str | None, output: Path | None) -> None:
     """Decode BLOB by the node's RLP schemas and print its fields.
 
     BLOB is any API-encoded string that carries a serialized object: tx_ (signed or plain
@@ -33,17 +41,34 @@ def decode_command(blob: str, as_json: bool, output: Path | None) -> None:
     a path (signed_tx v1 -> transaction -> channel_create_tx v2 -> responder: unknown id tag 9) and
     exits 1. Field lists: the node's serialization templates (aeternity/protocol serializations.md,
     corrected where the node differs, e.g. off-chain update 574); see chanlog/schema.py.
+
+    Contract values: a cb_ contract code also shows its function table and signatures (FATE or
+    AEVM); a cb_ call data shows the call as function(arg, ...) (named with --contract, else by its
+    hash); with --function NAME or --return-type a cb_ is read as a return value. Contract values
+    inside a tx_ are listed after its fields ("contract_values" in --json). Formats: aebytecode
+    aeb_fate_encoding, aeb_fate_code, aeb_heap (Sophia ABI); see chanlog/codec/.
     """
     from chanlog.decode import DecodeError, annotate, errors, format_tree, to_json
 
     text = _read_blob(blob)
+    # -- contract values (issue 13, chanlog.codec) --
+    from chanlog.codec import show
+
+    if text[:3] in ("cb_", "cb$") or contract or function or return_type:
+        write_output(output, show.describe_cb(text, contract, function, return_type, as_json))
+        return
+    # -- end contract values --
     root = annotate(text)
     if root.type is None and root.data is None:  # the envelope itself is broken: nothing to show
         raise DecodeError(root.error or "cannot decode")
+    values = show.tree_values(root)  # contract values inside (issue 13)
     if as_json:
-        write_output(output, json.dumps(to_json(root), indent=2, ensure_ascii=False) + "\n")
+        tree = to_json(root)
+        if values:
+            tree["contract_values"] = values
+        write_output(output, json.dumps(tree, indent=2, ensure_ascii=False) + "\n")
     else:
-        write_output(output, format_tree(root))
+        write_output(output, format_tree(root) + show.tree_values_text(values))
     problems = errors(root)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
