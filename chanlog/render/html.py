@@ -1,0 +1,31 @@
+"""HTML helpers for the ``html`` layout (autoescape is on in its environment; these return ``Markup``
+only for markup they build themselves, with every value from a transcript escaped)."""
+
+from __future__ import annotations
+
+import re
+
+from markupsafe import Markup, escape
+
+_CODE_SPAN = re.compile(r"(`+)(.+?)\1")
+
+
+def describe_html(sentence: str) -> Markup:
+    """A description (Markdown from the description table: text and code spans) as HTML: everything
+    escaped, code spans as ``<code>``."""
+    out: list[str] = []
+    pos = 0
+    for match in _CODE_SPAN.finditer(sentence):
+        out.append(str(escape(sentence[pos:match.start()])))
+        out.append(f"<code>{escape(match[2].strip(' ') if match[2].strip(' ') else match[2])}</code>")
+        pos = match.end()
+    out.append(str(escape(sentence[pos:])))
+    return Markup("".join(out))
+
+
+def anchor(number: int | None) -> str:
+    """The element id of frame ``number`` (``frame-12``)."""
+    return f"frame-{number}"
+
+
+FILTERS = {"describe_html": describe_html, "anchor": anchor}
