@@ -107,6 +107,23 @@ def render(transcript: Transcript, layout: str = "doc", template_dir: str | Path
         raise RenderError(f"template error: {type(exc).__name__}: {exc}", LAYOUTS[layout]) from None
 
 
+INDEXES = {"md": "index.md.j2", "html": "index.html.j2"}
+
+
+def render_index(summaries: list[Any], fmt: str = "md", template_dir: str | Path | None = None,
+                 mermaid_js: str | None = None) -> str:
+    """The index page of a site: a table of every session (:class:`~chanlog.render.site.Summary`) linked to
+    its page, and the inputs that did not render. ``fmt`` is ``md`` or ``html``. Raises
+    :class:`RenderError` for a template error."""
+    env = environment(str(template_dir) if template_dir is not None else None, fmt == "html")
+    try:
+        return env.get_template(INDEXES[fmt]).render(
+            sessions=[s for s in summaries if s.failure is None], failures=[s for s in summaries if s.failure],
+            mermaid_js=mermaid_js or DEFAULT_MERMAID_JS, index_url=None)
+    except jinja2.TemplateError as exc:
+        raise RenderError(f"template error: {exc.message}", INDEXES[fmt]) from None
+
+
 #: Where HTML pages load Mermaid from unless told otherwise (``--mermaid-js``): the version the tests pin.
 DEFAULT_MERMAID_JS = "https://cdn.jsdelivr.net/npm/mermaid@11.17.2/dist/mermaid.min.js"
 

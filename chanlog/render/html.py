@@ -28,4 +28,25 @@ def anchor(number: int | None) -> str:
     return f"frame-{number}"
 
 
-FILTERS = {"describe_html": describe_html, "anchor": anchor}
+def fields_html(blob: str) -> Markup:
+    """The decoded fields of an encoded object (:func:`~chanlog.render.document.decoded_fields`) as a tree
+    of nested ``<ul class="fields">`` lists, every text escaped; lines that are errors get ``class="error"``."""
+    from chanlog.render.document import decoded_fields
+
+    out: list[str] = ['<ul class="fields">']
+    depth = 0
+    for line in decoded_fields(blob):
+        while depth < line.depth:
+            out.append("<ul>")
+            depth += 1
+        while depth > line.depth:
+            out.append("</ul>")
+            depth -= 1
+        cls = ' class="error"' if line.error else ""
+        strong = f"<strong>{escape(line.strong)}</strong>" if line.strong is not None else ""
+        out.append(f"<li{cls}>{escape(line.text)}{strong}</li>")
+    out += ["</ul>"] * depth + ["</ul>"]
+    return Markup("".join(out))
+
+
+FILTERS = {"describe_html": describe_html, "anchor": anchor, "fields_html": fields_html}
