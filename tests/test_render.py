@@ -290,3 +290,101 @@ def test_every_error_code_of_the_corpus_has_a_description():
     missing = {code for log in logs for _, frame in import_file(log).frames() for code in error_codes(frame)
                if code not in table["errors"]}
     assert not missing
+
+
+# -- diagram controls (issue 12) -------------------------------------------------------------------
+
+def _diagram(doc: str) -> str:
+    return "".join(re.findall(r"^```mermaid\n(.*?)^```$", doc, re.S | re.M))
+
+
+def _arrows(doc: str) -> list[str]:
+    return re.findall(r"^    [INR]--?(?:>>|x)[INR]: (.*)$", _diagram(doc), re.M)
+
+
+def test_hide_drops_kinds_from_the_diagram_only_and_numbers_follow_the_log():
+    from chanlog.render import Options
+
+    t = example()
+    frames = dict(t.frames())
+    doc = render(t, options=Options(hide=frozenset({"info"})))
+    shown = [n for n, f in frames.items() if f.info_event is None]
+    assert len(_arrows(doc)) == len(shown) < len(frames)
+    assert all(f"#### {n}. " in doc for n in frames)  # the log keeps every frame
+    # autonumber restarts at every jump, so each arrow shows its frame's number
+    numbering, expected = [], None
+    for line in _diagram(doc).splitlines():
+        if line.startswith("    autonumber "):
+            expected = int(line.split()[1])
+        elif re.match(r"    [INR]--?(?:>>|x)[INR]: ", line):
+            numbering.append(expected)
+            expected += 1
+    assert numbering == shown
+
+
+@pytest.mark.parametrize("kind, frame", [
+    ("ping", '{"jsonrpc":"2.0","method":"channels.system","params":{"action":"ping"}}'),
+    ("ping", '{"jsonrpc":"2.0","method":"channels.system.pong","params":{"channel_id":"ch_x","data":{}}}'),
+    ("get", '{"jsonrpc":"2.0","id":7,"method":"channels.get.balances","params":{}}'),
+    ("message", '{"jsonrpc":"2.0","method":"channels.message","params":{"info":"hi","to":"ak_x"}}'),
+    ("ping", '{"action":"ping"}'),
+    ("get", '{"action":"get","tag":"balances","payload":{}}'),
+])
+def test_each_hide_kind(kind, frame):
+    from chanlog.render import Options
+
+    t = captured()
+    t.events.insert(2, Frame.from_wire(frame, role="initiator", conn=0, sender="client", t=0.15))
+    if kind == "get":  # the reply to a hidden request is hidden too
+        reply = '{"jsonrpc":"2.0","id":7,"result":[]}' if "jsonrpc" in frame else \
+            '{"action":"get","tag":"balances","payload":[]}'
+        t.events.insert(3, Frame.from_wire(reply, role="initiator", conn=0, sender="node", t=0.16))
+    before = _arrows(render(t))
+    after = _arrows(render(t, options=Options(hide=frozenset({kind}))))
+    assert len(before) - len(after) == (2 if kind == "get" else 1)
+
+
+def test_unknown_hide_kind_and_bad_ranges_are_errors():
+    from chanlog.render import Options
+    from chanlog.render.document import parse_range
+
+    with pytest.raises(RenderError, match="unknown kind to hide: pings"):
+        Options(hide=frozenset({"pings"}))
+    assert parse_range("3..8") == (3, 8) and parse_range("5..") == (5, None) and parse_range("..4") == (None, 4)
+    assert parse_range("6") == (6, 6)
+    for bad in ("a..b", "8..3", "", ".."):
+        with pytest.raises(RenderError, match="bad frame range"):
+            parse_range(bad)
+
+
+def test_frames_and_phase_limit_the_document_and_keep_frame_numbers():
+    from chanlog.render import Options
+
+    t = example()
+    doc = render(t, options=Options(frames=(5, 9)))
+    assert re.findall(r"^#### (\d+)\. ", doc, re.M) == ["5", "6", "7", "8", "9"]
+    assert len(_arrows(doc)) == 5 and "    autonumber 5\n" in doc
+    doc = render(t, options=Options(phase="open channel"))
+    numbers = [int(n) for n in re.findall(r"^#### (\d+)\. ", doc, re.M)]
+    assert numbers and numbers == list(range(numbers[0], numbers[-1] + 1)) and numbers[0] > 1
+    assert _diagram(doc).count("note over I,R: ") == 1
+    with pytest.raises(RenderError, match="no phase 'Teleport' in this flow"):
+        render(t, options=Options(phase="Teleport"))
+
+
+def test_show_time_and_error_arrows_stand_out():
+    from hostile import hostile
+
+    from chanlog.render import Options
+
+    t = hostile()
+    for i, event in enumerate(t.events):
+        event.t = i * 0.25
+    doc = render(t, options=Options(show_time=True))
+    arrows = _arrows(doc)
+    assert arrows[0] == "0.500s channels.info: fsm_up"
+    diagram = _diagram(doc)
+    error = re.search(r"    rect rgba\(255, 0, 0, .2\)\n    N--xI: 1.250s error: Rejected#59; ", diagram)
+    assert error, diagram
+    assert diagram.count("--x") == 1 and "autonumber" in diagram
+    assert "autonumber" not in _diagram(render(t, options=Options(autonumber=False)))
