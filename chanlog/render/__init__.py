@@ -77,24 +77,38 @@ def render(transcript: Transcript, layout: str = "doc", template_dir: str | Path
     for an unknown layout, a missing or broken template or descriptions file, a template error (naming the
     template and line), or a phase that the flow does not have.
     """
+    return render_values(prepare(transcript, layout, template_dir, descriptions, options, context))
+
+
+def prepare(transcript: Transcript, layout: str = "doc", template_dir: str | Path | None = None,
+            descriptions: str | Path | None = None, options: Options | None = None,
+            context: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The template variables of :func:`render` (``entries``, ``flow``, ``diagrams``, ``phases``, ...), with
+    ``_layout`` and ``_template_dir`` for :func:`render_values`. Errors as :func:`render`."""
     if layout not in LAYOUTS:
         raise RenderError(f"unknown layout {layout!r} (expected one of {', '.join(LAYOUTS)})")
-    html = layout == "html"
-    env = environment(str(template_dir) if template_dir is not None else None, html)
     era = transcript.source.get("era", "current")
-    values: dict[str, Any] = {"transcript": transcript, "era": era if era in HEADING_WORDS else "current"}
+    values: dict[str, Any] = {"transcript": transcript, "era": era if era in HEADING_WORDS else "current",
+                              "_layout": layout, "_template_dir": template_dir}
     if layout != "node":
         options = options or Options()
         describe = Describer(load_descriptions(descriptions, template_dir), transcript.protocol)
         entries = doc_entries(transcript, describe, options)
         values.update(describe=describe, params=transcript.params, entries=entries, options=options,
-                      flow=flow(entries, describe, lambda e: label_of(e, options)))
+                      flow=flow(entries, lambda e: label_of(e, options)))
         values["diagrams"] = flow_parts(values["flow"])
         values["phases"] = list(dict.fromkeys(e.phase for e in entries if e.phase))
         values["frame_count"] = sum(1 for e in entries if e.number is not None)
-        values.setdefault("mermaid_js", DEFAULT_MERMAID_JS)
-        values.setdefault("index_url", None)
+        values["mermaid_js"] = DEFAULT_MERMAID_JS
+        values["index_url"] = None
     values.update(context or {})
+    return values
+
+
+def render_values(values: dict[str, Any]) -> str:
+    """Render the variables made by :func:`prepare` with their layout's template."""
+    layout, template_dir = values["_layout"], values["_template_dir"]
+    env = environment(str(template_dir) if template_dir is not None else None, layout == "html")
     try:
         return env.get_template(LAYOUTS[layout]).render(values)
     except jinja2.TemplateSyntaxError as exc:
@@ -215,6 +229,7 @@ def aettos(value: Any) -> str:
         return str(value)
 
 
+@functools.lru_cache(maxsize=2048)
 def decoded_markdown(blob: str) -> str:
     """The decoded fields of an encoded object as an escaped Markdown list (from
     :func:`~chanlog.render.document.decoded_fields`), or a quote when it cannot be decoded."""

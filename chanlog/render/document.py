@@ -6,6 +6,7 @@ formats; no escaping here (each format escapes for where a value goes).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -73,6 +74,8 @@ class DocEntry:
     """Left out of the diagram (``--hide``); still in the log part."""
     error: bool = False
     """An error reply or ``channels.error``."""
+    starts: str | None = None
+    """The phase this frame starts (from the description table), if any."""
 
 
 def doc_entries(transcript: Transcript, describe: Describer | None = None,
@@ -89,9 +92,9 @@ def doc_entries(transcript: Transcript, describe: Describer | None = None,
             number += 1
             started = describe.phase(event) if describe is not None else None
             phase = started or phase
-            blobs = list(_find_blobs(event.data, "")) if event.is_json else []
+            blobs = list(_find_blobs(event.data)) if event.is_json else []
             hidden = _hidden(event, options.hide, hidden_ids)
-            entries.append(DocEntry(number, event, blobs, phase, hidden, is_error(event)))
+            entries.append(DocEntry(number, event, blobs, phase, hidden, is_error(event), started))
         else:
             entries.append(DocEntry(None, event, phase=phase))
     if options.frames is not None:
@@ -161,6 +164,11 @@ def label_of(entry: DocEntry, options: Options) -> str:
 # -- encoded objects --------------------------------------------------------------------------------
 
 
+#: Two-letter API prefixes of strings that may carry an encoded object (:func:`chanlog.decode.is_decodable_blob`
+#: has the last word); other strings are skipped without asking it.
+_BLOB_PREFIXES = frozenset({"tx", "ss", "pi", "cs", "cb", "ba"})
+
+
 def _is_blob(value: str) -> bool:
     try:
         from chanlog.decode import is_decodable_blob
@@ -169,19 +177,38 @@ def _is_blob(value: str) -> bool:
     return is_decodable_blob(value)
 
 
-def _find_blobs(data: Any, path: str) -> Iterable[tuple[str, str]]:
-    stack: list[tuple[Any, str]] = [(data, path)]
-    while stack:  # depth-first, in document order, without recursion (frames may nest deeply)
-        value, where = stack.pop()
+def _find_blobs(data: Any) -> Iterable[tuple[str, str]]:
+    """``(JSON path, value)`` of every encoded object in ``data``, depth-first in document order, without
+    recursion (frames may nest deeply); a path is only spelled out for a value found."""
+    nodes: list[tuple[int, Any]] = []  # (parent node, key) per container met
+    stack: list[tuple[Any, int, Any]] = [(data, -1, None)]
+    while stack:
+        value, parent, key = stack.pop()
         if isinstance(value, dict):
-            stack += reversed([(v, f"{where}.{k}" if where else str(k)) for k, v in value.items()])
+            nodes.append((parent, key))
+            me = len(nodes) - 1
+            stack += [(v, me, k) for k, v in reversed(value.items())]
         elif isinstance(value, list):
-            stack += reversed([(v, f"{where}[{i}]") for i, v in enumerate(value)])
-        elif isinstance(value, str) and len(value) > 3 and value[2] in "_$" and _is_blob(value):
-            yield where, value
+            nodes.append((parent, key))
+            me = len(nodes) - 1
+            stack += [(value[i], me, i) for i in range(len(value) - 1, -1, -1)]
+        elif (type(value) is str and len(value) > 3 and value[2] in "_$" and value[:2] in _BLOB_PREFIXES
+              and _is_blob(value)):
+            yield _path(nodes, parent, key), value
 
 
-@dataclass
+def _path(nodes: list[tuple[int, Any]], parent: int, key: Any) -> str:
+    keys = [key]
+    while parent >= 0:
+        parent, key = nodes[parent]
+        keys.append(key)
+    path = ""
+    for k in reversed(keys[:-1]):  # the root has no key
+        path += f"[{k}]" if isinstance(k, int) else (f".{k}" if path else str(k))
+    return path
+
+
+@dataclass(frozen=True)
 class FieldLine:
     """One line of a decoded object's fields: ``depth`` (0 for the object itself), its text, and
     whether it is an error (the blob or a nested object that could not be decoded)."""
@@ -197,14 +224,16 @@ _LIST_LINE = re.compile(r"( *)- (.*)")
 _STRONG = re.compile(r"(.*?)\*\*([^*]+)\*\*(.*)")
 
 
-def decoded_fields(blob: str) -> list[FieldLine]:
+@functools.lru_cache(maxsize=2048)
+def decoded_fields(blob: str) -> tuple[FieldLine, ...]:
     """The decoded fields of an encoded object, as lines of a tree (from :mod:`chanlog.decode`, amounts in
     aettos, nested objects indented); never raises. The one place both formats take decoded fields from
-    (a hook for annotations of the values, e.g. contract calls, belongs here)."""
+    (a hook for annotations of the values, e.g. contract calls, belongs here). Remembers the last 2,048
+    blobs (a session repeats its transactions: sign request, signed reply, on-chain report)."""
     try:
         from chanlog.decode import decoded_markdown
     except ImportError:  # pragma: no cover - decoder not installed
-        return []
+        return ()
     lines: list[FieldLine] = []
     for line in decoded_markdown(blob).splitlines():
         if line.startswith(">"):
@@ -222,4 +251,4 @@ def decoded_fields(blob: str) -> list[FieldLine]:
                                    error="could not decode" in strong[3]))
         else:
             lines.append(FieldLine(depth, text, error=text.startswith(("error:", "raw:"))))
-    return lines
+    return tuple(lines)

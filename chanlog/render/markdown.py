@@ -26,6 +26,8 @@ _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 #: Markup characters, except an empty list ``[]`` (not followed by ``(``), which starts nothing.
 _MARKUP = re.compile(r"\[\](?!\()|[\\`<>&\[\]|]")
 _BLOCK_START = re.compile(r"^(\s*)([#>+=~*_-]|\d+[.)])")
+#: Anything :func:`text` changes (most values have none: they are returned as they are).
+_ANY = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\\`<>&\[\]|]|^\s*(?:[#>+=~*_-]|\d+[.)])")
 _BACKTICKS = re.compile(r"`+")
 
 
@@ -40,6 +42,8 @@ def text(value: object) -> str:
     """Running Markdown text showing ``value`` as is: control characters escaped (:func:`visible`), a
     backslash before ``\\ ` < > & [ ] |``, and before a block marker (``#``, ``>``, ``-``, ``1.``) that starts
     the text."""
+    if _ANY.search(value if type(value) is str else str(value)) is None:
+        return str(value)
     escaped = _MARKUP.sub(lambda m: m[0] if m[0] == "[]" else "\\" + m[0], visible(value))
     return _BLOCK_START.sub(lambda m: m[1] + "\\" + m[2] if not m[2][0].isdigit() else
                             m[1] + m[2][:-1] + "\\" + m[2][-1], escaped)

@@ -75,21 +75,19 @@ ALIAS = {"initiator": "I", "responder": "R", "node": "N"}
 _OPENS = ": opens a WebSocket connection"
 
 
-def flow(entries: Iterable[DocEntry], describe: Callable[[Frame], str | None] | None = None,
-         label_of: Callable[[DocEntry], str] | None = None) -> list[Phase]:
+def flow(entries: Iterable[DocEntry], label_of: Callable[[DocEntry], str] | None = None) -> list[Phase]:
     """The sequence diagram as phases of arrows, from the document's entries (hidden ones left out).
 
-    ``describe.phase(frame)`` (a :class:`~chanlog.render.describe.Describer`) says where a new phase
-    starts; connections opened just before a phase starts belong to it. ``label_of`` gives an arrow's text
-    (default :func:`arrow_label`)."""
-    phase_of = getattr(describe, "phase", None)
+    A new phase starts at an entry whose ``starts`` names one (see
+    :func:`~chanlog.render.document.doc_entries`); connections opened just before a phase starts belong to
+    it. ``label_of`` gives an arrow's text (default :func:`arrow_label`)."""
     phases: list[Phase] = [Phase(None)]
     for entry in entries:
         event = entry.event
         if entry.hidden:
             continue
         if isinstance(event, Frame):
-            start = phase_of(event) if phase_of is not None else None
+            start = entry.starts
             if start is not None and start != phases[-1].name:
                 if all(isinstance(a, str) for a in phases[-1].arrows):  # only notes so far: they open it
                     phases[-1].name = start

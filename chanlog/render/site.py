@@ -154,9 +154,7 @@ def summarize(transcript: Transcript, entries: Sequence[Any]) -> dict[str, Any]:
 def render_job(job: Job) -> Summary:
     """Load, render and write one page (runs in a worker process); never raises for bad input: the
     :class:`Summary` then carries the failure."""
-    from chanlog.render import render
-    from chanlog.render.describe import Describer, load_descriptions
-    from chanlog.render.document import doc_entries
+    from chanlog.render import prepare, render_values
     from chanlog.transcript import write_atomic
 
     page = job.page.with_suffix(FORMATS[job.fmt] if job.layout != "node" else ".md")
@@ -169,10 +167,12 @@ def render_job(job: Job) -> Summary:
         context = {"index_url": f"{up}index{FORMATS[job.fmt]}"}
         if job.mermaid_js is not None:
             context["mermaid_js"] = job.mermaid_js if _is_url(job.mermaid_js) else up + job.mermaid_js
-        text = render(transcript, layout=layout, template_dir=job.template_dir, descriptions=job.descriptions,
-                      options=job.options, context=context)
-        describe = Describer(load_descriptions(job.descriptions, job.template_dir), transcript.protocol)
-        summary.__dict__.update(summarize(transcript, doc_entries(transcript, describe, job.options)))
+        values = prepare(transcript, layout="doc" if layout == "node" else layout, template_dir=job.template_dir,
+                         descriptions=job.descriptions, options=job.options, context=context)
+        summary.__dict__.update(summarize(transcript, values["entries"]))
+        if layout == "node":
+            values["_layout"] = "node"
+        text = render_values(values)
         target = job.outdir / page
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(target, text)
