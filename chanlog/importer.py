@@ -16,6 +16,10 @@ Every era of the node's logs (``aeternity/protocol``, ``node/api/examples/channe
     the text of a rendered log page (seed ``003``): headings and fences lost, JSON pretty-printed as is,
     a page title before the first entry.
 
+What chanlog's ``node`` layout adds, read back the same way: a fence longer than three backticks (when the
+content holds a run of three or more), a ``text`` fence for a frame that is not JSON (kept verbatim), a
+``binary`` fence for a binary frame (base64), and backslash escapes in info lines (:func:`escape_note`).
+
 Files may start mid-channel (no ``opens`` entry): the connection is then implied. The protocol
 (``json-rpc`` or ``legacy`` ``{action, tag, payload}``) is detected from the URLs, else from the frames.
 A region that cannot be parsed raises :class:`~chanlog.errors.LogImportError` naming ``file:line``.
