@@ -171,3 +171,48 @@ def test_every_corpus_log_renders_in_both_formats(tmp_path):
         summaries = render_site([CORPUS], tmp_path / fmt, fmt=fmt, jobs=2)
         assert [s.failure for s in summaries if s.failure] == []
         assert len(summaries) == len(corpus_logs())
+
+
+def test_a_progress_bar_is_drawn_on_a_terminal(tree, tmp_path):
+    """Standard error a terminal (a pseudo-terminal here): tqdm draws the bar up to every input."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 100 columns
+    try:
+        done = subprocess.run([sys.executable, "-m", "chanlog", "render", str(tree / "hostile.yaml"),
+                               str(tree / "a" / "b"), "-o", str(tmp_path / "out"), "-j", "1"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower, timeout=300)
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(leader)
+    shown = b"".join(chunks).decode("utf-8", "replace")
+    assert done.returncode == 0, shown
+    assert "render: 100%" in shown and "2/2" in shown
+
+
+def test_node_layout_site_and_decoded_trees_in_html(tmp_path):
+    if not EXAMPLE.exists():
+        pytest.skip(f"{EXAMPLE} is missing")
+    from chanlog.render.site import render_site
+
+    summaries = render_site([EXAMPLE], tmp_path / "node", layout="node", jobs=1)
+    assert summaries[0].failure is None and summaries[0].frames == 30
+    assert (tmp_path / "node" / "init_per_group.md").read_text().startswith("\n#### initiator opens a WebSocket")
+    page = render(load_any(EXAMPLE), layout="html")
+    assert '<ul class="fields"><li>signatures: []</li><li>transaction: <strong>channel_create_tx v1</strong></li><ul>' \
+           in page.replace("<li><strong>signed_tx v1</strong></li><ul>", "").replace('<ul class="fields"><ul>',
+                                                                                  '<ul class="fields">')
