@@ -216,3 +216,12 @@ def test_node_layout_site_and_decoded_trees_in_html(tmp_path):
     assert '<ul class="fields"><li>signatures: []</li><li>transaction: <strong>channel_create_tx v1</strong></li><ul>' \
            in page.replace("<li><strong>signed_tx v1</strong></li><ul>", "").replace('<ul class="fields"><ul>',
                                                                                   '<ul class="fields">')
+
+
+def test_an_output_folder_inside_the_input_folder_is_not_read_back(tree):
+    from chanlog.render.site import render_site
+
+    out = tree / "site"
+    for _ in range(2):
+        summaries = render_site([tree], out, jobs=1)
+        assert sorted(s.page for s in summaries) == ["a/b/close.md", "a/broken-2.md", "a/broken.md", "hostile.md"]

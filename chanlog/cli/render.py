@@ -96,8 +96,10 @@ def render_command(paths: tuple[Path, ...], output: Path | None, fmt: str, layou
                             on_start=bar.start)
     bar.close()
     failed = [s for s in summaries if s.failure]
-    for summary in failed:
-        click.echo(f"chanlog: error: {summary.failure}", err=True)
+    from chanlog.render.markdown import visible
+
+    for summary in failed:  # control characters (from file names, messages) shown escaped
+        click.echo(f"chanlog: error: {visible(summary.failure)}", err=True)
     done = len(summaries) - len(failed)
     click.echo(f"rendered {done} of {len(summaries)} session(s) into {output}"
                f" (index: {output / ('index.' + fmt)})", err=True)

@@ -60,17 +60,20 @@ def load_any(path: str | Path) -> Transcript:
     return loads(text, name)
 
 
-def find_inputs(paths: Iterable[str | Path]) -> list[tuple[Path, Path]]:
+def find_inputs(paths: Iterable[str | Path], exclude: Path | None = None) -> list[tuple[Path, Path]]:
     """``(file, page)`` for every input: ``page`` is where its page goes relative to the output folder,
     without suffix (a folder's files keep their path below it; a file given by name is placed by name).
-    Two inputs that would share a page get ``-2``, ``-3``... Raises :class:`RenderError` for a path that
-    does not exist."""
+    Two inputs that would share a page get ``-2``, ``-3``... Files under ``exclude`` (the output folder, when
+    it lies inside an input folder) are left out. Raises :class:`RenderError` for a path that does not
+    exist."""
+    skip = exclude.resolve() if exclude is not None else None
     found: list[tuple[Path, Path]] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and p.name not in NOT_LOGS
-                           and p.suffix.lower() in LOG_SUFFIXES + TRANSCRIPT_SUFFIXES)
+                           and p.suffix.lower() in LOG_SUFFIXES + TRANSCRIPT_SUFFIXES
+                           and (skip is None or not p.resolve().is_relative_to(skip)))
             found += [(p, p.relative_to(path).with_suffix("")) for p in files]
         elif path.exists():
             found.append((path, Path(path.stem)))
@@ -218,7 +221,7 @@ def render_site(paths: Iterable[str | Path], outdir: Path, fmt: str = "md", layo
 
     if fmt not in FORMATS:
         raise RenderError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
-    inputs = find_inputs(paths)
+    inputs = find_inputs(paths, exclude=outdir)
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
