@@ -177,7 +177,8 @@ def heading(event: Event, era: str = "current") -> str:
     the words follow ``era`` (``current``, ``stamped``, ``2018``)."""
     words = HEADING_WORDS.get(era, HEADING_WORDS["current"])
     key = event.sender if isinstance(event, Frame) else event.KIND
-    text = event.role + words[key]
+    role = event.role if event.role in ("initiator", "responder") else md.text(event.role)
+    text = role + words.get(key, f" {md.text(key)}")
     return f"{text} ({event.stamp})" if event.stamp and STAMP.match(event.stamp) else text
 
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from chanlog.errors import RenderError
 from chanlog.model import Close, Frame, Open
 
 if TYPE_CHECKING:
@@ -86,6 +87,9 @@ def flow(entries: Iterable[DocEntry], label_of: Callable[[DocEntry], str] | None
         event = entry.event
         if entry.hidden:
             continue
+        if event.role not in ALIAS or event.role == "node":
+            raise RenderError(f"unknown role {event.role!r} (expected initiator or responder)",
+                              f"frame {entry.number}" if entry.number is not None else None)
         if isinstance(event, Frame):
             start = entry.starts
             if start is not None and start != phases[-1].name:
