@@ -91,9 +91,14 @@ def render_command(paths: tuple[Path, ...], output: Path | None, fmt: str, layou
     if output.exists() and not output.is_dir():
         raise click.UsageError(f"-o {output}: not a folder")
     bar = _ProgressBar()
-    summaries = render_site(paths, output, fmt=fmt, layout=layout, options=options, template_dir=template_dir,
-                            descriptions=descriptions, mermaid_js=mermaid_js, jobs=jobs, progress=bar.step,
-                            on_start=bar.start)
+    try:
+        summaries = render_site(paths, output, fmt=fmt, layout=layout, options=options, template_dir=template_dir,
+                                descriptions=descriptions, mermaid_js=mermaid_js, jobs=jobs, progress=bar.step,
+                                on_start=bar.start)
+    except KeyboardInterrupt:
+        bar.close()
+        click.echo("chanlog: interrupted; the pages written so far are kept, the index is not written", err=True)
+        sys.exit(130)
     bar.close()
     failed = [s for s in summaries if s.failure]
     from chanlog.render.markdown import visible

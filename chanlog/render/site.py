@@ -246,5 +246,8 @@ def render_site(paths: Iterable[str | Path], outdir: Path, fmt: str = "md", layo
     from chanlog.transcript import write_atomic
 
     index = outdir / f"index{FORMATS[fmt]}"
-    write_atomic(index, render_index(summaries, fmt, template_dir, asset))
+    try:
+        write_atomic(index, render_index(summaries, fmt, template_dir, asset))
+    except OSError as exc:
+        raise RenderError(f"cannot write the index: {exc.strerror or exc}", str(index)) from None
     return summaries
