@@ -92,7 +92,7 @@ def doc_entries(transcript: Transcript, describe: Describer | None = None,
             number += 1
             started = describe.phase(event) if describe is not None else None
             phase = started or phase
-            blobs = list(_find_blobs(event.data)) if event.is_json else []
+            blobs = list(_find_blobs(event.data)) if event.is_json and _may_hold_blobs(event) else []
             hidden = _hidden(event, options.hide, hidden_ids)
             entries.append(DocEntry(number, event, blobs, phase, hidden, is_error(event), started))
         else:
@@ -167,6 +167,17 @@ def label_of(entry: DocEntry, options: Options) -> str:
 #: Two-letter API prefixes of strings that may carry an encoded object (:func:`chanlog.decode.is_decodable_blob`
 #: has the last word); other strings are skipped without asking it.
 _BLOB_PREFIXES = frozenset({"tx", "ss", "pi", "cs", "cb", "ba"})
+
+
+_BLOB_HINT = re.compile(r'"(?:tx|ss|pi|cs|cb|ba)[_$]')
+
+
+def _may_hold_blobs(frame: Frame) -> bool:
+    """False when the frame's JSON text (one already made, if any) holds no string with a blob prefix: most
+    frames, whose tree then need not be walked."""
+    texts = frame._texts
+    text = next(iter(texts.values())) if texts else frame.json_text(frame.fmt or "compact")
+    return _BLOB_HINT.search(text) is not None
 
 
 def _is_blob(value: str) -> bool:
