@@ -111,6 +111,13 @@ def test_several_inputs_need_an_output_folder(tree):
     assert done.exit_code == 2 and "need -o OUTDIR" in done.output
     done = CliRunner().invoke(main, ["render", str(tree), "--format", "html", "--layout", "node", "-o", "x"])
     assert done.exit_code == 2
+    done = CliRunner().invoke(main, ["render", str(tree / "hostile.yaml"), "--layout", "node", "--hide", "info"])
+    assert done.exit_code == 2 and "--layout node always writes every event" in done.output
+    for bad in (["--hide", "pings"], ["--frames", "9..2"]):
+        done = CliRunner().invoke(main, ["render", str(tree / "hostile.yaml"), *bad])
+        assert done.exit_code == 2, done.output
+    done = CliRunner().invoke(main, ["render", str(tree / "hostile.yaml"), "--phase", "Nope"])
+    assert done.exit_code == 1 and "no phase 'Nope' in this flow (phases: Opening)" in done.output
 
 
 def test_find_inputs_keeps_the_folders_structure_and_names_duplicates(tree):

@@ -67,6 +67,9 @@ def render_command(paths: tuple[Path, ...], output: Path | None, fmt: str, layou
 
     if fmt == "html" and layout == "node":
         raise click.UsageError("--layout node is Markdown only; --format html renders the doc layout")
+    if layout == "node" and (hide or frame_range or phase or show_time):
+        raise click.UsageError("--hide, --frames, --phase and --show-time shape the doc layout and HTML; "
+                               "--layout node always writes every event")
     kinds = frozenset(k.strip() for k in hide.split(",") if k.strip())
     try:
         options = Options(hide=kinds, frames=parse_range(frame_range) if frame_range else None, phase=phase,
