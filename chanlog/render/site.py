@@ -158,7 +158,6 @@ def render_job(job: Job) -> Summary:
     """Load, render and write one page (runs in a worker process); never raises for bad input: the
     :class:`Summary` then carries the failure."""
     from chanlog.render import prepare, render_values
-    from chanlog.transcript import write_atomic
 
     page = job.page.with_suffix(FORMATS[job.fmt] if job.layout != "node" else ".md")
     summary = Summary(str(job.source), page.as_posix(), folder=page.parent.as_posix())
@@ -176,14 +175,24 @@ def render_job(job: Job) -> Summary:
         if layout == "node":
             values["_layout"] = "node"
         text = render_values(values)
-        target = job.outdir / page
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(target, text)
+        write_page(job.outdir / page, text)
     except ChanlogError as exc:
         summary.failure = str(exc) if str(exc).startswith(str(job.source)) else f"{job.source}: {exc}"
     except (OSError, RecursionError, ValueError) as exc:  # a full disk, an unwritable folder, a pathological file
         summary.failure = f"{job.source}: {type(exc).__name__}: {exc}"
     return summary
+
+
+def write_page(target: Path, text: str) -> None:
+    """Write a generated page whole or not at all (a temporary file beside it, then ``os.replace``); not
+    fsynced: a page can be generated again, and a site has many."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _is_url(text: str) -> bool:
@@ -243,11 +252,9 @@ def render_site(paths: Iterable[str | Path], outdir: Path, fmt: str = "md", layo
                 summaries.append(summary)
                 if progress is not None:
                     progress(summary)
-    from chanlog.transcript import write_atomic
-
     index = outdir / f"index{FORMATS[fmt]}"
     try:
-        write_atomic(index, render_index(summaries, fmt, template_dir, asset))
+        write_page(index, render_index(summaries, fmt, template_dir, asset))
     except OSError as exc:
         raise RenderError(f"cannot write the index: {exc.strerror or exc}", str(index)) from None
     return summaries
