@@ -3,6 +3,7 @@ only for markup they build themselves, with every value from a transcript escape
 
 from __future__ import annotations
 
+import functools
 import re
 
 from markupsafe import Markup, escape
@@ -23,11 +24,22 @@ def describe_html(sentence: str) -> Markup:
     return Markup("".join(out))
 
 
+def contents(entries: list) -> list[tuple[str | None, list[int]]]:
+    """The table of contents by phase: ``(phase name or None, frame numbers)`` in order of first
+    appearance (a phase seen twice, e.g. after a reconnect, lists all its frames)."""
+    by_phase: dict[str | None, list[int]] = {}
+    for entry in entries:
+        if entry.number is not None:
+            by_phase.setdefault(entry.phase, []).append(entry.number)
+    return list(by_phase.items())
+
+
 def anchor(number: int | None) -> str:
     """The element id of frame ``number`` (``frame-12``)."""
     return f"frame-{number}"
 
 
+@functools.lru_cache(maxsize=2048)
 def fields_html(blob: str) -> Markup:
     """The decoded fields of an encoded object (:func:`~chanlog.render.document.decoded_fields`) as a tree
     of nested ``<ul class="fields">`` lists, every text escaped; lines that are errors get ``class="error"``."""
@@ -49,4 +61,4 @@ def fields_html(blob: str) -> Markup:
     return Markup("".join(out))
 
 
-FILTERS = {"describe_html": describe_html, "anchor": anchor, "fields_html": fields_html}
+FILTERS = {"describe_html": describe_html, "anchor": anchor, "fields_html": fields_html, "contents": contents}
