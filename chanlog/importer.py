@@ -16,6 +16,10 @@ Every era of the node's logs (``aeternity/protocol``, ``node/api/examples/channe
     the text of a rendered log page (seed ``003``): headings and fences lost, JSON pretty-printed as is,
     a page title before the first entry.
 
+What chanlog's ``node`` layout adds, read back the same way: a fence longer than three backticks (when the
+content holds a run of three or more), a ``text`` fence for a frame that is not JSON (kept verbatim), a
+``binary`` fence for a binary frame (base64), and backslash escapes in info lines (:func:`escape_note`).
+
 Files may start mid-channel (no ``opens`` entry): the connection is then implied. The protocol
 (``json-rpc`` or ``legacy`` ``{action, tag, payload}``) is detected from the URLs, else from the frames.
 A region that cannot be parsed raises :class:`~chanlog.errors.LogImportError` naming ``file:line``.
@@ -23,6 +27,8 @@ A region that cannot be parsed raises :class:`~chanlog.errors.LogImportError` na
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from dataclasses import dataclass
@@ -48,6 +54,43 @@ _KIND_OF_WORDS = {words: kind for era in ("current", "2018") for kind, words in 
 _ERA_OF_WORDS = {words: era for era in ("2018", "current") for words in HEADING_WORDS[era].values()}
 
 _STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?"
+#: A heading's timestamp as the node writes it; the renderer writes only stamps of this shape.
+STAMP = re.compile(_STAMP + r"\Z")
+
+# -- the node layout's own syntax, both ways (the renderer writes it, the importer reads it) -----------
+
+#: Info strings of a frame's fence: ``javascript`` for JSON text (as the node writes), ``text`` for a text
+#: frame that is not JSON, ``binary`` for a binary frame (its bytes in base64).
+FRAME_LANGS = ("javascript", "text", "binary")
+_FENCE_OPEN = re.compile(r"(`{3,})(" + "|".join(FRAME_LANGS) + r")?\Z")
+_BACKTICKS = re.compile(r"`+")
+#: Characters of an info line that Markdown would read as markup (HTML, entities, links): the renderer puts
+#: a backslash before each; the importer takes it away. The node's own sentences hold none of them.
+NOTE_ESCAPED = "\\<>&[]"
+_NOTE_ESCAPE = re.compile(r"([" + re.escape(NOTE_ESCAPED) + r"])|^([#+=|-])")
+_NOTE_UNESCAPE = re.compile(r"\\([" + re.escape(NOTE_ESCAPED + "#+=|-") + r"r])")
+
+
+def fence(text: str, lang: str = "") -> str:
+    """``text`` as a fenced code block: the fence is a run of backticks longer than any run inside
+    ``text`` (at least three, as the node writes), so no line of the text can close it early."""
+    longest = max((len(m) for m in _BACKTICKS.findall(text)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}{lang}\n{text}\n{ticks}"
+
+
+def escape_note(line: str) -> str:
+    """One line of an info text for a ``> `` quote: ``\\ < > & [ ]`` and a block marker at the start of the
+    line (``# + = | -``) get a backslash, so the text cannot open HTML, a link or a heading; a carriage return
+    (a line ending to Markdown) is written ``\\r``."""
+    return _NOTE_ESCAPE.sub(lambda m: "\\" + (m[1] or m[2]), line).replace("\r", "\\r")
+
+
+def unescape_note(line: str) -> str:
+    """The inverse of :func:`escape_note`."""
+    return _NOTE_UNESCAPE.sub(lambda m: "\r" if m[1] == "r" else m[1], line)
+
+
 _HEADING = re.compile(
     r"^#### (?P<role>initiator|responder)(?P<words>"
     + "|".join(re.escape(w) for w in sorted(_KIND_OF_WORDS, key=len, reverse=True))
@@ -69,6 +112,7 @@ class _Entry:
     stamp: str | None
     body: str | None  # URL, JSON text, or note text
     body_line: int
+    lang: str | None = None  # a frame fence's info string (javascript, text, binary)
 
 
 def import_log(text: str, filename: str = "<log>") -> Transcript:
@@ -130,21 +174,23 @@ def _parse_markdown(lines: list[str], filename: str) -> list[_Entry]:
         entry = _Entry(i + 1, match["role"], kind, match["stamp"], None, i + 2)
         i += 1
         if kind in ("open", "client", "node"):
-            lang = "" if kind == "open" else "javascript"
-            if i >= n or lines[i] != "```" + lang:
-                raise LogImportError(f"expected a ```{lang} fence after the heading", f"{filename}:{i + 1}")
+            opening = _FENCE_OPEN.match(lines[i]) if i < n else None
+            lang = opening[2] if opening else None
+            if opening is None or (kind == "open") != (lang is None):
+                want = "```" if kind == "open" else "```javascript"
+                raise LogImportError(f"expected a {want} fence after the heading", f"{filename}:{i + 1}")
             start = i + 1
             j = start
-            while j < n and lines[j] != "```":
+            while j < n and lines[j] != opening[1]:
                 j += 1
             if j >= n:
-                raise LogImportError("unterminated fence (no closing ```)", f"{filename}:{i + 1}")
-            entry.body, entry.body_line = "\n".join(lines[start:j]), start + 1
+                raise LogImportError(f"unterminated fence (no closing {opening[1]})", f"{filename}:{i + 1}")
+            entry.body, entry.body_line, entry.lang = "\n".join(lines[start:j]), start + 1, lang
             i = j + 1
         elif kind == "note":
             quoted = []
             while i < n and lines[i].startswith(">"):
-                quoted.append(lines[i][2:] if lines[i].startswith("> ") else lines[i][1:])
+                quoted.append(unescape_note(lines[i][2:] if lines[i].startswith("> ") else lines[i][1:]))
                 i += 1
             if not quoted:
                 raise LogImportError("expected a '> sentence' line after the info heading", f"{filename}:{i + 1}")
@@ -307,12 +353,22 @@ def _split_overlapping(events: list[Event]) -> list[Event]:
 
 def _frame(entry: _Entry, conn: int, common: dict, filename: str) -> Frame:
     body = entry.body or ""
+    sender = "client" if entry.kind == "client" else "node"
+    if entry.lang == "text":  # a text frame that is not JSON, verbatim
+        return Frame(conn=conn, sender=sender, text=body, **common)
+    if entry.lang == "binary":
+        try:
+            binary = base64.b64decode(body.replace("\n", ""), validate=True)
+        except binascii.Error as exc:
+            raise LogImportError(f"broken base64 in the {entry.role} binary frame: {exc}",
+                                 f"{filename}:{entry.body_line}") from None
+        return Frame(conn=conn, sender=sender, binary=binary, **common)
     try:
         data = json.loads(body)
     except json.JSONDecodeError as exc:
         raise LogImportError(f"broken JSON in the {entry.role} frame: {exc.msg} (column {exc.colno})",
                              f"{filename}:{entry.body_line + exc.lineno - 1}") from None
-    frame = Frame(conn=conn, sender="client" if entry.kind == "client" else "node", **common)
+    frame = Frame(conn=conn, sender=sender, **common)
     if dump_json(data, "pretty") == body:
         frame.data, frame.fmt = data, "pretty"
         frame._texts["pretty"] = body

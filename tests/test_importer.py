@@ -184,3 +184,38 @@ def test_overlapping_connections_of_one_role_are_told_apart_by_channel_id(corpus
         assert len(ids) == 1
         channels.append(ids.pop())
     assert channels[0] == channels[1] != channels[2] == channels[3]
+
+
+# -- the node layout round-trips any frame (issue 16) ------------------------------------------------
+
+def test_node_layout_round_trips_any_frame_text_and_forges_nothing():
+    """Hostile transcript -> node layout -> import: the same events (text frames that are not JSON, JSON
+    text kept verbatim, binary frames, notes with Markdown and carriage returns, URLs with backticks); a text
+    frame holding a fence and a heading stays one frame; rendering the import again gives the same bytes."""
+    from hostile import FORGERY, content, hostile
+
+    t = hostile()
+    text = render(t, layout="node")
+    back = import_log(text, "hostile.md")
+    assert content(back) == content(t)
+    assert sum(1 for _ in back.frames()) == sum(1 for _ in t.frames())
+    assert [f.text for _, f in back.frames() if f.text == FORGERY] == [FORGERY]
+    assert render(back, layout="node") == text
+    assert "\n#### injected heading\n" not in text.replace("\n#### injected heading\n````", "")
+
+
+def test_node_layout_round_trips_through_the_cli(tmp_path):
+    from click.testing import CliRunner
+    from hostile import content, hostile
+
+    from chanlog.cli import main
+    from chanlog.transcript import dumps, load
+
+    source = tmp_path / "hostile.yaml"
+    source.write_text(dumps(hostile()), encoding="utf-8")
+    runner = CliRunner()
+    done = runner.invoke(main, ["render", str(source), "--layout", "node", "-o", str(tmp_path / "h.md")])
+    assert done.exit_code == 0, done.output
+    done = runner.invoke(main, ["import", str(tmp_path / "h.md"), "-o", str(tmp_path / "back.yaml")])
+    assert done.exit_code == 0, done.output
+    assert content(load(tmp_path / "back.yaml")) == content(load(source))

@@ -26,10 +26,10 @@ from pathlib import Path
 import npm
 import pytest
 from conftest import CORPUS, EXAMPLE, corpus_id, corpus_logs
+from hostile import DIRECTIVE, hostile
 
 from chanlog.importer import import_file
-from chanlog.model import Close, Frame, Open, Transcript
-from chanlog.render import render
+from chanlog.render import Options, render
 from chanlog.transcript import load
 
 pytestmark = pytest.mark.e2e
@@ -83,28 +83,6 @@ def _parts(results: dict[str, dict], name: str) -> list[str]:
     return [n for n in results if n == name or n.startswith(f"{name} [part ")]
 
 
-def hostile() -> Transcript:
-    """Frames whose diagram labels carry what ends or breaks a Mermaid message: ``;``, ``#`` (a comment, or
-    an entity code such as ``#59;``), ``<``/``>``, line breaks, ``%%`` and the keyword ``end``."""
-    def node(payload: dict, role: str = "initiator") -> Frame:
-        return Frame.from_wire(json.dumps(payload), role=role, conn=0 if role == "initiator" else 1, sender="node")
-
-    error = {"code": 3, "message": "Rejected; #59; <b>x</b> & 'y'\nsecond line\r\nthird %% end"}
-    return Transcript(name="hostile", events=[
-        Open(role="initiator", conn=0, url="ws://127.0.0.1:3014/channel?role=initiator"),
-        Open(role="responder", conn=1, url="ws://127.0.0.1:3014/channel?role=responder"),
-        node({"jsonrpc": "2.0", "method": "channels.info", "params": {"channel_id": None,
-              "data": {"event": "fsm_up", "fsm_id": "ba_x"}}, "version": 1}),
-        Frame.from_wire('{"jsonrpc":"2.0","id":1,"method":"channels.x;y#z<w>\\nv","params":{}}',
-                        role="initiator", conn=0, sender="client"),
-        node({"jsonrpc": "2.0", "id": 1, "error": error, "version": 1}),
-        node({"jsonrpc": "2.0", "id": 2, "result": "ok;\nend\n", "version": 1}, "responder"),
-        node({"jsonrpc": "2.0", "id": 3, "result": "#35; %%{init: {}}%%", "version": 1}, "responder"),
-        Frame.from_wire("garbage;#\n", role="responder", conn=1, sender="client"),
-        Close(role="initiator", conn=0, code=4000, closed_by="client"),
-    ])
-
-
 @pytest.fixture(scope="module")
 def checked(mermaid: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     """Every rendered doc's diagram, checked in one node process: the example, the hostile transcript (with
@@ -114,8 +92,11 @@ def checked(mermaid: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     if EXAMPLE.exists():
         diagrams += diagrams_of(EXAMPLE_NAME, render(load(EXAMPLE), layout="doc"))
     descriptions = tmp_path_factory.mktemp("mermaid") / "descriptions.yaml"
-    descriptions.write_text(json.dumps({"phases": {"event:fsm_up": "Opening; #1 <a>\nend"}}))
+    descriptions.write_text(json.dumps({"phases": {"event:fsm_up": f"Opening; #1 <a>\nend {DIRECTIVE}"}}))
     diagrams += diagrams_of(HOSTILE_NAME, render(hostile(), layout="doc", descriptions=descriptions))
+    for hide in ("info", "info,get,ping,message"):  # numbering jumps over hidden frames
+        options = Options(hide=frozenset(hide.split(",")), show_time=True)
+        diagrams += diagrams_of(f"{HOSTILE_NAME} --hide {hide}", render(hostile(), layout="doc", options=options))
     for log in corpus_logs():
         transcript = import_file(log)
         frames = len(list(transcript.frames()))
@@ -127,7 +108,7 @@ def checked(mermaid: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str
 
 
 #: One message line of a diagram.
-ARROW = re.compile(r"^    [INR]-?->>[INR]: ", re.M)
+ARROW = re.compile(r"^    [INR]--?(?:>>|x)[INR]: ", re.M)
 
 
 def _failures(results: dict[str, dict], names: list[str]) -> str:
@@ -144,16 +125,32 @@ def test_the_example_doc_diagram_parses(checked: dict[str, dict]) -> None:
     assert results[EXAMPLE_NAME]["type"] == "sequence"
 
 
-def test_labels_with_mermaid_syntax_characters_still_parse(checked: dict[str, dict]) -> None:
-    """They parse, and no label spilled onto a line of its own (where ``end`` would close a block early)."""
+def test_hostile_labels_add_no_directive_and_no_statement(checked: dict[str, dict]) -> None:
+    """Labels carrying ``%%{init}%%``, ``-->``, ``;``, ``#``, ``#59;``, ``<script>`` and line breaks: Mermaid
+    parses the diagram, applies no directive (its config stays empty), reads exactly one message per frame
+    between the right participants, and every line is one of the statements the renderer writes."""
     results = checked
-    assert results[HOSTILE_NAME]["ok"], _failures(results, [HOSTILE_NAME])
-    assert results[HOSTILE_NAME]["type"] == "sequence"
-    lines = results[HOSTILE_NAME]["text"].splitlines()
-    statement = re.compile(r"sequenceDiagram|    (participant|rect|note over|Note over) .*|    end|    [INR]-?->>[INR]: .*")
-    assert [line for line in lines if not statement.fullmatch(line)] == []
-    assert sum(1 for line in lines if re.match(r"    [INR]-?->>[INR]: ", line)) == len(list(hostile().frames()))
-    assert lines.count("    end") == 1
+    frames = list(hostile().frames())
+    expected = [[f.role[0].upper(), "N"] if f.sender == "client" else ["N", f.role[0].upper()] for _, f in frames]
+    text = r"(?:[^%;#<>\n]|#(?:59|35|37|lt|gt);)*"  # only the renderer's entity codes
+    statement = re.compile(rf"sequenceDiagram|    participant [INR] as (initiator|node|responder)"
+                           rf"|    rect rgba\([0-9, .]+\)|    note over I,R: {text}|    Note over [IR]: {text}"
+                           rf"|    end|    autonumber \d+|    [INR]--?(?:>>|x)[INR]: {text}")
+    for name in (HOSTILE_NAME, f"{HOSTILE_NAME} --hide info"):
+        result = results[name]
+        assert result["ok"], _failures(results, [name])
+        assert result["type"] == "sequence" and result["config"] == {}, result
+        lines = result["text"].splitlines()
+        assert [line for line in lines if not statement.fullmatch(line)] == []
+        assert "%%" not in result["text"]
+        shown = expected if name == HOSTILE_NAME else [
+            m for m, (_, f) in zip(expected, frames, strict=True) if f.info_event is None]
+        assert result["messages"] == shown
+        assert result["notes"] == 4 + (1 if name == HOSTILE_NAME else 0)  # opens, closes, phase name
+    everything = results[f"{HOSTILE_NAME} --hide info,get,ping,message"]
+    assert everything["ok"] and everything["config"] == {}, everything
+    numbers = [int(n) for n in re.findall(r"^    autonumber (\d+)$", everything["text"], re.M)]
+    assert numbers[0] == 3 and len(everything["messages"]) == len(frames) - 2  # frames 1, 2 are info events
 
 
 def test_every_corpus_doc_diagram_parses(checked: dict[str, dict]) -> None:

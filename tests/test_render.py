@@ -56,13 +56,13 @@ def test_doc_layout_renders_captures_with_close_codes_and_verbatim_text():
     assert "Close code 1006, closed by the node." in doc
     assert "garbage;#" in doc  # the log keeps the frame verbatim
     diagram = doc.split("```mermaid\n", 1)[1].split("```", 1)[0]
-    assert ";" not in diagram and "#" not in diagram  # Mermaid-unsafe characters are replaced
+    assert "garbage" not in diagram and ";" not in diagram.replace("#59;", "")  # entity codes only
 
 
 def test_node_layout_of_a_capture_uses_current_headings():
     out = render(captured(), layout="node")
     assert out.startswith("\n#### initiator opens a WebSocket connection\n```\nws://127.0.0.1:3014/channel?")
-    assert "\n#### initiator ---> node\n```javascript\ngarbage;#\n```\n" in out
+    assert "\n#### initiator ---> node\n```text\ngarbage;#\n```\n" in out  # not JSON: a text fence
     assert out.endswith("\n#### initiator closes WebSocket connection\n")
 
 
@@ -210,5 +210,181 @@ def test_a_long_corpus_flow_is_drawn_in_parts_that_fit_mermaid():
     doc = render(transcript, layout="doc")
     blocks = re.findall(r"^```mermaid\n(.*?)^```$", doc, re.S | re.M)
     assert len(blocks) > 1 and all(len(b) <= MERMAID_PART_SIZE for b in blocks)
-    assert sum(len(re.findall(r"^    [INR]-?->>[INR]: ", b, re.M)) for b in blocks) == len(list(transcript.frames()))
+    assert sum(len(re.findall(r"^    [INR]--?(?:>>|x)[INR]: ", b, re.M)) for b in blocks) == len(list(transcript.frames()))
     assert f"*Part {len(blocks)} of {len(blocks)} " in doc
+
+
+# -- hostile values are escaped for where they go (issue 16, Injection) -----------------------------
+
+def _tokens(doc: str) -> list:
+    """The block and inline tokens of a Markdown document, parsed as CommonMark with GFM tables."""
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").enable("table").parse(doc)
+    return tokens + [child for t in tokens for child in (t.children or [])]
+
+
+def test_hostile_doc_is_inert_markdown():
+    """No HTML, link or image token; the headings, fences and table rows are the layout's own; each frame's
+    fence holds exactly the frame, each quoted note its text."""
+    from hostile import SCRIPT, hostile
+
+    from chanlog.render import frame_text
+
+    t = hostile()
+    doc = render(t, layout="doc")
+    tokens = _tokens(doc)
+    kinds = {tok.type for tok in tokens}
+    assert not kinds & {"html_block", "html_inline", "link_open", "image"}, kinds
+    headings = [(tok.tag, "".join(c.content for c in tokens[i + 1].children))
+                for i, tok in enumerate(tokens) if tok.type == "heading_open"]
+    assert [h for h in headings if h[0] != "h4"] == [  # the name shown as it is, line break escaped
+        ("h1", t.name.replace("\n", "\\n")), ("h2", "Channel parameters"), ("h2", "Flow"), ("h2", "Frames")]
+    assert SCRIPT in t.name
+    assert len([h for h in headings if h[0] == "h4"]) == len(t.events)
+    fences = [tok for tok in tokens if tok.type == "fence"]
+    frames = [f for _, f in t.frames()]
+    assert [f.info for f in fences] == ["mermaid", "", ""] + [
+        "text" if f.text and "not json" in f.text else "binary" if f.binary else "javascript" for f in frames]
+    assert [f.content.rstrip("\n") for f in fences[3:] if f.info != "binary"] == [
+        frame_text(f) for f in frames if f.binary is None]
+    assert fences[1].content == t.events[0].url + "\n"
+    rows = [tok for tok in tokens if tok.type == "tr_open"]
+    assert len(rows) == 1 + len(t.params)  # a | in a value does not add cells or rows
+    cells = [tok.content for tok in tokens if tok.type == "inline" and tok.map is None and "`" not in tok.content]
+    assert cells is not None
+    quotes = [tok for tok in tokens if tok.type == "blockquote_open"]
+    assert len(quotes) == 1
+    assert "window.pwned" not in "".join(tok.content for tok in tokens if tok.type == "html_inline")
+
+
+def test_hostile_values_in_descriptions_and_decoded_paths_stay_code():
+    from hostile import hostile
+
+    doc = render(hostile(), layout="doc")
+    assert "*Info event `ev;%%{init: {\"theme\": \"dark\", \"themeCSS\": \"body {display: none}\"}}%%\\n# h`.*" in doc
+    assert "Code `1008`: A value that must be a number is not one." in doc
+    assert "\n# injected" not in doc  # (the forged "#### injected heading" stays inside its fence: see above)
+
+
+@pytest.mark.parametrize("value, shown", [
+    ("a`b", "``a`b``"), ("`", "`` ` ``"), ("x|y", "`x\\|y`"), ("l1\nl2\r", "`l1\\nl2\\r`"), ("", "` `"),
+])
+def test_inline_code_spans_outlast_any_backtick_run(value, shown):
+    from chanlog.render.markdown import code
+
+    assert code(value, table=True) == shown
+    from markdown_it import MarkdownIt
+
+    inline = MarkdownIt("commonmark").parseInline(code(value))[0].children
+    assert [t.type for t in inline] == ["code_inline"]
+
+
+def test_every_error_code_of_the_corpus_has_a_description():
+    from chanlog.render.describe import error_codes
+
+    logs = corpus_logs()
+    if not logs:
+        pytest.skip("the shared corpus is absent")
+    table = load_descriptions()
+    missing = {code for log in logs for _, frame in import_file(log).frames() for code in error_codes(frame)
+               if code not in table["errors"]}
+    assert not missing
+
+
+# -- diagram controls (issue 12) -------------------------------------------------------------------
+
+def _diagram(doc: str) -> str:
+    return "".join(re.findall(r"^```mermaid\n(.*?)^```$", doc, re.S | re.M))
+
+
+def _arrows(doc: str) -> list[str]:
+    return re.findall(r"^    [INR]--?(?:>>|x)[INR]: (.*)$", _diagram(doc), re.M)
+
+
+def test_hide_drops_kinds_from_the_diagram_only_and_numbers_follow_the_log():
+    from chanlog.render import Options
+
+    t = example()
+    frames = dict(t.frames())
+    doc = render(t, options=Options(hide=frozenset({"info"})))
+    shown = [n for n, f in frames.items() if f.info_event is None]
+    assert len(_arrows(doc)) == len(shown) < len(frames)
+    assert all(f"#### {n}. " in doc for n in frames)  # the log keeps every frame
+    # autonumber restarts at every jump, so each arrow shows its frame's number
+    numbering, expected = [], None
+    for line in _diagram(doc).splitlines():
+        if line.startswith("    autonumber "):
+            expected = int(line.split()[1])
+        elif re.match(r"    [INR]--?(?:>>|x)[INR]: ", line):
+            numbering.append(expected)
+            expected += 1
+    assert numbering == shown
+
+
+@pytest.mark.parametrize("kind, frame", [
+    ("ping", '{"jsonrpc":"2.0","method":"channels.system","params":{"action":"ping"}}'),
+    ("ping", '{"jsonrpc":"2.0","method":"channels.system.pong","params":{"channel_id":"ch_x","data":{}}}'),
+    ("get", '{"jsonrpc":"2.0","id":7,"method":"channels.get.balances","params":{}}'),
+    ("message", '{"jsonrpc":"2.0","method":"channels.message","params":{"info":"hi","to":"ak_x"}}'),
+    ("ping", '{"action":"ping"}'),
+    ("get", '{"action":"get","tag":"balances","payload":{}}'),
+])
+def test_each_hide_kind(kind, frame):
+    from chanlog.render import Options
+
+    t = captured()
+    t.events.insert(2, Frame.from_wire(frame, role="initiator", conn=0, sender="client", t=0.15))
+    if kind == "get":  # the reply to a hidden request is hidden too
+        reply = '{"jsonrpc":"2.0","id":7,"result":[]}' if "jsonrpc" in frame else \
+            '{"action":"get","tag":"balances","payload":[]}'
+        t.events.insert(3, Frame.from_wire(reply, role="initiator", conn=0, sender="node", t=0.16))
+    before = _arrows(render(t))
+    after = _arrows(render(t, options=Options(hide=frozenset({kind}))))
+    assert len(before) - len(after) == (2 if kind == "get" else 1)
+
+
+def test_unknown_hide_kind_and_bad_ranges_are_errors():
+    from chanlog.render import Options
+    from chanlog.render.document import parse_range
+
+    with pytest.raises(RenderError, match="unknown kind to hide: pings"):
+        Options(hide=frozenset({"pings"}))
+    assert parse_range("3..8") == (3, 8) and parse_range("5..") == (5, None) and parse_range("..4") == (None, 4)
+    assert parse_range("6") == (6, 6)
+    for bad in ("a..b", "8..3", "", ".."):
+        with pytest.raises(RenderError, match="bad frame range"):
+            parse_range(bad)
+
+
+def test_frames_and_phase_limit_the_document_and_keep_frame_numbers():
+    from chanlog.render import Options
+
+    t = example()
+    doc = render(t, options=Options(frames=(5, 9)))
+    assert re.findall(r"^#### (\d+)\. ", doc, re.M) == ["5", "6", "7", "8", "9"]
+    assert len(_arrows(doc)) == 5 and "    autonumber 5\n" in doc
+    doc = render(t, options=Options(phase="open channel"))
+    numbers = [int(n) for n in re.findall(r"^#### (\d+)\. ", doc, re.M)]
+    assert numbers and numbers == list(range(numbers[0], numbers[-1] + 1)) and numbers[0] > 1
+    assert _diagram(doc).count("note over I,R: ") == 1
+    with pytest.raises(RenderError, match="no phase 'Teleport' in this flow"):
+        render(t, options=Options(phase="Teleport"))
+
+
+def test_show_time_and_error_arrows_stand_out():
+    from hostile import hostile
+
+    from chanlog.render import Options
+
+    t = hostile()
+    for i, event in enumerate(t.events):
+        event.t = i * 0.25
+    doc = render(t, options=Options(show_time=True))
+    arrows = _arrows(doc)
+    assert arrows[0] == "0.500s channels.info: fsm_up"
+    diagram = _diagram(doc)
+    error = re.search(r"    rect rgba\(255, 0, 0, .2\)\n    N--xI: 1.250s error: Rejected#59; ", diagram)
+    assert error, diagram
+    assert diagram.count("--x") == 1 and "autonumber" in diagram
+    assert "autonumber" not in _diagram(render(t, options=Options(autonumber=False)))

@@ -481,6 +481,26 @@ class CallAnnotator:
         except CodecError as exc:
             return Annotation(path, kind, None, str(exc))
 
+    def doc_blobs(self, data: Any, number: int | None, blobs: list[tuple[str, str]]
+                   ) -> list[tuple[str, str]]:
+        """The renderer's ``(path, blob)`` list of one frame with its contract values decoded in context: each
+        ``cb_`` in ``code``, ``call_data`` and ``return_value`` becomes a :class:`DecodedText` (contract code
+        keeps its decoded fields and gains its function table); values not yet listed are added in order."""
+        try:
+            found = self.frame(data, f"frame {number}" if number is not None else None)
+        except Exception:  # noqa: BLE001 - a document renders whatever a frame holds; its blobs stay as they are
+            return blobs
+        mine: dict[str, DecodedText] = {}
+        for a in found:
+            md = a.markdown()
+            if a.kind == "contract" and a.error is None:
+                from chanlog.decode import decoded_markdown
+
+                md = decoded_markdown(a.text).rstrip("\n") + "\n" + md
+            mine[a.path] = DecodedText(a.text, md)
+        out = [(p, mine.pop(p, b)) for p, b in blobs]
+        return out + list(mine.items())
+
 
 def _aevm_hash(data: bytes) -> bytes | None:
     try:
@@ -541,25 +561,3 @@ class DecodedText(str):
         return obj
 
 
-def _doc_blobs(self: CallAnnotator, data: Any, number: int | None, blobs: list[tuple[str, str]]
-               ) -> list[tuple[str, str]]:
-    """The renderer's ``(path, blob)`` list of one frame with its contract values decoded in context: each
-    ``cb_`` in ``code``, ``call_data`` and ``return_value`` becomes a :class:`DecodedText` (contract code
-    keeps its decoded fields and gains its function table); values not yet listed are added in order."""
-    try:
-        found = self.frame(data, f"frame {number}" if number is not None else None)
-    except Exception:  # noqa: BLE001 - a document renders whatever a frame holds; its blobs stay as they are
-        return blobs
-    mine: dict[str, DecodedText] = {}
-    for a in found:
-        md = a.markdown()
-        if a.kind == "contract" and a.error is None:
-            from chanlog.decode import decoded_markdown
-
-            md = decoded_markdown(a.text).rstrip("\n") + "\n" + md
-        mine[a.path] = DecodedText(a.text, md)
-    out = [(p, mine.pop(p, b)) for p, b in blobs]
-    return out + list(mine.items())
-
-
-CallAnnotator.doc_blobs = _doc_blobs  # type: ignore[attr-defined]

@@ -6,8 +6,10 @@
 //                  package.json beside this file)
 //   DIAGRAMS.json  a JSON list of {name, text}: text is the body of one ```mermaid block
 //
-// Prints one JSON line per diagram, in input order: {name, ok: true, type} (type: Mermaid's diagram type,
-// e.g. "sequence") or {name, ok: false, error} (Mermaid's message). A diagram that parses but is longer
+// Prints one JSON line per diagram, in input order: {name, ok: true, type, config, messages, notes}
+// (type: Mermaid's diagram type, e.g. "sequence"; config: what the diagram's own directives or front matter
+// set, {} when none; for a sequence diagram, messages: the arrows Mermaid read, as [from, to] pairs, and
+// notes: how many notes) or {name, ok: false, error} (Mermaid's message). A diagram that parses but is longer
 // than Mermaid's default maxTextSize (50,000 characters) also gets too_long: {chars, max}: a page using
 // the default configuration shows "Maximum text size in diagram exceeded" instead of it.
 // No DOM is needed: parsing runs the diagram's grammar only (DOMPurify, used when rendering, leaves text
@@ -44,9 +46,17 @@ const max = mermaid.mermaidAPI.getConfig().maxTextSize;
 let failed = 0;
 for (const { name, text } of diagrams) {
   try {
-    const { diagramType } = await mermaid.parse(text);
+    const { diagramType, config } = await mermaid.parse(text);
     const tooLong = text.length > max ? { too_long: { chars: text.length, max } } : {};
-    console.log(JSON.stringify({ name, ok: true, type: diagramType, ...tooLong }));
+    const parsed = {};
+    if (diagramType === 'sequence') {
+      const diagram = await mermaid.mermaidAPI.getDiagramFromText(text);
+      const all = diagram.db.getMessages();
+      parsed.messages = all.filter((m) => m.from !== undefined && m.placement === undefined).map((m) => [m.from, m.to]);
+      parsed.notes = all.filter((m) => m.placement !== undefined).length;
+      mermaid.mermaidAPI.reset(); // a directive in one diagram must not carry over to the next
+    }
+    console.log(JSON.stringify({ name, ok: true, type: diagramType, config: config ?? {}, ...parsed, ...tooLong }));
   } catch (err) {
     failed += 1;
     console.log(JSON.stringify({ name, ok: false, error: String(err?.message ?? err) }));

@@ -1,0 +1,64 @@
+"""HTML helpers for the ``html`` layout (autoescape is on in its environment; these return ``Markup``
+only for markup they build themselves, with every value from a transcript escaped)."""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from markupsafe import Markup, escape
+
+_CODE_SPAN = re.compile(r"(`+)(.+?)\1")
+
+
+def describe_html(sentence: str) -> Markup:
+    """A description (Markdown from the description table: text and code spans) as HTML: everything
+    escaped, code spans as ``<code>``."""
+    out: list[str] = []
+    pos = 0
+    for match in _CODE_SPAN.finditer(sentence):
+        out.append(str(escape(sentence[pos:match.start()])))
+        out.append(f"<code>{escape(match[2].strip(' ') if match[2].strip(' ') else match[2])}</code>")
+        pos = match.end()
+    out.append(str(escape(sentence[pos:])))
+    return Markup("".join(out))
+
+
+def contents(entries: list) -> list[tuple[str | None, list[int]]]:
+    """The table of contents by phase: ``(phase name or None, frame numbers)`` in order of first
+    appearance (a phase seen twice, e.g. after a reconnect, lists all its frames)."""
+    by_phase: dict[str | None, list[int]] = {}
+    for entry in entries:
+        if entry.number is not None:
+            by_phase.setdefault(entry.phase, []).append(entry.number)
+    return list(by_phase.items())
+
+
+def anchor(number: int | None) -> str:
+    """The element id of frame ``number`` (``frame-12``)."""
+    return f"frame-{number}"
+
+
+@functools.lru_cache(maxsize=2048)
+def fields_html(blob: str) -> Markup:
+    """The decoded fields of an encoded object (:func:`~chanlog.render.document.decoded_fields`) as a tree
+    of nested ``<ul class="fields">`` lists, every text escaped; lines that are errors get ``class="error"``."""
+    from chanlog.render.document import decoded_fields
+
+    out: list[str] = ['<ul class="fields">']
+    depth = 0
+    for line in decoded_fields(blob):
+        while depth < line.depth:
+            out.append("<ul>")
+            depth += 1
+        while depth > line.depth:
+            out.append("</ul>")
+            depth -= 1
+        cls = ' class="error"' if line.error else ""
+        strong = f"<strong>{escape(line.strong)}</strong>" if line.strong is not None else ""
+        out.append(f"<li{cls}>{escape(line.text)}{strong}</li>")
+    out += ["</ul>"] * depth + ["</ul>"]
+    return Markup("".join(out))
+
+
+FILTERS = {"describe_html": describe_html, "anchor": anchor, "fields_html": fields_html, "contents": contents}

@@ -1,0 +1,213 @@
+"""The flow picture: a Mermaid ``sequenceDiagram`` built from a transcript's frames, with escaped labels.
+
+Client frames are drawn ``role ->> node``, node frames ``node -->> role``; error replies and
+``channels.error`` as a cross arrow (``--x``) inside a red ``rect`` so they stand out; opens and closes as
+notes; phases (from the description table) as blue ``rect`` blocks. With numbering on, every arrow shows the
+number of its frame in the log part (``autonumber N`` is written wherever the numbers jump, e.g. past
+hidden frames). A long flow is cut into several diagrams under Mermaid's size limit (:func:`flow_parts`).
+
+Labels are escaped by :func:`label` for Mermaid 11's sequence grammar: a message's text runs to the end of
+the line and may not hold ``;`` or ``#``; ``%%`` starts a directive (``%%{init: ...}%%``, applied wherever
+it appears) or a comment; ``#name;`` is an entity code; ``<...>`` is HTML to Mermaid. Each of ``; # % < >``
+is written as Mermaid's own entity code (``#59;``, ``#35;``, ``#37;``, ``#lt;``, ``#gt;``), so the reader
+sees the original character; line breaks and other control characters become spaces.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from chanlog.errors import RenderError
+from chanlog.model import Close, Frame, Open
+
+if TYPE_CHECKING:
+    from chanlog.render.document import DocEntry
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
+_ENTITY = {";": "#59;", "#": "#35;", "%": "#37;", "<": "#lt;", ">": "#gt;"}
+_SPECIAL = re.compile(r"[;#%<>]")
+
+
+def label(text: object) -> str:
+    """``text`` safe as the text of a Mermaid message, note or phase name: ``; # % < >`` as Mermaid
+    entity codes, control characters (line breaks included) as spaces. Nothing can end the line, start a
+    statement, a directive or a comment."""
+    return _SPECIAL.sub(lambda m: _ENTITY[m[0]], _CONTROL.sub(" ", str(text)))
+
+
+@dataclass
+class Arrow:
+    """One message of the sequence diagram."""
+
+    src: str
+    """Participant alias: ``I`` (initiator), ``N`` (node), ``R`` (responder)."""
+    dst: str
+    label: str
+    """The message text, unescaped (escaped when the diagram is written)."""
+    dashed: bool
+    """A node frame (``-->>``) rather than a client frame (``->>``)."""
+    number: int | None = None
+    """The frame's number in the log part."""
+    error: bool = False
+    """An error reply or ``channels.error``: drawn as a cross arrow in a red block."""
+
+    def lines(self) -> list[str]:
+        """The diagram lines of this arrow (without the autonumber line)."""
+        head = "--x" if self.error and self.dashed else "-x" if self.error else "-->>" if self.dashed else "->>"
+        line = f"    {self.src}{head}{self.dst}: {label(self.label)}"
+        if self.error:
+            return ["    rect rgba(255, 0, 0, .2)", line, "    end"]
+        return [line]
+
+
+@dataclass
+class Phase:
+    """A run of arrows drawn in one ``rect`` block."""
+
+    name: str | None
+    arrows: list[Arrow | str] = field(default_factory=list)
+    """Arrows, and notes as plain text (``Note over I: ...``; the text after ``: `` is escaped when written)."""
+
+
+ALIAS = {"initiator": "I", "responder": "R", "node": "N"}
+_OPENS = ": opens a WebSocket connection"
+
+
+def flow(entries: Iterable[DocEntry], label_of: Callable[[DocEntry], str] | None = None) -> list[Phase]:
+    """The sequence diagram as phases of arrows, from the document's entries (hidden ones left out).
+
+    A new phase starts at an entry whose ``starts`` names one (see
+    :func:`~chanlog.render.document.doc_entries`); connections opened just before a phase starts belong to
+    it. ``label_of`` gives an arrow's text (default :func:`arrow_label`)."""
+    phases: list[Phase] = [Phase(None)]
+    for entry in entries:
+        event = entry.event
+        if entry.hidden:
+            continue
+        if event.role not in ALIAS or event.role == "node":
+            raise RenderError(f"unknown role {event.role!r} (expected initiator or responder)",
+                              f"frame {entry.number}" if entry.number is not None else None)
+        if isinstance(event, Frame):
+            start = entry.starts
+            if start is not None and start != phases[-1].name:
+                if all(isinstance(a, str) for a in phases[-1].arrows):  # only notes so far: they open it
+                    phases[-1].name = start
+                else:
+                    moved: list[Arrow | str] = []
+                    while (phases[-1].arrows and isinstance(phases[-1].arrows[-1], str)
+                           and phases[-1].arrows[-1].endswith(_OPENS)):
+                        moved.insert(0, phases[-1].arrows.pop())
+                    phases.append(Phase(start, moved))
+            text = label_of(entry) if label_of is not None else arrow_label(event)
+            error = entry.error
+            if event.sender == "client":
+                phases[-1].arrows.append(Arrow(ALIAS[event.role], "N", text, False, entry.number, error))
+            else:
+                phases[-1].arrows.append(Arrow("N", ALIAS[event.role], text, True, entry.number, error))
+        elif isinstance(event, Open):
+            phases[-1].arrows.append(f"Note over {ALIAS[event.role]}{_OPENS}")
+        elif isinstance(event, Close):
+            code = f" ({event.code})" if event.code is not None else ""
+            phases[-1].arrows.append(f"Note over {ALIAS[event.role]}: closes the connection{code}")
+    return [p for p in phases if p.arrows]
+
+
+def diagram(part: list[Phase], autonumber: bool = True) -> str:
+    """The text of one ```` ```mermaid ```` block (ending in a newline): participants, then each phase as a
+    ``rect`` with its name, its notes and arrows; with ``autonumber``, ``autonumber N`` before every arrow
+    whose frame number does not follow the previous arrow's."""
+    lines = ["sequenceDiagram", "    participant I as initiator", "    participant N as node",
+             "    participant R as responder"]
+    following: int | None = None
+    for phase in part:
+        if phase.name:
+            lines += ["    rect rgba(0, 0, 255, .1)", f"    note over I,R: {label(phase.name)}"]
+        for a in phase.arrows:
+            if isinstance(a, str):
+                head, _, text = a.partition(": ")
+                lines.append(f"    {head}: {label(text)}")
+                continue
+            if autonumber and a.number is not None and a.number != following:
+                lines.append(f"    autonumber {a.number}")
+            following = a.number + 1 if a.number is not None else None
+            lines += a.lines()
+        if phase.name:
+            lines.append("    end")
+    return "\n".join(lines) + "\n"
+
+
+#: The most characters one Mermaid diagram of the flow may have. Mermaid's default ``maxTextSize`` is 50,000:
+#: a page shows "Maximum text size in diagram exceeded" instead of a longer diagram, and a diagram cannot raise
+#: it (a protected setting), so a longer flow is drawn as several diagrams.
+MERMAID_PART_SIZE = 40_000
+#: Characters of a diagram's opening lines (``sequenceDiagram`` and the participants), and of a phase's
+#: ``rect``, ``note over`` and ``end`` lines besides its name.
+_DIAGRAM_HEAD, _PHASE_LINES = 120, 60
+
+
+def flow_parts(phases: list[Phase], limit: int = MERMAID_PART_SIZE) -> list[list[Phase]]:
+    """The flow cut into diagrams of at most ``limit`` characters each (as :func:`diagram` writes them;
+    usually one diagram). Cuts fall between phases; a phase too long for a diagram of its own is cut between
+    arrows, its later pieces named ``<name> (continued)``. Returns the diagrams, each a list of phases
+    (``[[]]`` for none)."""
+    parts: list[list[Phase]] = [[]]
+    size = _DIAGRAM_HEAD
+    for phase in phases:
+        whole = _phase_size(phase)
+        if parts[-1] and size + whole > limit and _DIAGRAM_HEAD + whole <= limit:
+            parts.append([])
+            size = _DIAGRAM_HEAD
+        if size + whole <= limit:
+            parts[-1].append(phase)
+            size += whole
+            continue
+        piece = Phase(phase.name)  # too long for any diagram: fill this one, then the next ones
+        parts[-1].append(piece)
+        size += _phase_size(piece)
+        for arrow in phase.arrows:
+            line = _line_size(arrow)
+            if piece.arrows and size + line > limit:
+                piece = Phase(f"{phase.name} (continued)" if phase.name else None)
+                parts.append([piece])
+                size = _DIAGRAM_HEAD + _phase_size(piece)
+            piece.arrows.append(arrow)
+            size += line
+    return parts
+
+
+def _phase_size(phase: Phase) -> int:
+    head = _PHASE_LINES + len(label(phase.name)) if phase.name else 0
+    return head + sum(_line_size(a) for a in phase.arrows)
+
+
+def _line_size(arrow: Arrow | str) -> int:
+    """Characters of the arrow's lines in the diagram (an ``autonumber`` line counted for every arrow)."""
+    if isinstance(arrow, str):
+        return 5 + len(label(arrow))
+    return 25 + sum(len(line) + 1 for line in arrow.lines())
+
+
+def arrow_label(frame: Frame) -> str:
+    """The short label of a frame in the diagram: method (and info event), ``result``, or ``error``."""
+    event = frame.info_event
+    method = frame.method
+    if event is not None:
+        return f"{method}: {event}"
+    if method:
+        return str(method)
+    kind = frame.rpc_kind
+    if kind == "error":
+        err = frame.obj.get("error")
+        if isinstance(err, dict) and "message" in err:
+            return f"error: {err['message']}"
+        payload = frame.obj.get("payload")
+        if isinstance(payload, dict) and "reason" in payload:
+            return f"error: {payload['reason']}"
+        return "error"
+    if kind == "response":
+        result = frame.obj.get("result")
+        return f"result: {result}" if isinstance(result, str | int | bool) else "result"
+    return "frame"
