@@ -1,4 +1,4 @@
-"""Compatibility transformation (``chanlog.compat``, ``--compat sdk14``): v1 -> v2 channel_create_tx, fees,
+"""Compatibility transformation (``chanlog.replay.compat``, ``--compat sdk14``): v1 -> v2 channel_create_tx, fees,
 signatures, consistent mapping, client frame shape; checked by decoding the results with ``chanlog.decode``."""
 
 from __future__ import annotations
@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from conftest import CORPUS
 
-from chanlog import compat
 from chanlog.decode import build, decode, encode
 from chanlog.encoding import BASE58, encode_api, parse_api
 from chanlog.model import Frame, Open, Transcript
+from chanlog.replay import compat
 from chanlog.volatile import normalize, unsigned_tx
 
 INITIATOR = "ak_mLjWgLbapr5CiVD2Q248aS2TQj9itXnoPv5tteXvZaJ8tdD2C"

@@ -17,9 +17,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from chanlog.encoding import checksum
-from chanlog.matchers import DIVERGENCE_CODE, Mode, divergence_of
 from chanlog.model import Close, Frame, Open, Transcript
 from chanlog.replay import CLIENT, NODE, FakeNode, Script, load_transcript, serve_in_thread
+from chanlog.replay.matchers import DIVERGENCE_CODE, Mode, divergence_of
 from chanlog.transcript import dump, load
 
 URL_Q = "ws://localhost:3014/channel?protocol=json-rpc&role="

@@ -1,4 +1,4 @@
-"""Action scripts (``chanlog.script``): what each participant's app must do to play a transcript."""
+"""Action scripts (``chanlog.replay.actions``): what each participant's app must do to play a transcript."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from conftest import CORPUS
 
 from chanlog.model import Close, Frame, Note, Open, Transcript
-from chanlog.script import ScriptError, action_script, sign_reply_method
+from chanlog.replay.actions import ScriptError, action_script, sign_reply_method
 
 URL = "ws://localhost:3014/channel?initiator_id=ak_i&port=3015&protocol=json-rpc&role={role}"
 

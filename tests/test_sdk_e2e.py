@@ -4,7 +4,7 @@
 registry into ``~/.cache/chanlog-tests/sdk14`` (``$CHANLOG_TEST_CACHE/sdk14`` when set; reused when present).
 For each corpus log, ``chanlog replay --compat sdk14`` serves it (a real process on loopback) and
 ``tests/sdk/driver.mjs`` runs the SDK's ``Channel`` as initiator and responder, following the action
-script :func:`chanlog.script.action_script` exports (what each participant's app did). Both must reach
+script :func:`chanlog.replay.actions.action_script` exports (what each participant's app did). Both must reach
 the recorded end: the driver every step and every recorded node frame, the fake node every client frame
 matched in strict mode (exit status 0).
 
@@ -25,9 +25,9 @@ import npm
 import pytest
 from conftest import CORPUS
 
-from chanlog import compat
 from chanlog.importer import import_file
-from chanlog.script import action_script
+from chanlog.replay import compat
+from chanlog.replay.actions import action_script
 from chanlog.transcript import dump
 
 pytestmark = pytest.mark.e2e

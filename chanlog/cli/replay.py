@@ -49,7 +49,7 @@ def setup_logging(verbose: int) -> None:
 @click.option("-v", "--verbose", count=True, help="-v: session summaries; -vv: every connection.")
 @click.option("--compat", type=click.Choice(["sdk14"]), default=None,
               help="TRANSFORM the transcript for a modern client before serving (off by default; see "
-                   "chanlog.compat). sdk14: channel_create_tx v1 -> v2, fees raised to the minimum for the "
+                   "chanlog.replay.compat). sdk14: channel_create_tx v1 -> v2, fees raised to the minimum for the "
                    "new size, old signatures kept; expected client frames in @aeternity/aepp-sdk 14's shape.")
 def replay_command(transcript: Path, host: str, port: int, mode: str, timeout: float, grace: float,
                    sessions: int, allow_partial: bool, verbose: int, compat: str | None = None) -> None:
@@ -59,7 +59,7 @@ def replay_command(transcript: Path, host: str, port: int, mode: str, timeout: f
     connection gives its role in the query (role=initiator|responder); the Nth connection of a role
     plays that role's Nth recorded connection. The node sends what the recorded node sent, answers
     requests with the client's own JSON-RPC id, answers channels.system pings at any time, and checks
-    every client frame (chanlog.matchers). A divergence is sent to the client as a JSON-RPC error,
+    every client frame (chanlog.replay.matchers). A divergence is sent to the client as a JSON-RPC error,
     reported on standard error, and makes the command exit 1 after its last session. Several
     sessions may run at once when clients add chanlog_session=KEY to the URL.
     """
@@ -69,7 +69,7 @@ def replay_command(transcript: Path, host: str, port: int, mode: str, timeout: f
     loaded = load_transcript(transcript)
     transform = None
     if compat is not None:
-        from chanlog.compat import transformer
+        from chanlog.replay.compat import transformer
 
         transform = transformer(compat)
         click.echo(f"chanlog replay: --compat {compat}: serving a TRANSFORMED transcript", err=True)

@@ -4,7 +4,7 @@
 //                        [--linger S] [--verbose]
 //
 //   DIR      a directory whose node_modules holds @aeternity/aepp-sdk (the tests install 14.1.1 there)
-//   SCRIPT   an action script (format 1) written by chanlog.script.action_script(..., "sdk14")
+//   SCRIPT   an action script (format 1) written by chanlog.replay.actions.action_script(..., "sdk14")
 //
 // Both participants run in this one process, each as a real SDK `Channel` connected to the URL with the
 // recorded channel parameters. The SDK answers sign requests by itself and calls our `sign` callback;

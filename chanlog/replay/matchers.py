@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from chanlog.volatile import is_ping as is_ping  # protocol facts kept with pong_order, re-exported here
+from chanlog.volatile import is_pong as is_pong
 from chanlog.volatile import normalize, unsigned_tx
 
 
@@ -72,29 +74,6 @@ def body_of(data: Any) -> Any:
     if "params" in data:
         return data["params"]
     return data.get("payload")
-
-
-def is_ping(data: Any) -> bool:
-    """True for a client ping: ``channels.system`` with ``params.action == "ping"`` (legacy
-    ``{action: system, tag: ping}`` or ``{action: ping}``)."""
-    if not isinstance(data, dict):
-        return False
-    if data.get("method") == "channels.system":
-        params = data.get("params")
-        return isinstance(params, dict) and params.get("action") == "ping"
-    if "method" in data:
-        return False
-    return data.get("action") == "ping" or (data.get("action") == "system" and data.get("tag") == "ping")
-
-
-def is_pong(data: Any) -> bool:
-    """True for the node's answer to a ping (``channels.system.pong``; legacy ``tag: pong``)."""
-    if not isinstance(data, dict):
-        return False
-    if data.get("method") == "channels.system.pong":
-        return True
-    return "method" not in data and (data.get("action") == "pong"
-                                     or (data.get("action") == "system" and data.get("tag") == "pong"))
 
 
 def make_pong(ping: Any, channel_id: str | None, template: Any = None) -> dict[str, Any]:

@@ -103,7 +103,7 @@ def _client_method(frame: Frame) -> str | None:
 def action_script(transcript: Transcript, profile: str | ClientProfile = "recorded") -> dict[str, Any]:
     """The action script (format 1, see the module docstring) of ``transcript`` for a client ``profile``.
 
-    Pure function of the transcript; apply a compatibility transformation (:mod:`chanlog.compat`) first
+    Pure function of the transcript; apply a compatibility transformation (:mod:`chanlog.replay.compat`) first
     when the fake node serves a transformed transcript, so that the script's frames are the ones the
     node expects. Raises :class:`ScriptError` for an unknown profile name.
     """
