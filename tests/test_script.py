@@ -135,3 +135,20 @@ def test_corpus_script_is_json_and_counts_every_node_frame_the_sdk_receives():
     assert len([s for s in script["steps"] if s["do"] in ("sign", "send")]) == len(client_frames)
     assert sum(c["node_frames"] for c in script["connections"]) == \
         len([f for f in frames if f.sender == "node"]) - len(withheld)
+
+
+def test_solo_snapshot_slash_and_force_progress_requests_are_answered_with_their_sign_methods():
+    """The node answers ``channels.sign.snapshot_solo_tx`` etc. with ``..._sign``, not ``..._tx``: the
+    recorded replies are sign steps (the SDK signs them), not frames the app sends."""
+    for request, reply in (("snapshot_solo_tx", "snapshot_solo_sign"), ("slash_tx", "slash_sign"),
+                           ("force_progress_tx", "force_progress_sign")):
+        assert sign_reply_method(node("initiator", {"method": f"channels.sign.{request}"})) == f"channels.{reply}"
+        transcript = Transcript(name="t", events=[
+            Open(role="initiator", conn=0, url=URL.format(role="initiator")),
+            node("initiator", {"jsonrpc": "2.0", "method": f"channels.sign.{request}",
+                               "params": {"data": {"signed_tx": "tx_a"}}}),
+            client("initiator", {"jsonrpc": "2.0", "method": f"channels.{reply}", "params": {"signed_tx": "tx_b"}}),
+        ])
+        steps = action_script(transcript, "sdk14")["steps"]
+        assert [s["do"] for s in steps] == ["open", "sign"], steps
+        assert steps[1]["method"] == f"channels.{reply}"

@@ -36,6 +36,7 @@ Package layout (imports flow downwards only):
 
 * :mod:`~chanlog.replay.errors`: :class:`ReplayError`, :func:`load_transcript`;
 * :mod:`~chanlog.replay.matchers`: frame matchers and divergence reports;
+* :mod:`~chanlog.replay.prelude`: a log that starts on an open channel, after the log that opened it;
 * :mod:`~chanlog.replay.script`: the script built from a transcript;
 * :mod:`~chanlog.replay.progress`: the dependency board and deadlines;
 * :mod:`~chanlog.replay.session`: one session (connections, inbox, report);
@@ -49,6 +50,7 @@ from __future__ import annotations
 
 from chanlog.replay.errors import ReplayError, load_transcript
 from chanlog.replay.node import FakeNode, Transform
+from chanlog.replay.prelude import starts_on_open_channel, with_prelude
 from chanlog.replay.progress import ABANDONED, DONE, PENDING, Deadline, Progress
 from chanlog.replay.script import CLIENT, CLOSE, NODE, OPEN, ConnScript, Script, Step
 from chanlog.replay.session import (
@@ -68,5 +70,5 @@ __all__ = [
     "ABANDONED", "CLIENT", "CLOSE", "DEFAULT_GRACE", "DEFAULT_HOST", "DEFAULT_PORT", "DEFAULT_TIMEOUT",
     "DIVERGENCE_CLOSE_CODE", "DONE", "NODE", "OPEN", "PENDING", "SESSION_PARAM", "ConnScript", "Deadline",
     "FakeNode", "Inbox", "NodeThread", "Progress", "ReplayError", "Script", "Session", "SessionReport", "Step",
-    "Transform", "load_transcript", "serve_in_thread",
+    "Transform", "load_transcript", "serve_in_thread", "starts_on_open_channel", "with_prelude",
 ]

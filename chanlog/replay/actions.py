@@ -74,16 +74,28 @@ SDK14 = ClientProfile(
 PROFILES: dict[str, ClientProfile] = {"recorded": ClientProfile(name="recorded"), "sdk14": SDK14}
 
 
+#: Sign requests whose reply method is not ``channels.<tag>`` (the node's aesc_fsm replies: solo snapshot,
+#: slash and force progress are answered with ``..._sign``, their requests end in ``_tx``).
+REPLY_METHODS: dict[str, str] = {
+    "channels.sign.snapshot_solo_tx": "channels.snapshot_solo_sign",
+    "channels.sign.slash_tx": "channels.slash_sign",
+    "channels.sign.force_progress_tx": "channels.force_progress_sign",
+}
+
+
 class ScriptError(ChanlogError):
     """A transcript cannot be turned into an action script (unknown profile)."""
 
 
 def sign_reply_method(frame: Frame) -> str | None:
     """The method a client answers the node's sign request ``frame`` with, or ``None`` when ``frame`` is
-    not a sign request: ``channels.sign.update_ack`` -> ``channels.update_ack`` (JSON-RPC), legacy
+    not a sign request: ``channels.sign.update_ack`` -> ``channels.update_ack`` (JSON-RPC; the exceptions
+    in :data:`REPLY_METHODS`, e.g. ``channels.sign.slash_tx`` -> ``channels.slash_sign``), legacy
     ``{action: sign, tag: update_ack}`` -> ``update_ack`` (channels API, "Signing")."""
     obj = frame.obj
     method = obj.get("method")
+    if method in REPLY_METHODS:
+        return REPLY_METHODS[method]
     if isinstance(method, str) and method.startswith("channels.sign."):
         return "channels." + method[len("channels.sign."):]
     if obj.get("action") == "sign" and isinstance(obj.get("tag"), str):

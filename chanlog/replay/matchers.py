@@ -405,16 +405,24 @@ class Divergence:
                 "arrived": self.arrived, "diff": self.diff, "ignored": IGNORED}
 
     def error_frame(self, protocol: str, request_id: Any = None, channel_id: str | None = None) -> str:
-        """The report as the error message the fake node sends the client: a JSON-RPC 2.0 error (code
-        :data:`DIVERGENCE_CODE`, ``id`` the client's or ``null``), or for the legacy protocol an
-        ``{action: error, payload: {reason, request}}`` frame."""
+        """The report as the error message the fake node sends the client.
+
+        JSON-RPC: an error in the node's own shape (channels WebSocket API, "Errors"; JSON-RPC 2.0 §5.1):
+        ``{"error": {"code": DIVERGENCE_CODE, "message": "chanlog replay: divergence at <where>: <reason>",
+        "data": [{"code": DIVERGENCE_CODE, "message": " (expected frame N: <method>)", "chanlog": <report>}]},
+        "id": <the client's id or null>}``. Clients that show ``error.message`` followed by
+        ``error.data[0].message`` (``@aeternity/aepp-sdk``) show where and why; the full report
+        (:meth:`to_dict`) rides in ``data[0].chanlog``. Legacy: ``{action: error, payload: {reason,
+        message, chanlog}}``."""
         message = f"chanlog replay: divergence at {self.where}: {self.reason}"
         if protocol == "legacy":
             payload = {"reason": "chanlog_divergence", "message": message, "chanlog": self.to_dict()}
             return json.dumps({"action": "error", "channel_id": channel_id, "payload": payload, "version": 1},
                               ensure_ascii=False)
+        detail = f" (expected frame {self.frame}: {self.method or 'an answer'})" if self.frame is not None else ""
+        data = [{"code": DIVERGENCE_CODE, "message": detail, "chanlog": self.to_dict()}]
         return json.dumps({"channel_id": channel_id,
-                           "error": {"code": DIVERGENCE_CODE, "message": message, "data": self.to_dict()},
+                           "error": {"code": DIVERGENCE_CODE, "message": message, "data": data},
                            "id": request_id, "jsonrpc": "2.0", "version": 1}, ensure_ascii=False)
 
 
@@ -423,8 +431,10 @@ def divergence_of(data: Any) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         return None
     error = data.get("error")
-    if isinstance(error, dict) and error.get("code") == DIVERGENCE_CODE and isinstance(error.get("data"), dict):
-        return error["data"]
+    if isinstance(error, dict) and error.get("code") == DIVERGENCE_CODE and isinstance(error.get("data"), list):
+        first = error["data"][0] if error["data"] else None
+        report = first.get("chanlog") if isinstance(first, dict) else None
+        return report if isinstance(report, dict) else None
     payload = data.get("payload")
     if data.get("action") == "error" and isinstance(payload, dict) and payload.get("reason") == "chanlog_divergence":
         chanlog = payload.get("chanlog")
