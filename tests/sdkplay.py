@@ -108,8 +108,9 @@ def _read_url(proc: subprocess.Popen[str], timeout: float) -> str | None:
 
 
 def play(prepared: Prepared, sdk: Path, workdir: Path, *, mode: str = "strict", node_timeout: float = 10,
-         driver_timeout: float = 60, linger: float = 0, extra: tuple[str, ...] = ()) -> Outcome:
-    """Serve ``prepared`` with ``chanlog replay --compat sdk14 --mode MODE`` and play it with the SDK."""
+         driver_timeout: float = 60, linger: float = 0, compat: str | None = "sdk14") -> Outcome:
+    """Serve ``prepared`` with ``chanlog replay --compat COMPAT --mode MODE`` (no ``--compat`` when ``None``)
+    and play it with the SDK; the driver's script is made for the sdk14 transformation either way."""
     start = time.monotonic()
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "transcript.yaml"
@@ -118,7 +119,8 @@ def play(prepared: Prepared, sdk: Path, workdir: Path, *, mode: str = "strict", 
     script_path.write_text(json.dumps(prepared.script))
     total = sum(1 for _ in prepared.transcript.frames())
     proc = subprocess.Popen([sys.executable, "-m", "chanlog", "replay", str(path), "--port", "0", "--mode", mode,
-                             "--sessions", "1", "--compat", "sdk14", "--timeout", str(node_timeout), *extra],
+                             "--sessions", "1", "--timeout", str(node_timeout),
+                             *(("--compat", compat) if compat else ())],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     summary: dict[str, Any] = {}
     try:
@@ -133,8 +135,11 @@ def play(prepared: Prepared, sdk: Path, workdir: Path, *, mode: str = "strict", 
                                    "--timeout", str(driver_timeout), "--linger", str(linger)],
                                   capture_output=True, text=True, timeout=driver_timeout + linger + 20)
             lines = done.stdout.strip().splitlines()
-            if lines:
-                summary = json.loads(lines[-1])
+            try:
+                summary = json.loads(lines[-1]) if lines else {}
+            except ValueError:
+                summary = {}
+            if summary:
                 summary["exit"] = done.returncode
             else:
                 summary = {"ok": False, "exit": done.returncode, "errors": [{"error": done.stderr[-1000:]}],

@@ -717,3 +717,93 @@ def test_dumped_and_reloaded_transcript_replays_the_same(tmp_path):
     a, b = Script.build(example()), Script.build(load(path))
     assert [(s.kind, s.number, s.client_deps) for s in a.steps.values()] == \
         [(s.kind, s.number, s.client_deps) for s in b.steps.values()]
+
+
+# -- replay with a prelude ---------------------------------------------------------------------------------
+
+
+def _mid_session() -> Transcript:
+    """A test that starts on the open channel of :data:`EXAMPLE` (no opens), then reconnects the initiator."""
+    rpc = {"jsonrpc": "2.0"}
+    return Transcript(name="mid", events=[
+        Frame(role="initiator", conn=0, sender="client",
+              data={**rpc, "method": "channels.message", "params": {"info": "hi", "to": "ak_r"}}),
+        Frame(role="responder", conn=1, sender="node",
+              data={**rpc, "method": "channels.message", "params": {"data": {"message": {"info": "hi"}}}}),
+        Close(role="initiator", conn=0, closed_by="client", code=1000),
+        Open(role="initiator", conn=2, url="ws://localhost:3014/channel?role=initiator&existing_channel_id=ch_x"),
+        Frame(role="initiator", conn=2, sender="node",
+              data={**rpc, "method": "channels.info", "params": {"data": {"event": "channel_reestablished"}}}),
+    ])
+
+
+def test_a_prelude_is_served_first_and_the_test_continues_on_its_open_connections():
+    from chanlog.replay import starts_on_open_channel, with_prelude
+
+    prelude, test = example(), _mid_session()
+    assert starts_on_open_channel(test) and not starts_on_open_channel(prelude)
+    joined = with_prelude(prelude, test)
+    last = max(e.conn for e in prelude.events)
+    assert joined.events[:len(prelude.events)] == prelude.events
+    tail = joined.events[len(prelude.events):]
+    opened = {e.role: e.conn for e in prelude.events if isinstance(e, Open)}
+    assert [e.conn for e in tail] == [opened["initiator"], opened["responder"], opened["initiator"],
+                                      last + 1, last + 1]
+    frames = sum(1 for _ in prelude.frames())
+    assert joined.source["prelude"] == {"name": prelude.name, "frames": frames, "events": len(prelude.events)}
+    assert joined.name == "mid" and not starts_on_open_channel(joined)
+    script = Script.build(joined)
+    assert len(script.roles["initiator"]) == 2 and script.roles["initiator"][1].open is not None
+
+
+def test_a_prelude_that_leaves_no_connection_open_for_a_role_is_an_error():
+    from chanlog.replay import ReplayError, with_prelude
+
+    prelude = example()
+    closed = Transcript(name="closed", events=[*prelude.events, Close(role="responder", conn=1, closed_by="client")])
+    responder_conn = next(e.conn for e in prelude.events if isinstance(e, Open) and e.role == "responder")
+    closed.events[-1] = Close(role="responder", conn=responder_conn, closed_by="client")
+    with pytest.raises(ReplayError, match="leaves no responder connection open"):
+        with_prelude(closed, _mid_session())
+
+
+@pytest.mark.e2e
+def test_replay_command_with_prelude_serves_a_corpus_test_after_its_init_per_group(tmp_path):
+    """``chanlog replay sc_ws_deposit.md --prelude init_per_group.md``: our own player, sending the joined
+    transcript's client frames, plays both logs to the end on the same connections."""
+    from conftest import CORPUS
+
+    from chanlog.importer import import_file
+    from chanlog.play import play
+    from chanlog.replay import with_prelude
+
+    group = CORPUS / "json-rpc" / "continuous"
+    if not group.is_dir():
+        pytest.skip(f"the shared corpus is absent ({CORPUS})")
+    test_log, prelude_log = group / "sc_ws_deposit.md", group / "init_per_group.md"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "chanlog", "replay", str(test_log), "--port", "0",
+                             "--prelude", str(prelude_log), "--timeout", "10"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    try:
+        url = proc.stdout.readline().strip()
+        report = play(with_prelude(import_file(prelude_log), import_file(test_log)), url, timeout=10)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert report.ok, report
+    assert proc.returncode == 0, err
+    assert "--prelude" in err and "its 30 frames come first" in err
+    assert "session 1 (sc_ws_deposit): played to the end" in err and "0 divergences" in err
+
+
+def test_replay_command_says_when_a_log_needs_a_prelude(tmp_path):
+    path = tmp_path / "mid.yaml"
+    dump(_mid_session(), path)
+    proc, url = _replay_process(path, "--timeout", "5")
+    try:
+        assert url.startswith("ws://")
+    finally:
+        proc.kill()
+        _, err = proc.communicate(timeout=30)
+    assert "starts on an open channel" in err and "--prelude" in err

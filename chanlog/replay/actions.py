@@ -41,6 +41,7 @@ from typing import Any
 
 from chanlog.errors import ChanlogError
 from chanlog.model import Close, Frame, Open, Transcript
+from chanlog.volatile import is_pong
 
 SCRIPT_FORMAT = 1
 
@@ -154,7 +155,7 @@ def action_script(transcript: Transcript, profile: str | ClientProfile = "record
         entry = conn_entry(event)
         number = numbers[id(event)]
         if event.sender == "node":
-            if _delivered(event, sent_with_id):
+            if _delivered(event, sent_with_id) and not is_pong(event.obj):
                 received[event.conn] = received.get(event.conn, 0) + 1
                 entry["node_frames"] += 1
             reply = sign_reply_method(event)

@@ -25,7 +25,8 @@ Profile ``sdk14`` (``@aeternity/aepp-sdk`` 14, which only understands the Iris t
 5. **Action parameters the SDK cannot send.** ``channel.deposit(amount)``, ``channel.withdraw(amount)`` and
    ``channel.shutdown()`` send ``{amount}`` and ``{}`` only (``es/channel/Spend.js``, ``Base.js``): the expected
    ``channels.deposit`` / ``channels.withdraw`` / ``channels.shutdown`` frames lose ``fee``, ``gas_price`` and
-   ``nonce``. The node's sign request that follows keeps the recorded transaction (with the recorded fee): a
+   ``nonce``; ``channels.force_progress`` without ``gas`` gets ``gas: 1000000`` (``forceProgress()``'s default
+   ``gasLimit``, always sent). The node's sign request that follows keeps the recorded transaction (with the recorded fee): a
    node of today given no fee would have chosen its own, which a client cannot tell apart.
 6. **Nested transactions.** A channel transaction's ``payload`` (channel_close_solo_tx, channel_slash_tx,
    channel_snapshot_solo_tx, channel_force_progress_tx: a signed off-chain state) is upgraded like a top-level
@@ -182,6 +183,10 @@ ACTION_PARAMS_DROPPED: dict[str, frozenset[str]] = {
 }
 
 
+#: The gas limit ``channel.forceProgress()`` sends when none is given (SDK 14 ``gasLimit = 1000000``).
+FORCE_PROGRESS_GAS = 1_000_000
+
+
 def transform_data(data: Any, profile: Profile, *, sender: str = "node",
                    mapping: dict[str, str] | None = None, applied: set[str] | None = None) -> Any:
     """A transformed copy of one frame's parsed JSON (``sender`` ``client`` or ``node``).
@@ -202,6 +207,10 @@ def transform_data(data: Any, profile: Profile, *, sender: str = "node",
             if isinstance(params, dict) and "meta" not in params:
                 out = {**out, "params": {**params, "meta": []}}
                 applied.add("update_meta")
+        if profile.action_params and method == "channels.force_progress":
+            if isinstance(params, dict) and "gas" not in params:
+                out = {**out, "params": {**params, "gas": FORCE_PROGRESS_GAS}}
+                applied.add("action_params")
         dropped = ACTION_PARAMS_DROPPED.get(method) if profile.action_params else None  # type: ignore[arg-type]
         if dropped and isinstance(params, dict) and dropped & params.keys():
             out = {**out, "params": {k: v for k, v in params.items() if k not in dropped}}

@@ -53,7 +53,7 @@ const NETWORK_ID = 'ae_chanlog_replay';
 const log = (...parts) => { if (args.verbose) process.stderr.write(`[driver] ${parts.join(' ')}\n`); };
 
 const errors = [];
-const unhandled = []; // node frames the SDK's FSM has no handler for in its state (it ignores them)
+const unhandled = {}; // "conn method" -> how many node frames the SDK's FSM had no handler for (it ignores them)
 const rejected = []; // SDK API promises rejected by an error the recorded node sent
 const conns = new Map(); // conn number -> state
 const waiters = new Set();
@@ -169,7 +169,8 @@ async function openConn(step) {
   channel.on('error', (error) => {
     const incoming = error?.incomingMessage;
     if (error?.handlerError?.name === 'UnknownChannelStateError' && incoming !== undefined) {
-      unhandled.push({ conn: state.conn, method: incoming.method ?? (incoming.error ? 'error' : 'response') });
+      const key = `${state.conn} ${incoming.method ?? (incoming.error ? 'error' : 'response')}`;
+      unhandled[key] = (unhandled[key] ?? 0) + 1;
       return;
     }
     const detail = incoming?.error ? ` (node error: ${incoming.error.message}${incoming.error.data?.[0]?.message ?? ''})` : '';
@@ -331,15 +332,19 @@ function summary(ok, done) {
       conn: s.conn, role: s.role, received: s.received, expected: s.entry.node_frames, sent: s.sent,
       status: s.endStatus ?? s.channel?.status() ?? null, pings: s.pings, pongs: s.pongs,
     })),
-    errors,
+    errors: errors.slice(0, 20).map((e) => ({ ...e, error: String(e.error).slice(0, 1000) })),
     unhandled,
     rejected,
   });
 }
 
+// Exit once the summary is written (a pipe takes large writes asynchronously).
+function finish(ok, done, code) {
+  process.stdout.write(`${summary(ok, done)}\n`, () => process.exit(code));
+}
+
 const timer = setTimeout(() => {
-  process.stdout.write(`${summary(false, null)}\n`);
-  process.exit(1);
+  finish(false, null, 1);
 }, Number(args.timeout) * 1000);
 
 try {
@@ -352,11 +357,9 @@ try {
     state.endStatus = state.channel.status();
     if (!state.closed) state.channel.disconnect();
   }
-  process.stdout.write(`${summary(true, done)}\n`);
-  process.exit(0);
+  finish(true, done, 0);
 } catch (error) {
   clearTimeout(timer);
   errors.push({ error: String(error?.stack ?? error) });
-  process.stdout.write(`${summary(false, null)}\n`);
-  process.exit(1);
+  finish(false, null, 1);
 }
