@@ -132,7 +132,7 @@ def test_logs_that_start_on_an_open_channel_are_played_after_their_group_prelude
     if not JSON_RPC.is_dir():
         pytest.skip(f"the shared corpus is absent ({CORPUS})")
     prepared = sdkplay.prepare(JSON_RPC / "continuous" / "sc_ws_deposit.md", JSON_RPC)
-    assert prepared.prelude == JSON_RPC / "continuous" / "init_per_group.md"
+    assert prepared.prelude == (JSON_RPC / "continuous" / "init_per_group.md").resolve()
     assert prepared.transcript.source["prelude"]["frames"] == prepared.prelude_frames == 30
     assert [s["do"] for s in prepared.script["steps"][:2]] == ["open", "open"]
 

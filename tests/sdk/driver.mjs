@@ -115,7 +115,7 @@ function connState(conn) {
   const state = {
     conn, role: entry.role, entry, channel: null, received: 0, sent: 0, closed: false, pings: 0, pongs: 0,
     signTurn: null, signTurnWaiters: [], account: MemoryAccount.generate(), outgoing: [], scriptedPings: 0,
-    closeCode: null,
+    scriptedPingsSent: 0, closeCode: null,
   };
   conns.set(conn, state);
   return state;
@@ -188,7 +188,7 @@ async function openConn(step) {
     const ping = msg.method === 'channels.system' && msg.id === undefined && msg.params?.action === 'ping';
     if (ping && state.scriptedPings === 0) state.pings += 1;
     else {
-      if (ping) state.scriptedPings -= 1;
+      if (ping) { state.scriptedPings -= 1; state.scriptedPingsSent += 1; }
       state.sent += 1;
       state.outgoing.push(msg.method);
     }
@@ -317,7 +317,10 @@ async function run() {
     done += 1;
   }
   for (const state of conns.values()) {
-    await waitFor(() => state.received >= state.entry.node_frames || state.selfClosed, `the end of connection ${state.conn}: ${state.entry.node_frames} node frames`);
+    // Every recorded node frame, and a pong for every scripted ping (pongs are not counted as node frames).
+    await waitFor(() => (state.received >= state.entry.node_frames && state.pongs >= state.scriptedPingsSent)
+      || state.selfClosed, `the end of connection ${state.conn}: ${state.entry.node_frames} node frames, `
+      + `${state.scriptedPingsSent} pongs`);
   }
   return done;
 }
