@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="*", type=Path, help=f"logs or folders (default: {DEFAULT_CORPUS})")
-    parser.add_argument("--mode", choices=("strict", "lenient"), default="strict")
+    parser.add_argument("--mode", choices=("strict", "lenient"), default="strict",
+                        help="matching mode of chanlog replay (default strict)")
     parser.add_argument("--jobs", type=int, default=2, help="logs played at once (default 2)")
     parser.add_argument("--timeout", type=float, default=8.0,
                         help="seconds the fake node waits for an expected client frame (default 8)")

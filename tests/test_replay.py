@@ -135,6 +135,12 @@ def test_response_carries_the_clients_own_id_with_its_json_type():
     response, error = run(scenario())
     assert response["id"] == "my-id-1" and response["result"] == "ok"
     assert error["id"] == 7.5 and error["error"]["code"] == DIVERGENCE_CODE
+    # the node's own error shape (data: [{code, message}]): clients that print message + data[0].message
+    # (the JavaScript SDK) show where and why; the full report rides in data[0].chanlog
+    (detail,) = error["error"]["data"]
+    assert detail["code"] == DIVERGENCE_CODE and isinstance(detail["message"], str)
+    assert error["error"]["message"].startswith("chanlog replay: divergence at session 1, initiator connection 1")
+    assert divergence_of(error) == detail["chanlog"] and detail["chanlog"]["role"] == "initiator"
 
 
 def test_no_response_when_the_client_sent_a_notification():

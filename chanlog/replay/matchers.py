@@ -9,7 +9,8 @@ the arrived frame passes it, or one sentence saying why not. :data:`MATCHERS` li
 Protocol facts used here (channels WebSocket API, JSON-RPC and legacy):
 
 * a client *sign reply* answers a node sign request (``channels.sign.<x>`` / legacy ``{action: sign,
-  tag: <x>}``) with method ``channels.<x>`` (legacy ``action: <x>``) and ``params.signed_tx`` (legacy
+  tag: <x>}``) with method ``channels.<x>`` (``..._sign`` for ``snapshot_solo_tx``, ``slash_tx``,
+  ``force_progress_tx``; legacy ``action: <x>``) and ``params.signed_tx`` (legacy
   ``payload.tx``), or declines with ``params.error`` (an integer code);
 * ``channels.system`` with ``{"action": "ping"}`` is a ping, answered with ``channels.system.pong``
   (legacy: ``{action: system, tag: ping}``, or ``{action: ping}``, answered with ``tag: pong``);

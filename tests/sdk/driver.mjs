@@ -7,18 +7,27 @@
 //   SCRIPT   an action script (format 1) written by chanlog.replay.actions.action_script(..., "sdk14")
 //
 // Both participants run in this one process, each as a real SDK `Channel` connected to the URL with the
-// recorded channel parameters. The SDK answers sign requests by itself and calls our `sign` callback;
-// this app does what the recording's app did, step by step in transcript order: proposes updates
-// (`channel.update`), sends messages, makes `channels.get.*` calls, declines the sign requests the
-// recording declined, shuts down, disconnects. Each step first waits until the node frames recorded
-// before it have arrived. Transactions are signed with a fresh random key (the fake node compares the
-// transaction inside `signed_tx`, not the signatures).
+// recorded channel parameters (a connection with existing_channel_id/existing_fsm_id reconnects, with
+// `reestablish: true` unless the recording's next client frame is channels.get.offchain_state). The SDK
+// answers sign requests by itself and calls our `sign` callback; this app does what the recording's app did,
+// step by step in transcript order, through the SDK's own API wherever it has one: `update` (transfers, with
+// meta), `sendMessage`, `deposit`, `withdraw`, `shutdown`, `leave`, `createContract`, `callContract`,
+// `forceProgress`, `cleanContractCalls`, `balances`, `state`, `poi`, `getContractState`, `getContractCall`,
+// `callContractStatic`; any other request goes through the SDK's own RPC helper (`call` with an id, else
+// `notify`). Sign requests the recording declined are declined by returning the recorded error code from the
+// sign callback (an abort). Each step first waits until the node frames recorded before it have arrived.
+// Transactions are signed with a fresh random key (the fake node compares the transaction inside
+// `signed_tx`, not the signatures). Listeners go on before each open, so a rejected open is reported.
 //
 // --linger S keeps the connections open S seconds after the end (to see the SDK's pings answered).
 // Prints one JSON summary line on stdout: {ok, steps_done, steps, waiting_for, connections: [{conn, role,
-// received, expected, sent, status, pings, pongs}], errors: [...]}.
-// Exit status: 0 when every step was done and every connection received all its recorded node frames;
-// 1 otherwise (timeout, SDK error on a step); 2 bad usage.
+// received, expected, sent, status, pings, pongs}], errors: [...], unhandled: {"CONN METHOD": count},
+// rejected: [...]}. `errors`: SDK errors (a divergence the fake node reported included); `unhandled`: node
+// frames the SDK's state machine has no handler for in its state (it reports them and ignores them);
+// `rejected`: API promises rejected by an error the recorded node sent.
+// Exit status: 0 when every step was done and every connection received all its recorded node frames
+// (or was closed by the SDK itself, as after a leave); 1 otherwise (timeout, the fake node closed a
+// connection on a divergence, SDK error on a step); 2 bad usage.
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
