@@ -49,21 +49,19 @@ Package layout (imports flow downwards only):
 from __future__ import annotations
 
 from chanlog.replay.errors import ReplayError, load_transcript
-from chanlog.replay.node import FakeNode, Transform
-from chanlog.replay.prelude import starts_on_open_channel, with_prelude
-from chanlog.replay.progress import ABANDONED, DONE, PENDING, Deadline, Progress
-from chanlog.replay.script import CLIENT, CLOSE, NODE, OPEN, ConnScript, Script, Step
-from chanlog.replay.session import (
+from chanlog.replay.node import (
     DEFAULT_GRACE,
     DEFAULT_HOST,
     DEFAULT_PORT,
     DEFAULT_TIMEOUT,
-    DIVERGENCE_CLOSE_CODE,
     SESSION_PARAM,
-    Inbox,
-    Session,
-    SessionReport,
+    FakeNode,
+    Transform,
 )
+from chanlog.replay.prelude import starts_on_open_channel, with_prelude
+from chanlog.replay.progress import ABANDONED, DONE, PENDING, Deadline, Progress
+from chanlog.replay.script import CLIENT, CLOSE, NODE, OPEN, ConnScript, Script, Step
+from chanlog.replay.session import DIVERGENCE_CLOSE_CODE, Inbox, Session, SessionReport
 from chanlog.replay.thread import NodeThread, serve_in_thread
 
 __all__ = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,17 +14,22 @@ from chanlog.model import ROLES, Transcript
 from chanlog.replay.errors import ReplayError
 from chanlog.replay.matchers import Divergence, Mode
 from chanlog.replay.script import Script
-from chanlog.replay.session import (
-    DEFAULT_GRACE,
-    DEFAULT_HOST,
-    DEFAULT_TIMEOUT,
-    SESSION_PARAM,
-    Session,
-    SessionReport,
-    log,
-)
+from chanlog.replay.session import Session, SessionReport
+
+log = logging.getLogger("chanlog.replay")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 3014
+DEFAULT_TIMEOUT = 30.0
+"""Seconds to wait for an expected client frame before the slot counts as a divergence."""
+DEFAULT_GRACE = 2.0
+"""Seconds to wait for what may legitimately never come: a role that has not connected yet, a
+skippable frame in lenient mode."""
+SESSION_PARAM = "chanlog_session"
+"""Query parameter that groups connections into one session when several run at once."""
 
 Transform = Callable[[Transcript], Transcript]
+"""A transformation applied to the transcript before serving (e.g. :func:`chanlog.replay.compat.transformer`)."""
 
 
 class FakeNode:

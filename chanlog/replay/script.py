@@ -223,13 +223,14 @@ def _expected(frame: Frame, number: int) -> Expected:
     return Expected(number, wire, data, frame.is_json, method_of(data))
 
 
-def _same_id(a: Any, b: Any) -> bool:
+def same_id(a: Any, b: Any) -> bool:
+    """True when two JSON-RPC ids are the same value of the same JSON type (``1`` is not ``"1"``)."""
     return type(a) is type(b) and a == b
 
 
 def _request_of(cs: ConnScript, recorded_id: Any) -> int:
     for step in reversed(cs.frames):
-        if step.kind == CLIENT and step.has_id and _same_id(step.recorded_id, recorded_id):
+        if step.kind == CLIENT and step.has_id and same_id(step.recorded_id, recorded_id):
             return step.index
     return -1
 

@@ -15,23 +15,15 @@ from typing import TYPE_CHECKING, Any
 from chanlog.model import ROLES, dump_json
 from chanlog.replay.matchers import MATCHERS, Arrival, Divergence, Mode, check, diff, is_ping, make_pong
 from chanlog.replay.progress import ABANDONED, DONE, PENDING, Deadline, Progress
-from chanlog.replay.script import CLOSE, NODE, ConnScript, Step, _same_id
+from chanlog.replay.script import CLOSE, NODE, ConnScript, Step, same_id
 
 if TYPE_CHECKING:
     from chanlog.replay.node import FakeNode
 
 log = logging.getLogger("chanlog.replay")
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 3014
-DEFAULT_TIMEOUT = 30.0
-"""Seconds to wait for an expected client frame before the slot counts as a divergence."""
-DEFAULT_GRACE = 2.0
-"""Seconds to wait for what may legitimately never come: a role that has not connected yet, a
-skippable frame in lenient mode."""
-SESSION_PARAM = "chanlog_session"
-"""Query parameter that groups connections into one session when several run at once."""
 DIVERGENCE_CLOSE_CODE = 4000
+"""WebSocket close code after a divergence (4000-4999: private use, RFC 6455 §7.4.2)."""
 
 
 class Inbox:
@@ -386,7 +378,7 @@ class Session:
             if not has_id:
                 self.report.withheld += 1
                 return True
-            if not _same_id(actual, step.recorded_id):
+            if not same_id(actual, step.recorded_id):
                 data = dict(exp.data)
                 data["id"] = actual
                 text = dump_json(data, step.event.fmt or "compact")  # type: ignore[attr-defined]
