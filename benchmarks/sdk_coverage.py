@@ -7,7 +7,8 @@ imported and played for both roles by the real SDK (``tests/sdk/driver.mjs``, in
 into the shared test cache) against ``chanlog replay --compat sdk14`` in the given mode. A log that starts on
 an open channel gets the nearest ``init_per_group.md`` (its folder, else a parent folder) as ``--prelude``.
 
-Prints one line per log (``pass``/``FAIL``, frames played/total, seconds, the first divergence or SDK error),
+Prints one line per log (``pass``/``FAIL``, frames played/total, seconds, the first divergence or SDK error,
+how many node frames the SDK's state machine ignored for want of a handler),
 then ``sdk strict: P/N logs, F% of frames`` (frames of the passing logs over the frames of all logs, preludes
 not counted). Exit status 0 (also when logs fail: this measures); 2 bad usage; skips with the reason (exit 0)
 when node/npm are missing or the SDK cannot be installed.
@@ -100,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
                 verdict = "pass" if outcome.ok else "FAIL"
                 prelude = f" (prelude {prepared.prelude.parent.name}/{prepared.prelude.name})" if prepared.prelude else ""
                 problem = f"  {outcome.first_problem}" if outcome.first_problem else ""
+                ignored = sum((outcome.summary.get("unhandled") or {}).values())
+                if ignored:
+                    problem += f"  (the SDK ignored {ignored} node frames it has no handler for)"
                 print(f"{verdict} {name}{prelude}: {outcome.played}/{outcome.total} frames, "
                       f"{outcome.seconds:.1f} s{problem}", flush=True)
                 if args.verbose and not outcome.ok:
