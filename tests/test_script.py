@@ -152,3 +152,18 @@ def test_solo_snapshot_slash_and_force_progress_requests_are_answered_with_their
         steps = action_script(transcript, "sdk14")["steps"]
         assert [s["do"] for s in steps] == ["open", "sign"], steps
         assert steps[1]["method"] == f"channels.{reply}"
+
+
+def test_pongs_are_not_counted_as_node_frames_the_client_waits_for():
+    """A driver's SDK counts pongs apart from other frames (they answer its own pings as well)."""
+    transcript = Transcript(name="t", events=[
+        Open(role="initiator", conn=0, url=URL.format(role="initiator")),
+        client("initiator", {"jsonrpc": "2.0", "method": "channels.system", "params": {"action": "ping"}}),
+        node("initiator", {"jsonrpc": "2.0", "method": "channels.system.pong",
+                           "params": {"channel_id": "ch_x", "data": {"action": "system", "tag": "pong"}}}),
+        info("initiator", "update"),
+        client("initiator", {"jsonrpc": "2.0", "method": "channels.message", "params": {"info": "x", "to": "ak_r"}}),
+    ])
+    script = action_script(transcript, "sdk14")
+    assert script["connections"][0]["node_frames"] == 1
+    assert script["steps"][-1]["after"] == {"0": 1}
