@@ -775,29 +775,23 @@ def test_a_prelude_that_leaves_no_connection_open_for_a_role_is_an_error():
 
 @pytest.mark.e2e
 def test_replay_command_with_prelude_serves_a_corpus_test_after_its_init_per_group(tmp_path):
-    """``chanlog replay sc_ws_deposit.md --prelude init_per_group.md``: our own player, sending the joined
-    transcript's client frames, plays both logs to the end on the same connections."""
+    """``chanlog replay sc_ws_deposit.md --prelude init_per_group.md`` and ``chanlog play`` with the same
+    prelude, two processes: both logs play to the end on the same connections."""
     from conftest import CORPUS
-
-    from chanlog.importer import import_file
-    from chanlog.play import play
-    from chanlog.replay import with_prelude
 
     group = CORPUS / "json-rpc" / "continuous"
     if not group.is_dir():
         pytest.skip(f"the shared corpus is absent ({CORPUS})")
     test_log, prelude_log = group / "sc_ws_deposit.md", group / "init_per_group.md"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "chanlog", "replay", str(test_log), "--port", "0",
-                             "--prelude", str(prelude_log), "--timeout", "10"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    proc, url = _replay_process(test_log, "--prelude", str(prelude_log), "--timeout", "10")
     try:
-        url = proc.stdout.readline().strip()
-        report = play(with_prelude(import_file(prelude_log), import_file(test_log)), url, timeout=10)
+        player = subprocess.run([sys.executable, "-m", "chanlog", "play", str(test_log), "--url", url,
+                                 "--prelude", str(prelude_log), "--timeout", "10"],
+                                capture_output=True, text=True, timeout=60, cwd=REPO)
         _, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
-    assert report.ok, report
+    assert player.returncode == 0, player.stdout + player.stderr
     assert proc.returncode == 0, err
     assert "--prelude" in err and "its 30 frames come first" in err
     assert "session 1 (sc_ws_deposit): played to the end" in err and "0 divergences" in err
