@@ -3,7 +3,7 @@
 For each role the player walks that role's recorded events in order: it opens each recorded
 connection against the given URL with the recorded query string (``role=<role>`` only when the log
 starts mid-connection), sends each recorded client frame exactly as recorded, and checks each frame
-the node sends against the recorded one (:data:`chanlog.matchers.NODE_MATCHERS`). A client step
+the node sends against the recorded one (:data:`chanlog.replay.matchers.NODE_MATCHERS`). A client step
 (open, frame, close) waits until everything recorded before it on its own role has happened, and,
 softly, until the other role's latest event recorded before it has happened (both participants'
 entries of a log are interleaved in write order, which is not always causal: a cross-role wait that
@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from chanlog.matchers import NODE_MATCHERS, Arrival, Divergence, Mode, check, diff, divergence_of, is_pong
 from chanlog.model import ROLES, Transcript
 from chanlog.replay import (
     CLIENT,
@@ -41,6 +40,16 @@ from chanlog.replay import (
     ReplayError,
     Script,
     Step,
+)
+from chanlog.replay.matchers import (
+    NODE_MATCHERS,
+    Arrival,
+    Divergence,
+    Mode,
+    check,
+    diff,
+    divergence_of,
+    is_pong,
 )
 
 log = logging.getLogger("chanlog.play")
@@ -317,7 +326,7 @@ async def aplay(transcript: Transcript | Script, url: str, *, mode: Mode | str =
     (``ws://HOST:PORT/channel``); see the module docstring. ``transcript`` may be a prebuilt
     :class:`~chanlog.replay.Script` (to play one transcript many times without cutting it up again).
 
-    ``mode``: :class:`~chanlog.matchers.Mode` for checking the node's frames; ``timeout``: seconds to
+    ``mode``: :class:`~chanlog.replay.matchers.Mode` for checking the node's frames; ``timeout``: seconds to
     wait for each node frame (and for soft cross-role waits); ``session``: a key sent as the
     ``chanlog_session`` query parameter, so that several plays can share one fake node at once.
     Returns a :class:`PlayReport` (``report.ok`` is False on a divergence). Raises

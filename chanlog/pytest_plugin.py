@@ -13,8 +13,13 @@ marker (or ``--chanlog-allow-partial``) accepts partial play. A test body that f
 its own failure.
 
 Marker ``chanlog(transcript, *, mode="strict", timeout=30, grace=2, allow_partial=False,
-transform=None, sessions=1)``: ``transcript`` is a path (YAML transcript or node Markdown log) relative
-to the test file's directory, then to the rootdir, or a :class:`~chanlog.model.Transcript`.
+transform=None, sessions=1, prelude=None)``: ``transcript`` is a path (YAML transcript or node Markdown log)
+relative to the test file's directory, then to the rootdir, or a :class:`~chanlog.model.Transcript`;
+``prelude`` (the same kinds) is served first, on the same connections, for a transcript that starts on an
+open channel (:func:`chanlog.replay.with_prelude`; e.g. the node logs' ``init_per_group``)::
+
+    @pytest.mark.chanlog("corpus/json-rpc/continuous/sc_ws_deposit.md",
+                         prelude="corpus/json-rpc/continuous/init_per_group.md")
 
 Fixtures, each small and overridable in a ``conftest.py``: ``chanlog_transcript`` (the
 :class:`~chanlog.model.Transcript` to serve), ``chanlog_options`` (the :class:`FakeNode` options and
@@ -51,7 +56,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "chanlog(transcript, mode='strict', timeout=30, grace=2, allow_partial=False, transform=None, sessions=1): "
+        "chanlog(transcript, mode='strict', timeout=30, grace=2, allow_partial=False, transform=None, sessions=1, "
+        "prelude=None): "
         "serve the transcript as a fake node for this test (fixtures chanlog_url, chanlog_node); the test fails "
         "when the client diverges or leaves the script unfinished.",
     )
@@ -64,14 +70,26 @@ def _marker(request: pytest.FixtureRequest) -> pytest.Mark | None:
 @pytest.fixture
 def chanlog_transcript(request: pytest.FixtureRequest) -> Transcript:
     """The transcript to serve: the ``chanlog`` marker's first argument (a path relative to the test
-    file's directory or the rootdir, or a Transcript). Override to build one in code."""
-    from chanlog.replay import load_transcript
-
+    file's directory or the rootdir, or a Transcript), after the marker's ``prelude`` when given.
+    Override to build one in code."""
     mark = _marker(request)
     if mark is None or not mark.args:
         pytest.fail("chanlog: mark the test with @pytest.mark.chanlog(TRANSCRIPT) or override the "
                     "chanlog_transcript fixture", pytrace=False)
     source = mark.args[0]
+    transcript = _load(request, source)
+    prelude = mark.kwargs.get("prelude")
+    if prelude is not None:
+        from chanlog.replay import with_prelude
+
+        transcript = with_prelude(_load(request, prelude), transcript)
+    return transcript
+
+
+def _load(request: pytest.FixtureRequest, source: Any) -> Transcript:
+    """``source`` (a Transcript, or a path relative to the test file's directory, then the rootdir)."""
+    from chanlog.replay import load_transcript
+
     if isinstance(source, Transcript):
         return source
     path = Path(source)
@@ -96,11 +114,11 @@ def chanlog_options(request: pytest.FixtureRequest) -> dict[str, Any]:
         options["allow_partial"] = True
     mark = _marker(request)
     if mark is not None:
-        unknown = set(mark.kwargs) - set(options)
+        unknown = set(mark.kwargs) - set(options) - {"prelude"}
         if unknown:
             pytest.fail(f"chanlog marker: unknown option(s) {', '.join(sorted(unknown))} "
                         f"(known: {', '.join(options)})", pytrace=False)
-        options.update(mark.kwargs)
+        options.update((k, v) for k, v in mark.kwargs.items() if k != "prelude")
     return options
 
 

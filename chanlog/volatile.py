@@ -66,6 +66,29 @@ def normalize_url(url: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     return parts.path, query
 
 
+def is_ping(data: Any) -> bool:
+    """True for a client ping: ``channels.system`` with ``params.action == "ping"`` (legacy
+    ``{action: system, tag: ping}`` or ``{action: ping}``)."""
+    if not isinstance(data, dict):
+        return False
+    if data.get("method") == "channels.system":
+        params = data.get("params")
+        return isinstance(params, dict) and params.get("action") == "ping"
+    if "method" in data:
+        return False
+    return data.get("action") == "ping" or (data.get("action") == "system" and data.get("tag") == "ping")
+
+
+def is_pong(data: Any) -> bool:
+    """True for the node's answer to a ping (``channels.system.pong``; legacy ``tag: pong``)."""
+    if not isinstance(data, dict):
+        return False
+    if data.get("method") == "channels.system.pong":
+        return True
+    return "method" not in data and (data.get("action") == "pong"
+                                     or (data.get("action") == "system" and data.get("tag") == "pong"))
+
+
 def pong_order(frames: Sequence[tuple[str, Any]]) -> list[int]:
     """The order in which the frames of one connection are compared, as indices into ``frames``
     (``(sender, parsed JSON or None)`` per frame, in recorded order): each node pong is moved to right
@@ -77,8 +100,6 @@ def pong_order(frames: Sequence[tuple[str, Any]]) -> list[int]:
     already on their way (a sign request, an info event), while it always comes after its ping; the
     fake node answers at once (channels WebSocket API, "System messages"; :mod:`chanlog.replay`).
     """
-    from chanlog.matchers import is_ping, is_pong
-
     groups: list[list[int]] = []
     waiting: list[list[int]] = []  # groups of pings not yet answered, oldest first
     for index, (sender, data) in enumerate(frames):

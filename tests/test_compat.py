@@ -1,4 +1,4 @@
-"""Compatibility transformation (``chanlog.compat``, ``--compat sdk14``): v1 -> v2 channel_create_tx, fees,
+"""Compatibility transformation (``chanlog.replay.compat``, ``--compat sdk14``): v1 -> v2 channel_create_tx, fees,
 signatures, consistent mapping, client frame shape; checked by decoding the results with ``chanlog.decode``."""
 
 from __future__ import annotations
@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from conftest import CORPUS
 
-from chanlog import compat
 from chanlog.decode import build, decode, encode
 from chanlog.encoding import BASE58, encode_api, parse_api
 from chanlog.model import Frame, Open, Transcript
+from chanlog.replay import compat
 from chanlog.volatile import normalize, unsigned_tx
 
 INITIATOR = "ak_mLjWgLbapr5CiVD2Q248aS2TQj9itXnoPv5tteXvZaJ8tdD2C"
@@ -202,3 +202,50 @@ def test_corpus_create_txs_are_all_upgraded_and_decode_as_v2():
         tx = decode(new)["transaction"]
         assert (decode(old)["transaction"].version, tx.version) == (1, 2)
         assert tx["fee"] >= compat.min_fee(50, inner_size(new))
+
+
+@pytest.mark.parametrize("method", ["channels.deposit", "channels.withdraw", "channels.shutdown"])
+def test_action_parameters_the_sdk_cannot_send_are_dropped_from_expected_client_frames(method):
+    applied: set[str] = set()
+    params = {"amount": "5", "fee": "20000", "gas_price": "1000000000", "nonce": "7"}
+    data = compat.transform_data({"jsonrpc": "2.0", "method": method, "params": params},
+                                 compat.get_profile("sdk14"), sender="client", applied=applied)
+    assert data["params"] == {"amount": 5}
+    assert applied == {"action_params", "json_numbers"}
+    node = compat.transform_data({"jsonrpc": "2.0", "method": method, "params": params},
+                                 compat.get_profile("sdk14"), sender="node")
+    assert node["params"] == params  # only the client's frames take the SDK's shape
+
+
+def test_force_progress_gets_the_sdk_default_gas_and_keeps_a_recorded_one():
+    prof = compat.get_profile("sdk14")
+    params = {"amount": 1, "call_data": "cb_x", "contract_id": "ct_x", "abi_version": 3, "gas_price": 10**9}
+    data = compat.transform_data({"method": "channels.force_progress", "params": params}, prof, sender="client")
+    assert data["params"] == {**params, "gas": compat.FORCE_PROGRESS_GAS}
+    kept = compat.transform_data({"method": "channels.force_progress", "params": {**params, "gas": 5}}, prof,
+                                 sender="client")
+    assert kept["params"]["gas"] == 5
+
+
+def test_transactions_nested_in_a_payload_are_upgraded_and_the_outer_fee_follows_the_new_size():
+    inner = signed(create_v1(17620000000000), SIG_A)
+    nested = parse_api(inner).payload  # a signed channel_create_tx v1 as the payload's bytes
+    snapshot = build("channel_snapshot_solo_tx", 1, channel_id=CHANNEL, from_id=INITIATOR, payload=nested,
+                     ttl=0, fee=1, nonce=9)
+    old = signed(snapshot, SIG_A)
+    new = compat.upgrade_blob(old)
+    tx = decode(new)["transaction"]
+    assert (tx.type, tx["nonce"]) == ("channel_snapshot_solo_tx", 9)
+    inner_tx = tx["payload"]["transaction"]
+    assert (inner_tx.type, inner_tx.version) == ("channel_create_tx", 2)
+    assert tuple(inner_tx["initiator_delegate_ids"]) == tuple(inner_tx["responder_delegate_ids"]) == ()
+    assert tx["fee"] == compat.min_fee(59, inner_size(new))
+
+
+def test_the_report_names_the_rules_that_changed_each_frame():
+    create = create_v1(17620000000000)
+    result = compat.apply(_transcript(signed(create), signed(create, SIG_A), signed(create, SIG_A, SIG_B)))
+    rules = result.transcript.source["compat"]["rules"]
+    assert rules == result.rules
+    assert set(rules) >= {"blobs", "update_meta", "json_numbers"}
+    assert set(result.frames) == {n for numbers in rules.values() for n in numbers}

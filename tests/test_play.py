@@ -14,10 +14,10 @@ import sys
 import pytest
 from conftest import EXAMPLE, REPO, corpus_params
 
-from chanlog.matchers import Mode
 from chanlog.model import Frame, Transcript
 from chanlog.play import Player, aplay, play
 from chanlog.replay import FakeNode, ReplayError, serve_in_thread
+from chanlog.replay.matchers import Mode
 from chanlog.transcript import dump, load
 
 try:

@@ -157,3 +157,25 @@ def test_help_shows_the_option_group(pytester):
     result.stdout.fnmatch_lines(["*chanlog fake node*", "*--chanlog-mode*", "*--chanlog-allow-partial*"])
     markers = pytester.runpytest("--markers")
     markers.stdout.fnmatch_lines(["*@pytest.mark.chanlog(transcript*"])
+
+
+def test_marker_prelude_serves_a_log_that_starts_on_an_open_channel(pytester):
+    from conftest import CORPUS
+
+    group = CORPUS / "json-rpc" / "continuous"
+    if not group.is_dir():
+        import pytest
+
+        pytest.skip(f"the shared corpus is absent ({CORPUS})")
+    test_log, prelude = group / "sc_ws_deposit.md", group / "init_per_group.md"
+    pytester.makepyfile(PLAY + f'''
+from chanlog.importer import import_file
+from chanlog.replay import with_prelude
+
+@pytest.mark.chanlog(r"{test_log}", prelude=r"{prelude}", timeout=10)
+def test_client(chanlog_url, chanlog_transcript):
+    assert chanlog_transcript.source["prelude"]["name"] == "init_per_group"
+    assert play(with_prelude(import_file(r"{prelude}"), import_file(r"{test_log}")), chanlog_url).ok
+    assert sum(1 for _ in chanlog_transcript.frames()) == 30 + 64
+''')
+    pytester.runpytest().assert_outcomes(passed=1)

@@ -17,9 +17,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from chanlog.encoding import checksum
-from chanlog.matchers import DIVERGENCE_CODE, Mode, divergence_of
 from chanlog.model import Close, Frame, Open, Transcript
 from chanlog.replay import CLIENT, NODE, FakeNode, Script, load_transcript, serve_in_thread
+from chanlog.replay.matchers import DIVERGENCE_CODE, Mode, divergence_of
 from chanlog.transcript import dump, load
 
 URL_Q = "ws://localhost:3014/channel?protocol=json-rpc&role="
@@ -135,6 +135,12 @@ def test_response_carries_the_clients_own_id_with_its_json_type():
     response, error = run(scenario())
     assert response["id"] == "my-id-1" and response["result"] == "ok"
     assert error["id"] == 7.5 and error["error"]["code"] == DIVERGENCE_CODE
+    # the node's own error shape (data: [{code, message}]): clients that print message + data[0].message
+    # (the JavaScript SDK) show where and why; the full report rides in data[0].chanlog
+    (detail,) = error["error"]["data"]
+    assert detail["code"] == DIVERGENCE_CODE and isinstance(detail["message"], str)
+    assert error["error"]["message"].startswith("chanlog replay: divergence at session 1, initiator connection 1")
+    assert divergence_of(error) == detail["chanlog"] and detail["chanlog"]["role"] == "initiator"
 
 
 def test_no_response_when_the_client_sent_a_notification():
@@ -717,3 +723,87 @@ def test_dumped_and_reloaded_transcript_replays_the_same(tmp_path):
     a, b = Script.build(example()), Script.build(load(path))
     assert [(s.kind, s.number, s.client_deps) for s in a.steps.values()] == \
         [(s.kind, s.number, s.client_deps) for s in b.steps.values()]
+
+
+# -- replay with a prelude ---------------------------------------------------------------------------------
+
+
+def _mid_session() -> Transcript:
+    """A test that starts on the open channel of :data:`EXAMPLE` (no opens), then reconnects the initiator."""
+    rpc = {"jsonrpc": "2.0"}
+    return Transcript(name="mid", events=[
+        Frame(role="initiator", conn=0, sender="client",
+              data={**rpc, "method": "channels.message", "params": {"info": "hi", "to": "ak_r"}}),
+        Frame(role="responder", conn=1, sender="node",
+              data={**rpc, "method": "channels.message", "params": {"data": {"message": {"info": "hi"}}}}),
+        Close(role="initiator", conn=0, closed_by="client", code=1000),
+        Open(role="initiator", conn=2, url="ws://localhost:3014/channel?role=initiator&existing_channel_id=ch_x"),
+        Frame(role="initiator", conn=2, sender="node",
+              data={**rpc, "method": "channels.info", "params": {"data": {"event": "channel_reestablished"}}}),
+    ])
+
+
+def test_a_prelude_is_served_first_and_the_test_continues_on_its_open_connections():
+    from chanlog.replay import starts_on_open_channel, with_prelude
+
+    prelude, test = example(), _mid_session()
+    assert starts_on_open_channel(test) and not starts_on_open_channel(prelude)
+    joined = with_prelude(prelude, test)
+    last = max(e.conn for e in prelude.events)
+    assert joined.events[:len(prelude.events)] == prelude.events
+    tail = joined.events[len(prelude.events):]
+    opened = {e.role: e.conn for e in prelude.events if isinstance(e, Open)}
+    assert [e.conn for e in tail] == [opened["initiator"], opened["responder"], opened["initiator"],
+                                      last + 1, last + 1]
+    frames = sum(1 for _ in prelude.frames())
+    assert joined.source["prelude"] == {"name": prelude.name, "frames": frames, "events": len(prelude.events)}
+    assert joined.name == "mid" and not starts_on_open_channel(joined)
+    script = Script.build(joined)
+    assert len(script.roles["initiator"]) == 2 and script.roles["initiator"][1].open is not None
+
+
+def test_a_prelude_that_leaves_no_connection_open_for_a_role_is_an_error():
+    from chanlog.replay import ReplayError, with_prelude
+
+    prelude = example()
+    closed = Transcript(name="closed", events=[*prelude.events, Close(role="responder", conn=1, closed_by="client")])
+    responder_conn = next(e.conn for e in prelude.events if isinstance(e, Open) and e.role == "responder")
+    closed.events[-1] = Close(role="responder", conn=responder_conn, closed_by="client")
+    with pytest.raises(ReplayError, match="leaves no responder connection open"):
+        with_prelude(closed, _mid_session())
+
+
+@pytest.mark.e2e
+def test_replay_command_with_prelude_serves_a_corpus_test_after_its_init_per_group(tmp_path):
+    """``chanlog replay sc_ws_deposit.md --prelude init_per_group.md`` and ``chanlog play`` with the same
+    prelude, two processes: both logs play to the end on the same connections."""
+    from conftest import CORPUS
+
+    group = CORPUS / "json-rpc" / "continuous"
+    if not group.is_dir():
+        pytest.skip(f"the shared corpus is absent ({CORPUS})")
+    test_log, prelude_log = group / "sc_ws_deposit.md", group / "init_per_group.md"
+    proc, url = _replay_process(test_log, "--prelude", str(prelude_log), "--timeout", "10")
+    try:
+        player = subprocess.run([sys.executable, "-m", "chanlog", "play", str(test_log), "--url", url,
+                                 "--prelude", str(prelude_log), "--timeout", "10"],
+                                capture_output=True, text=True, timeout=60, cwd=REPO)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert player.returncode == 0, player.stdout + player.stderr
+    assert proc.returncode == 0, err
+    assert "--prelude" in err and "its 30 frames come first" in err
+    assert "session 1 (sc_ws_deposit): played to the end" in err and "0 divergences" in err
+
+
+def test_replay_command_says_when_a_log_needs_a_prelude(tmp_path):
+    path = tmp_path / "mid.yaml"
+    dump(_mid_session(), path)
+    proc, url = _replay_process(path, "--timeout", "5")
+    try:
+        assert url.startswith("ws://")
+    finally:
+        proc.kill()
+        _, err = proc.communicate(timeout=30)
+    assert "starts on an open channel" in err and "--prelude" in err

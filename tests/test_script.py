@@ -1,4 +1,4 @@
-"""Action scripts (``chanlog.script``): what each participant's app must do to play a transcript."""
+"""Action scripts (``chanlog.replay.actions``): what each participant's app must do to play a transcript."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from conftest import CORPUS
 
 from chanlog.model import Close, Frame, Note, Open, Transcript
-from chanlog.script import ScriptError, action_script, sign_reply_method
+from chanlog.replay.actions import ScriptError, action_script, sign_reply_method
 
 URL = "ws://localhost:3014/channel?initiator_id=ak_i&port=3015&protocol=json-rpc&role={role}"
 
@@ -135,3 +135,35 @@ def test_corpus_script_is_json_and_counts_every_node_frame_the_sdk_receives():
     assert len([s for s in script["steps"] if s["do"] in ("sign", "send")]) == len(client_frames)
     assert sum(c["node_frames"] for c in script["connections"]) == \
         len([f for f in frames if f.sender == "node"]) - len(withheld)
+
+
+def test_solo_snapshot_slash_and_force_progress_requests_are_answered_with_their_sign_methods():
+    """The node answers ``channels.sign.snapshot_solo_tx`` etc. with ``..._sign``, not ``..._tx``: the
+    recorded replies are sign steps (the SDK signs them), not frames the app sends."""
+    for request, reply in (("snapshot_solo_tx", "snapshot_solo_sign"), ("slash_tx", "slash_sign"),
+                           ("force_progress_tx", "force_progress_sign")):
+        assert sign_reply_method(node("initiator", {"method": f"channels.sign.{request}"})) == f"channels.{reply}"
+        transcript = Transcript(name="t", events=[
+            Open(role="initiator", conn=0, url=URL.format(role="initiator")),
+            node("initiator", {"jsonrpc": "2.0", "method": f"channels.sign.{request}",
+                               "params": {"data": {"signed_tx": "tx_a"}}}),
+            client("initiator", {"jsonrpc": "2.0", "method": f"channels.{reply}", "params": {"signed_tx": "tx_b"}}),
+        ])
+        steps = action_script(transcript, "sdk14")["steps"]
+        assert [s["do"] for s in steps] == ["open", "sign"], steps
+        assert steps[1]["method"] == f"channels.{reply}"
+
+
+def test_pongs_are_not_counted_as_node_frames_the_client_waits_for():
+    """A driver's SDK counts pongs apart from other frames (they answer its own pings as well)."""
+    transcript = Transcript(name="t", events=[
+        Open(role="initiator", conn=0, url=URL.format(role="initiator")),
+        client("initiator", {"jsonrpc": "2.0", "method": "channels.system", "params": {"action": "ping"}}),
+        node("initiator", {"jsonrpc": "2.0", "method": "channels.system.pong",
+                           "params": {"channel_id": "ch_x", "data": {"action": "system", "tag": "pong"}}}),
+        info("initiator", "update"),
+        client("initiator", {"jsonrpc": "2.0", "method": "channels.message", "params": {"info": "x", "to": "ak_r"}}),
+    ])
+    script = action_script(transcript, "sdk14")
+    assert script["connections"][0]["node_frames"] == 1
+    assert script["steps"][-1]["after"] == {"0": 1}

@@ -27,9 +27,12 @@ be opened, or bad input (the message names file:line); 2 bad usage."""
               help="Seconds to wait for each node frame.")
 @click.option("--session", "session_key", metavar="KEY",
               help="Add chanlog_session=KEY to every URL (to run several plays against one fake node at once).")
+@click.option("--prelude", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+              help="Play this transcript (or node Markdown log) first, on the same connections, for a TRANSCRIPT "
+                   "that starts on an open channel (as chanlog replay --prelude serves it).")
 @click.option("-v", "--verbose", count=True, help="-v: notes on soft waits that gave up.")
 def play_command(transcript: Path, url: str, mode: str, timeout: float, session_key: str | None,
-                 verbose: int) -> None:
+                 verbose: int, prelude: Path | None = None) -> None:
     """Play the client side of both participants of TRANSCRIPT (YAML, or a node Markdown log) against
     the node at --url: the fake node (chanlog replay), or a real node directly or through the recorder.
 
@@ -38,10 +41,12 @@ def play_command(transcript: Path, url: str, mode: str, timeout: float, session_
     divergence report (frame number, expected, arrived, diff) to standard error.
     """
     from chanlog.play import aplay
-    from chanlog.replay import load_transcript
+    from chanlog.replay import load_transcript, with_prelude
 
     setup_logging(verbose)
     loaded = load_transcript(transcript)
+    if prelude is not None:
+        loaded = with_prelude(load_transcript(prelude), loaded)
     report = asyncio.run(aplay(loaded, url, mode=mode, timeout=timeout, session=session_key))
     click.echo(report.summary())
     sys.exit(0 if report.ok else 1)

@@ -49,27 +49,42 @@ def setup_logging(verbose: int) -> None:
 @click.option("-v", "--verbose", count=True, help="-v: session summaries; -vv: every connection.")
 @click.option("--compat", type=click.Choice(["sdk14"]), default=None,
               help="TRANSFORM the transcript for a modern client before serving (off by default; see "
-                   "chanlog.compat). sdk14: channel_create_tx v1 -> v2, fees raised to the minimum for the "
+                   "chanlog.replay.compat). sdk14: channel_create_tx v1 -> v2, fees raised to the minimum for the "
                    "new size, old signatures kept; expected client frames in @aeternity/aepp-sdk 14's shape.")
+@click.option("--prelude", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+              help="Serve this transcript (or node Markdown log) first, on the same connections, for a "
+                   "TRANSCRIPT that starts on an open channel: e.g. the init_per_group log of a node log's "
+                   "group. Frame numbers in reports count the prelude's frames first.")
 def replay_command(transcript: Path, host: str, port: int, mode: str, timeout: float, grace: float,
-                   sessions: int, allow_partial: bool, verbose: int, compat: str | None = None) -> None:
+                   sessions: int, allow_partial: bool, verbose: int, compat: str | None = None,
+                   prelude: Path | None = None) -> None:
     """Serve TRANSCRIPT (a YAML transcript, or a node Markdown log imported on the fly) as a fake node.
 
     The URL (ws://HOST:PORT/channel) is printed on standard output once the node listens. Each client
     connection gives its role in the query (role=initiator|responder); the Nth connection of a role
     plays that role's Nth recorded connection. The node sends what the recorded node sent, answers
     requests with the client's own JSON-RPC id, answers channels.system pings at any time, and checks
-    every client frame (chanlog.matchers). A divergence is sent to the client as a JSON-RPC error,
+    every client frame (chanlog.replay.matchers). A divergence is sent to the client as a JSON-RPC error,
     reported on standard error, and makes the command exit 1 after its last session. Several
     sessions may run at once when clients add chanlog_session=KEY to the URL.
     """
-    from chanlog.replay import FakeNode, load_transcript
+    from chanlog.replay import FakeNode, load_transcript, starts_on_open_channel, with_prelude
 
     setup_logging(verbose)
     loaded = load_transcript(transcript)
+    if prelude is not None:
+        opening = load_transcript(prelude)
+        frames = sum(1 for _ in opening.frames())
+        loaded = with_prelude(opening, loaded)
+        click.echo(f"chanlog replay: --prelude {prelude}: its {frames} frames come first; frame N of "
+                   f"{transcript.name} is frame N+{frames} in reports", err=True)
+    elif starts_on_open_channel(loaded):
+        click.echo(f"chanlog replay: {transcript.name} starts on an open channel: a client cannot open it; "
+                   "serve the log that opened it first with --prelude (e.g. its group's init_per_group.md)",
+                   err=True)
     transform = None
     if compat is not None:
-        from chanlog.compat import transformer
+        from chanlog.replay.compat import transformer
 
         transform = transformer(compat)
         click.echo(f"chanlog replay: --compat {compat}: serving a TRANSFORMED transcript", err=True)

@@ -4,21 +4,30 @@
 //                        [--linger S] [--verbose]
 //
 //   DIR      a directory whose node_modules holds @aeternity/aepp-sdk (the tests install 14.1.1 there)
-//   SCRIPT   an action script (format 1) written by chanlog.script.action_script(..., "sdk14")
+//   SCRIPT   an action script (format 1) written by chanlog.replay.actions.action_script(..., "sdk14")
 //
 // Both participants run in this one process, each as a real SDK `Channel` connected to the URL with the
-// recorded channel parameters. The SDK answers sign requests by itself and calls our `sign` callback;
-// this app does what the recording's app did, step by step in transcript order: proposes updates
-// (`channel.update`), sends messages, makes `channels.get.*` calls, declines the sign requests the
-// recording declined, shuts down, disconnects. Each step first waits until the node frames recorded
-// before it have arrived. Transactions are signed with a fresh random key (the fake node compares the
-// transaction inside `signed_tx`, not the signatures).
+// recorded channel parameters (a connection with existing_channel_id/existing_fsm_id reconnects, with
+// `reestablish: true` unless the recording's next client frame is channels.get.offchain_state). The SDK
+// answers sign requests by itself and calls our `sign` callback; this app does what the recording's app did,
+// step by step in transcript order, through the SDK's own API wherever it has one: `update` (transfers, with
+// meta), `sendMessage`, `deposit`, `withdraw`, `shutdown`, `leave`, `createContract`, `callContract`,
+// `forceProgress`, `cleanContractCalls`, `balances`, `state`, `poi`, `getContractState`, `getContractCall`,
+// `callContractStatic`; any other request goes through the SDK's own RPC helper (`call` with an id, else
+// `notify`). Sign requests the recording declined are declined by returning the recorded error code from the
+// sign callback (an abort). Each step first waits until the node frames recorded before it have arrived.
+// Transactions are signed with a fresh random key (the fake node compares the transaction inside
+// `signed_tx`, not the signatures). Listeners go on before each open, so a rejected open is reported.
 //
 // --linger S keeps the connections open S seconds after the end (to see the SDK's pings answered).
 // Prints one JSON summary line on stdout: {ok, steps_done, steps, waiting_for, connections: [{conn, role,
-// received, expected, sent, status, pings, pongs}], errors: [...]}.
-// Exit status: 0 when every step was done and every connection received all its recorded node frames;
-// 1 otherwise (timeout, SDK error on a step); 2 bad usage.
+// received, expected, sent, status, pings, pongs}], errors: [...], unhandled: {"CONN METHOD": count},
+// rejected: [...]}. `errors`: SDK errors (a divergence the fake node reported included); `unhandled`: node
+// frames the SDK's state machine has no handler for in its state (it reports them and ignores them);
+// `rejected`: API promises rejected by an error the recorded node sent.
+// Exit status: 0 when every step was done and every connection received all its recorded node frames
+// (or was closed by the SDK itself, as after a leave); 1 otherwise (timeout, the fake node closed a
+// connection on a divergence, SDK error on a step); 2 bad usage.
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -53,24 +62,38 @@ const NETWORK_ID = 'ae_chanlog_replay';
 const log = (...parts) => { if (args.verbose) process.stderr.write(`[driver] ${parts.join(' ')}\n`); };
 
 const errors = [];
+const unhandled = {}; // "conn method" -> how many node frames the SDK's FSM had no handler for (it ignores them)
+const rejected = []; // SDK API promises rejected by an error the recorded node sent
 const conns = new Map(); // conn number -> state
 const waiters = new Set();
 let current = 'starting';
+let fatal = null; // set when the play cannot go on (the fake node closed a connection on a divergence)
 
 function wake() {
   for (const w of [...waiters]) {
-    if (w.pred()) { waiters.delete(w); w.resolve(); }
+    if (fatal !== null) { waiters.delete(w); w.reject(fatal); } else if (w.pred()) { waiters.delete(w); w.resolve(); }
   }
+}
+
+function fail(error) {
+  if (fatal === null) fatal = new Error(error);
+  wake();
 }
 
 function waitFor(pred, what) {
   current = what;
+  if (fatal !== null) return Promise.reject(fatal);
   if (pred()) return Promise.resolve();
-  return new Promise((resolve) => waiters.add({ pred, resolve }));
+  return new Promise((resolve, reject) => waiters.add({ pred, resolve, reject }));
 }
 
+// A closed connection receives nothing more: waits for its node frames are over (the SDK closes its
+// connection itself on a leave reply; what the node sends after that is not read).
 function afterMet(after) {
-  return Object.entries(after).every(([conn, n]) => (conns.get(Number(conn))?.received ?? 0) >= n);
+  return Object.entries(after).every(([conn, n]) => {
+    const state = conns.get(Number(conn));
+    return (state?.received ?? 0) >= n || state?.closed === true;
+  });
 }
 
 // Count what each Channel receives through the SDK's own debug hook: it runs for every frame the SDK
@@ -100,7 +123,8 @@ function connState(conn) {
   const entry = script.connections.find((c) => Number(c.conn) === conn);
   const state = {
     conn, role: entry.role, entry, channel: null, received: 0, sent: 0, closed: false, pings: 0, pongs: 0,
-    signTurn: null, signTurnWaiters: [], account: MemoryAccount.generate(), outgoing: [],
+    signTurn: null, signTurnWaiters: [], account: MemoryAccount.generate(), outgoing: [], scriptedPings: 0,
+    scriptedPingsSent: 0, closeCode: null,
   };
   conns.set(conn, state);
   return state;
@@ -129,37 +153,75 @@ function camel(key) {
   return key.replace(/_./g, (m) => m[1].toUpperCase());
 }
 
+// A connection that continues a channel (existing_channel_id + existing_fsm_id) is a reconnect: the SDK then
+// asks for the off-chain state (channels.get.offchain_state) unless told it is a reestablish, which is what
+// the recording shows when that is not the connection's first client frame.
+function isReestablish(step) {
+  const { params } = conns.get(Number(step.conn)).entry;
+  if (params.existing_fsm_id == null && params.existing_channel_id == null) return false;
+  const next = script.steps.find((s) => s.step > step.step && Number(s.conn) === Number(step.conn) && s.do !== 'open');
+  return next?.method !== 'channels.get.offchain_state';
+}
+
 async function openConn(step) {
   const state = connState(Number(step.conn));
   const options = { url: args.url, sign: (tag, tx) => signFor(state, tag, tx) };
   for (const [k, v] of Object.entries(state.entry.params)) {
     if (k !== 'protocol') options[camel(k)] = v;
   }
-  log(state.role, 'opens connection', state.conn);
-  opening = state;
-  const channel = await Channel.initialize(options);
-  opening = null;
+  if (isReestablish(step)) options.reestablish = true;
+  log(state.role, 'opens connection', state.conn, options.reestablish ? '(reestablish)' : '');
+  // Listeners go on before the open, as an application does, so that a rejected open is reported.
+  const channel = new Channel();
   state.channel = channel;
+  byChannel.set(channel, state);
+  channel.on('error', (error) => {
+    const incoming = error?.incomingMessage;
+    if (error?.handlerError?.name === 'UnknownChannelStateError' && incoming !== undefined) {
+      const key = `${state.conn} ${incoming.method ?? (incoming.error ? 'error' : 'response')}`;
+      unhandled[key] = (unhandled[key] ?? 0) + 1;
+      return;
+    }
+    const detail = incoming?.error ? ` (node error: ${incoming.error.message}${incoming.error.data?.[0]?.message ?? ''})` : '';
+    errors.push({ conn: state.conn, error: `${error?.name ?? 'Error'}: ${String(error?.message ?? error)}${detail}` });
+  });
+  channel.on('statusChanged', (status) => {
+    if (status === 'disconnected') state.closed = true;
+    wake();
+  });
+  await Channel._initialize(channel, options);
   const ws = channel._websocket;
   const send = ws.send.bind(ws);
   ws.send = (data) => {
     const msg = JsonBig.parse(data);
     const ping = msg.method === 'channels.system' && msg.id === undefined && msg.params?.action === 'ping';
-    if (ping) state.pings += 1; else { state.sent += 1; state.outgoing.push(msg.method); }
+    if (ping && state.scriptedPings === 0) state.pings += 1;
+    else {
+      if (ping) { state.scriptedPings -= 1; state.scriptedPingsSent += 1; }
+      state.sent += 1;
+      state.outgoing.push(msg.method);
+    }
     log(state.role, '-->', msg.method, msg.id === undefined ? '' : `id=${msg.id}`);
     send(data);
     setImmediate(wake);
   };
-  channel.on('error', (error) => errors.push({ conn: state.conn, error: String(error?.message ?? error) }));
-  channel.on('statusChanged', (status) => {
-    if (status === 'disconnected') state.closed = true;
-    wake();
-  });
+  const onclose = ws.onclose;
+  ws.onclose = (event) => {
+    state.closeCode = event.code;
+    if (event.code === 4000) fail(`the fake node closed connection ${state.conn} on a divergence: ${event.reason}`);
+    onclose(event);
+  };
 }
 
 const settle = (what, promise) => promise.then(
   (result) => log(what, 'resolved', JsonBig.stringify(result ?? null).slice(0, 120)),
-  (error) => log(what, 'rejected:', error?.message ?? error),
+  (error) => {
+    const message = `${what}: ${error?.name ?? 'Error'}: ${error?.message ?? error}`;
+    log('rejected:', message);
+    // A divergence reported by the fake node is an error; other rejections answer errors the node sent.
+    if (String(error?.message).includes('chanlog replay: divergence')) errors.push({ error: message });
+    else rejected.push(message);
+  },
 );
 
 function doSend(state, step) {
@@ -180,16 +242,52 @@ function doSend(state, step) {
       return settle(what, ch.deposit(p.amount, signer('deposit_tx')));
     case 'channels.withdraw':
       return settle(what, ch.withdraw(p.amount, signer('withdraw_tx')));
-    case 'channels.get.balances':
-      if (step.id) return settle(what, ch.balances(p.accounts));
-      break;
-    case 'channels.get.offchain_state':
-      if (step.id) return settle(what, ch.state());
+    case 'channels.update.new_contract':
+      return settle(what, ch.createContract({
+        code: p.code, callData: p.call_data, deposit: p.deposit, vmVersion: p.vm_version, abiVersion: p.abi_version,
+      }, signer('update')));
+    case 'channels.update.call_contract':
+      return settle(what, ch.callContract({
+        amount: p.amount, callData: p.call_data, contract: p.contract_id, abiVersion: p.abi_version,
+      }, signer('update')));
+    case 'channels.force_progress':
+      return settle(what, ch.forceProgress({
+        amount: p.amount, callData: p.call_data, contract: p.contract_id, abiVersion: p.abi_version,
+        gasLimit: p.gas, gasPrice: p.gas_price,
+      }, signer('force_progress_sign')));
+    case 'channels.clean_contract_calls':
+      return settle(what, ch.cleanContractCalls());
+    case 'channels.system':
+      if (p.action === 'ping' && !step.id) {
+        state.scriptedPings += 1;
+        notify(ch, step.method, p);
+        return undefined;
+      }
       break;
     default:
       break;
   }
-  if (step.id) return settle(what, call(ch, step.method, p));
+  if (step.id) {
+    switch (step.method) {
+      case 'channels.get.balances':
+        return settle(what, ch.balances(p.accounts));
+      case 'channels.get.offchain_state':
+        return settle(what, ch.state());
+      case 'channels.get.poi':
+        return settle(what, ch.poi({ accounts: p.accounts, contracts: p.contracts }));
+      case 'channels.get.contract':
+        return settle(what, ch.getContractState(p.pubkey));
+      case 'channels.get.contract_call':
+        return settle(what, ch.getContractCall({ caller: p.caller_id, contract: p.contract_id, round: p.round }));
+      case 'channels.dry_run.call_contract':
+        return settle(what, ch.callContractStatic({
+          amount: p.amount, callData: p.call_data, contract: p.contract_id, abiVersion: p.abi_version,
+        }));
+      default:
+        // Requests the SDK has no API for go through its own RPC helper (with an id).
+        return settle(what, call(ch, step.method, p));
+    }
+  }
   notify(ch, step.method, p);
   return undefined;
 }
@@ -205,8 +303,13 @@ async function run() {
       await openConn(step);
     } else if (step.do === 'close') {
       const state = conns.get(conn);
-      log(state.role, 'disconnects', conn);
-      state.channel.disconnect();
+      if (state.closed) {
+        state.selfClosed = true; // the SDK closed it already (leave): the recorded close is done
+        log(state.role, 'connection', conn, 'closed by the SDK itself');
+      } else {
+        log(state.role, 'disconnects', conn);
+        state.channel.disconnect();
+      }
       await waitFor(() => state.closed, `step ${step.step}: closing connection ${conn}`);
     } else {
       const state = conns.get(conn);
@@ -223,7 +326,10 @@ async function run() {
     done += 1;
   }
   for (const state of conns.values()) {
-    await waitFor(() => state.received >= state.entry.node_frames, `the end of connection ${state.conn}: ${state.entry.node_frames} node frames`);
+    // Every recorded node frame, and a pong for every scripted ping (pongs are not counted as node frames).
+    await waitFor(() => (state.received >= state.entry.node_frames && state.pongs >= state.scriptedPingsSent)
+      || state.selfClosed, `the end of connection ${state.conn}: ${state.entry.node_frames} node frames, `
+      + `${state.scriptedPingsSent} pongs`);
   }
   return done;
 }
@@ -238,13 +344,19 @@ function summary(ok, done) {
       conn: s.conn, role: s.role, received: s.received, expected: s.entry.node_frames, sent: s.sent,
       status: s.endStatus ?? s.channel?.status() ?? null, pings: s.pings, pongs: s.pongs,
     })),
-    errors,
+    errors: errors.slice(0, 20).map((e) => ({ ...e, error: String(e.error).slice(0, 1000) })),
+    unhandled,
+    rejected,
   });
 }
 
+// Exit once the summary is written (a pipe takes large writes asynchronously).
+function finish(ok, done, code) {
+  process.stdout.write(`${summary(ok, done)}\n`, () => process.exit(code));
+}
+
 const timer = setTimeout(() => {
-  process.stdout.write(`${summary(false, null)}\n`);
-  process.exit(1);
+  finish(false, null, 1);
 }, Number(args.timeout) * 1000);
 
 try {
@@ -257,11 +369,9 @@ try {
     state.endStatus = state.channel.status();
     if (!state.closed) state.channel.disconnect();
   }
-  process.stdout.write(`${summary(true, done)}\n`);
-  process.exit(0);
+  finish(true, done, 0);
 } catch (error) {
   clearTimeout(timer);
   errors.push({ error: String(error?.stack ?? error) });
-  process.stdout.write(`${summary(false, null)}\n`);
-  process.exit(1);
+  finish(false, null, 1);
 }

@@ -9,7 +9,8 @@ the arrived frame passes it, or one sentence saying why not. :data:`MATCHERS` li
 Protocol facts used here (channels WebSocket API, JSON-RPC and legacy):
 
 * a client *sign reply* answers a node sign request (``channels.sign.<x>`` / legacy ``{action: sign,
-  tag: <x>}``) with method ``channels.<x>`` (legacy ``action: <x>``) and ``params.signed_tx`` (legacy
+  tag: <x>}``) with method ``channels.<x>`` (``..._sign`` for ``snapshot_solo_tx``, ``slash_tx``,
+  ``force_progress_tx``; legacy ``action: <x>``) and ``params.signed_tx`` (legacy
   ``payload.tx``), or declines with ``params.error`` (an integer code);
 * ``channels.system`` with ``{"action": "ping"}`` is a ping, answered with ``channels.system.pong``
   (legacy: ``{action: system, tag: ping}``, or ``{action: ping}``, answered with ``tag: pong``);
@@ -26,6 +27,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from chanlog.volatile import is_ping as is_ping  # protocol facts kept with pong_order, re-exported here
+from chanlog.volatile import is_pong as is_pong
 from chanlog.volatile import normalize, unsigned_tx
 
 
@@ -72,29 +75,6 @@ def body_of(data: Any) -> Any:
     if "params" in data:
         return data["params"]
     return data.get("payload")
-
-
-def is_ping(data: Any) -> bool:
-    """True for a client ping: ``channels.system`` with ``params.action == "ping"`` (legacy
-    ``{action: system, tag: ping}`` or ``{action: ping}``)."""
-    if not isinstance(data, dict):
-        return False
-    if data.get("method") == "channels.system":
-        params = data.get("params")
-        return isinstance(params, dict) and params.get("action") == "ping"
-    if "method" in data:
-        return False
-    return data.get("action") == "ping" or (data.get("action") == "system" and data.get("tag") == "ping")
-
-
-def is_pong(data: Any) -> bool:
-    """True for the node's answer to a ping (``channels.system.pong``; legacy ``tag: pong``)."""
-    if not isinstance(data, dict):
-        return False
-    if data.get("method") == "channels.system.pong":
-        return True
-    return "method" not in data and (data.get("action") == "pong"
-                                     or (data.get("action") == "system" and data.get("tag") == "pong"))
 
 
 def make_pong(ping: Any, channel_id: str | None, template: Any = None) -> dict[str, Any]:
@@ -426,16 +406,24 @@ class Divergence:
                 "arrived": self.arrived, "diff": self.diff, "ignored": IGNORED}
 
     def error_frame(self, protocol: str, request_id: Any = None, channel_id: str | None = None) -> str:
-        """The report as the error message the fake node sends the client: a JSON-RPC 2.0 error (code
-        :data:`DIVERGENCE_CODE`, ``id`` the client's or ``null``), or for the legacy protocol an
-        ``{action: error, payload: {reason, request}}`` frame."""
+        """The report as the error message the fake node sends the client.
+
+        JSON-RPC: an error in the node's own shape (channels WebSocket API, "Errors"; JSON-RPC 2.0 §5.1):
+        ``{"error": {"code": DIVERGENCE_CODE, "message": "chanlog replay: divergence at <where>: <reason>",
+        "data": [{"code": DIVERGENCE_CODE, "message": " (expected frame N: <method>)", "chanlog": <report>}]},
+        "id": <the client's id or null>}``. Clients that show ``error.message`` followed by
+        ``error.data[0].message`` (``@aeternity/aepp-sdk``) show where and why; the full report
+        (:meth:`to_dict`) rides in ``data[0].chanlog``. Legacy: ``{action: error, payload: {reason,
+        message, chanlog}}``."""
         message = f"chanlog replay: divergence at {self.where}: {self.reason}"
         if protocol == "legacy":
             payload = {"reason": "chanlog_divergence", "message": message, "chanlog": self.to_dict()}
             return json.dumps({"action": "error", "channel_id": channel_id, "payload": payload, "version": 1},
                               ensure_ascii=False)
+        detail = f" (expected frame {self.frame}: {self.method or 'an answer'})" if self.frame is not None else ""
+        data = [{"code": DIVERGENCE_CODE, "message": detail, "chanlog": self.to_dict()}]
         return json.dumps({"channel_id": channel_id,
-                           "error": {"code": DIVERGENCE_CODE, "message": message, "data": self.to_dict()},
+                           "error": {"code": DIVERGENCE_CODE, "message": message, "data": data},
                            "id": request_id, "jsonrpc": "2.0", "version": 1}, ensure_ascii=False)
 
 
@@ -444,8 +432,10 @@ def divergence_of(data: Any) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         return None
     error = data.get("error")
-    if isinstance(error, dict) and error.get("code") == DIVERGENCE_CODE and isinstance(error.get("data"), dict):
-        return error["data"]
+    if isinstance(error, dict) and error.get("code") == DIVERGENCE_CODE and isinstance(error.get("data"), list):
+        first = error["data"][0] if error["data"] else None
+        report = first.get("chanlog") if isinstance(first, dict) else None
+        return report if isinstance(report, dict) else None
     payload = data.get("payload")
     if data.get("action") == "error" and isinstance(payload, dict) and payload.get("reason") == "chanlog_divergence":
         chanlog = payload.get("chanlog")

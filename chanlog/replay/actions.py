@@ -41,6 +41,7 @@ from typing import Any
 
 from chanlog.errors import ChanlogError
 from chanlog.model import Close, Frame, Open, Transcript
+from chanlog.volatile import is_pong
 
 SCRIPT_FORMAT = 1
 
@@ -74,16 +75,28 @@ SDK14 = ClientProfile(
 PROFILES: dict[str, ClientProfile] = {"recorded": ClientProfile(name="recorded"), "sdk14": SDK14}
 
 
+#: Sign requests whose reply method is not ``channels.<tag>`` (the node's aesc_fsm replies: solo snapshot,
+#: slash and force progress are answered with ``..._sign``, their requests end in ``_tx``).
+REPLY_METHODS: dict[str, str] = {
+    "channels.sign.snapshot_solo_tx": "channels.snapshot_solo_sign",
+    "channels.sign.slash_tx": "channels.slash_sign",
+    "channels.sign.force_progress_tx": "channels.force_progress_sign",
+}
+
+
 class ScriptError(ChanlogError):
     """A transcript cannot be turned into an action script (unknown profile)."""
 
 
 def sign_reply_method(frame: Frame) -> str | None:
     """The method a client answers the node's sign request ``frame`` with, or ``None`` when ``frame`` is
-    not a sign request: ``channels.sign.update_ack`` -> ``channels.update_ack`` (JSON-RPC), legacy
+    not a sign request: ``channels.sign.update_ack`` -> ``channels.update_ack`` (JSON-RPC; the exceptions
+    in :data:`REPLY_METHODS`, e.g. ``channels.sign.slash_tx`` -> ``channels.slash_sign``), legacy
     ``{action: sign, tag: update_ack}`` -> ``update_ack`` (channels API, "Signing")."""
     obj = frame.obj
     method = obj.get("method")
+    if method in REPLY_METHODS:
+        return REPLY_METHODS[method]
     if isinstance(method, str) and method.startswith("channels.sign."):
         return "channels." + method[len("channels.sign."):]
     if obj.get("action") == "sign" and isinstance(obj.get("tag"), str):
@@ -103,7 +116,7 @@ def _client_method(frame: Frame) -> str | None:
 def action_script(transcript: Transcript, profile: str | ClientProfile = "recorded") -> dict[str, Any]:
     """The action script (format 1, see the module docstring) of ``transcript`` for a client ``profile``.
 
-    Pure function of the transcript; apply a compatibility transformation (:mod:`chanlog.compat`) first
+    Pure function of the transcript; apply a compatibility transformation (:mod:`chanlog.replay.compat`) first
     when the fake node serves a transformed transcript, so that the script's frames are the ones the
     node expects. Raises :class:`ScriptError` for an unknown profile name.
     """
@@ -142,7 +155,7 @@ def action_script(transcript: Transcript, profile: str | ClientProfile = "record
         entry = conn_entry(event)
         number = numbers[id(event)]
         if event.sender == "node":
-            if _delivered(event, sent_with_id):
+            if _delivered(event, sent_with_id) and not is_pong(event.obj):
                 received[event.conn] = received.get(event.conn, 0) + 1
                 entry["node_frames"] += 1
             reply = sign_reply_method(event)

@@ -22,6 +22,19 @@ Profile ``sdk14`` (``@aeternity/aepp-sdk`` 14, which only understands the Iris t
 4. **Client frames** the fake node expects are given the shape the SDK sends: every numeric string becomes
    a JSON number (the SDK's ``utils/json-big.js`` writes ``"1"`` as ``1``), and ``channels.update.new``
    without ``meta`` gets ``meta: []`` (``channel.update()`` always sends it; the node treats both alike).
+5. **Action parameters the SDK cannot send.** ``channel.deposit(amount)``, ``channel.withdraw(amount)`` and
+   ``channel.shutdown()`` send ``{amount}`` and ``{}`` only (``es/channel/Spend.js``, ``Base.js``): the expected
+   ``channels.deposit`` / ``channels.withdraw`` / ``channels.shutdown`` frames lose ``fee``, ``gas_price`` and
+   ``nonce``; ``channels.force_progress`` without ``gas`` gets ``gas: 1000000`` (``forceProgress()``'s default
+   ``gasLimit``, always sent). The node's sign request that follows keeps the recorded transaction (with the recorded fee): a
+   node of today given no fee would have chosen its own, which a client cannot tell apart.
+6. **Nested transactions.** A channel transaction's ``payload`` (channel_close_solo_tx, channel_slash_tx,
+   channel_snapshot_solo_tx, channel_force_progress_tx: a signed off-chain state) is upgraded like a top-level
+   blob, inside the outer transaction, before the outer fee is raised for the new size.
+
+``source["compat"]["rules"]`` and :attr:`CompatResult.rules` say which frames each rule changed
+(``create_v2``/``fee`` are blob rules: the frames whose blobs changed; ``json_numbers``, ``update_meta``,
+``action_params``).
 
 Mapping is a pure function of the blob (:func:`upgrade_blob` is memoised): the same original always
 becomes the same new blob, so a client that signs a transformed request and sends it back matches the
@@ -58,6 +71,8 @@ CHANNEL_TX_TAGS = frozenset({50, 51, 52, 53, 54, 55, 56, 59, 501, 521})
 
 SIGNED_TX = 11
 CREATE_TX = 50
+#: Channel transactions with a ``payload`` field (a serialized signed transaction), by tag.
+NESTED_TAGS = frozenset({52, 54, 55, 59, 521})
 
 #: A numeric string the SDK's JSON writer turns into a number: canonical decimal, as bignumber.js prints
 #: it (no leading zeros, no trailing fractional zeros, no exponent, at most 20 decimals, not ``-0``).
@@ -84,6 +99,8 @@ class Profile:
     """Client frames: numeric strings become numbers."""
     update_meta: bool = True
     """Client frames: ``channels.update.new`` without ``meta`` gets ``meta: []``."""
+    action_params: bool = True
+    """Client frames: ``channels.deposit``/``withdraw``/``shutdown`` lose ``fee``, ``gas_price``, ``nonce``."""
 
 
 PROFILES: dict[str, Profile] = {
@@ -91,7 +108,8 @@ PROFILES: dict[str, Profile] = {
         name="sdk14",
         description=("TRANSFORMED for @aeternity/aepp-sdk 14: channel_create_tx v1 -> v2 (empty responder "
                      "delegates), fees raised to the minimum for the new size, old signatures kept; client "
-                     "frames in the SDK's shape (numeric strings as numbers, update.new meta: [])"),
+                     "frames in the SDK's shape (numeric strings as numbers, update.new meta: [], deposit/"
+                     "withdraw/shutdown without fee, gas_price, nonce); nested payload transactions upgraded"),
     ),
 }
 
@@ -108,6 +126,9 @@ class CompatResult:
     """Original ``tx_`` blob -> new blob, for every blob that changed."""
     frames: list[int] = field(default_factory=list)
     """Numbers (from 1) of the frames that changed."""
+    rules: dict[str, list[int]] = field(default_factory=dict)
+    """Rule name -> numbers of the frames it changed (``blobs``: a ``tx_`` blob changed, ``json_numbers``,
+    ``update_meta``, ``action_params``)."""
 
     @property
     def reverse(self) -> dict[str, str]:
@@ -138,33 +159,67 @@ def apply(transcript: Transcript, profile: str | Profile = "sdk14") -> CompatRes
     events = []
     for event in transcript.events:
         if isinstance(event, Frame) and event.is_json:
-            data = transform_data(event.data, prof, sender=event.sender, mapping=result.mapping)
+            applied: set[str] = set()
+            data = transform_data(event.data, prof, sender=event.sender, mapping=result.mapping, applied=applied)
             if data != event.data:
-                result.frames.append(numbers[id(event)])
+                number = numbers[id(event)]
+                result.frames.append(number)
+                for rule in sorted(applied):
+                    result.rules.setdefault(rule, []).append(number)
                 event = dataclasses.replace(event, data=data)
         events.append(event)
     source = dict(transcript.source)
-    source["compat"] = {"profile": prof.name, "description": prof.description, "frames": list(result.frames)}
+    source["compat"] = {"profile": prof.name, "description": prof.description, "frames": list(result.frames),
+                        "rules": {k: list(v) for k, v in result.rules.items()}}
     result.transcript = Transcript(name=transcript.name, protocol=transcript.protocol, events=events,
                                    source=source)
     return result
 
 
+#: Client actions whose SDK 14 API sends fewer parameters than a recording may hold, and the ones it drops.
+ACTION_PARAMS_DROPPED: dict[str, frozenset[str]] = {
+    method: frozenset({"fee", "gas_price", "nonce"})
+    for method in ("channels.deposit", "channels.withdraw", "channels.shutdown")
+}
+
+
+#: The gas limit ``channel.forceProgress()`` sends when none is given (SDK 14 ``gasLimit = 1000000``).
+FORCE_PROGRESS_GAS = 1_000_000
+
+
 def transform_data(data: Any, profile: Profile, *, sender: str = "node",
-                   mapping: dict[str, str] | None = None) -> Any:
+                   mapping: dict[str, str] | None = None, applied: set[str] | None = None) -> Any:
     """A transformed copy of one frame's parsed JSON (``sender`` ``client`` or ``node``).
 
     Every ``tx_`` string is passed through :func:`upgrade_blob`; for client frames the SDK shape rules
-    apply. Changed blobs are recorded in ``mapping`` (original -> new) when given.
+    apply. Changed blobs are recorded in ``mapping`` (original -> new) when given; the names of the rules
+    that changed something are added to ``applied`` when given.
     """
+    applied = set() if applied is None else applied
+    before = len(mapping) if mapping is not None else 0
     out = _walk(data, profile, mapping)
+    if out != data or (mapping is not None and len(mapping) != before):
+        applied.add("blobs")
     if sender == "client" and isinstance(out, dict):
-        if profile.update_meta and out.get("method") == "channels.update.new":
-            params = out.get("params")
+        method = out.get("method")
+        params = out.get("params")
+        if profile.update_meta and method == "channels.update.new":
             if isinstance(params, dict) and "meta" not in params:
                 out = {**out, "params": {**params, "meta": []}}
+                applied.add("update_meta")
+        if profile.action_params and method == "channels.force_progress":
+            if isinstance(params, dict) and "gas" not in params:
+                out = {**out, "params": {**params, "gas": FORCE_PROGRESS_GAS}}
+                applied.add("action_params")
+        dropped = ACTION_PARAMS_DROPPED.get(method) if profile.action_params else None  # type: ignore[arg-type]
+        if dropped and isinstance(params, dict) and dropped & params.keys():
+            out = {**out, "params": {k: v for k, v in params.items() if k not in dropped}}
+            applied.add("action_params")
         if profile.sdk_json_numbers:
-            out = _json_numbers(out)
+            numbered = _json_numbers(out)
+            if numbered != out:
+                applied.add("json_numbers")
+            out = numbered
     return out
 
 
@@ -227,6 +282,9 @@ def _upgrade_items(items: Any, upgrade_create: bool, raise_fees: bool) -> list |
             return None
         return [items[0], items[1], items[2], rlp.encode(new_inner)]
     changed = False
+    nested = _upgrade_payload(items, tag, version, upgrade_create, raise_fees)
+    if nested is not None:
+        items, changed = nested, True
     if upgrade_create and tag == CREATE_TX and version == 1:
         upgraded = _create_v1_to_v2(items)
         if upgraded is not None:
@@ -236,6 +294,31 @@ def _upgrade_items(items: Any, upgrade_create: bool, raise_fees: bool) -> list |
         if raised is not None:
             items, changed = raised, True
     return items if changed else None
+
+
+def _upgrade_payload(items: list, tag: int, version: int, upgrade_create: bool, raise_fees: bool) -> list | None:
+    """``items`` with its ``payload`` field (a serialized signed transaction: close solo, slash, snapshot solo,
+    force progress) upgraded, or ``None`` when there is none or nothing changes. One level deep: a payload
+    is an off-chain state, whose own fields hold no transactions."""
+    layout = schema.lookup(tag, version, len(items) - 2)
+    if layout is None or "payload" not in layout.field_names:
+        return None
+    index = 2 + layout.field_names.index("payload")
+    payload = items[index]
+    if not isinstance(payload, bytes) or not payload:
+        return None
+    try:
+        inner = rlp.decode(payload)
+    except rlp.exceptions.DecodingError:
+        return None
+    if isinstance(inner, list) and len(inner) >= 2 and isinstance(inner[0], bytes) and _int(inner[0]) in NESTED_TAGS:
+        return None  # never recurse into another payload-carrying transaction
+    new_inner = _upgrade_items(inner, upgrade_create, raise_fees)
+    if new_inner is None:
+        return None
+    new = list(items)
+    new[index] = rlp.encode(new_inner)
+    return new
 
 
 def _create_v1_to_v2(items: list) -> list | None:

@@ -1,0 +1,118 @@
+"""How much of the corpus a real client plays: ``@aeternity/aepp-sdk`` 14 against ``chanlog replay``.
+
+Usage: ``python benchmarks/sdk_coverage.py [LOG_DIR_OR_FILE ...] [--mode strict|lenient] [--jobs N]``
+
+Each node Markdown log given (folders are searched for ``*.md``; default ``../shared/corpus/json-rpc``) is
+imported and played for both roles by the real SDK (``tests/sdk/driver.mjs``, installed by ``tests/npm.py``
+into the shared test cache) against ``chanlog replay --compat sdk14`` in the given mode. A log that starts on
+an open channel gets the nearest ``init_per_group.md`` (its folder, else a parent folder) as ``--prelude``.
+
+Prints one line per log (``pass``/``FAIL``, frames played/total, seconds, the first divergence or SDK error,
+how many node frames the SDK's state machine ignored for want of a handler),
+then ``sdk strict: P/N logs, F% of frames`` (frames of the passing logs over the frames of all logs, preludes
+not counted). Exit status 0 (also when logs fail: this measures); 2 bad usage; skips with the reason (exit 0)
+when node/npm are missing or the SDK cannot be installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+
+import npm  # noqa: E402
+import pytest  # noqa: E402
+import sdkplay  # noqa: E402
+
+DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus" / "json-rpc"
+
+
+def find_logs(paths: list[Path]) -> tuple[list[Path], Path]:
+    """Every ``.md`` log under ``paths`` (sorted), and the folder the prelude search stops at (the
+    corpus when the paths lie in it, else their common folder)."""
+    logs: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            logs.extend(sorted(path.rglob("*.md")))
+        elif path.is_file():
+            logs.append(path)
+        else:
+            raise SystemExit(f"sdk_coverage: no such file or folder: {path}")
+    dirs = [str((p if p.is_dir() else p.parent).resolve()) for p in paths]
+    root = Path(os.path.commonpath(dirs))
+    corpus = DEFAULT_CORPUS.resolve()
+    if root.is_relative_to(corpus):
+        root = corpus  # a log of a group folder still finds the corpus's init_per_group logs above it
+    return logs, root
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("paths", nargs="*", type=Path, help=f"logs or folders (default: {DEFAULT_CORPUS})")
+    parser.add_argument("--mode", choices=("strict", "lenient"), default="strict",
+                        help="matching mode of chanlog replay (default strict)")
+    parser.add_argument("--jobs", type=int, default=2, help="logs played at once (default 2)")
+    parser.add_argument("--timeout", type=float, default=8.0,
+                        help="seconds the fake node waits for an expected client frame (default 8)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print the fake node's report of failures")
+    args = parser.parse_args(argv)
+    paths = args.paths or [DEFAULT_CORPUS]
+    try:
+        sdk = npm.install(sdkplay.SDK_DIR, "sdk14", "to run the JavaScript SDK")
+    except pytest.skip.Exception as exc:
+        print(f"sdk_coverage: skipped: {exc.msg}")
+        return 0
+    logs, root = find_logs(paths)
+    if not logs:
+        print("sdk_coverage: no .md logs found")
+        return 2
+    started = time.monotonic()
+    passed = frames_all = frames_passed = 0
+    with tempfile.TemporaryDirectory(prefix="sdk_coverage-") as tmp:
+
+        def one(index_log: tuple[int, Path]) -> tuple[Path, sdkplay.Prepared | None, sdkplay.Outcome | None, str]:
+            index, log = index_log
+            try:
+                prepared = sdkplay.prepare(log, root)
+            except Exception as exc:  # a log that does not import is reported, not fatal
+                return log, None, None, f"{type(exc).__name__}: {exc}"
+            outcome = sdkplay.play(prepared, sdk, Path(tmp) / str(index), mode=args.mode, node_timeout=args.timeout)
+            return log, prepared, outcome, ""
+
+        with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+            for log, prepared, outcome, error in pool.map(one, enumerate(logs)):
+                name = str(log.resolve().relative_to(root)) if log.resolve().is_relative_to(root) else str(log)
+                if prepared is None or outcome is None:
+                    print(f"ERROR {name}: {error}", flush=True)
+                    continue
+                frames_all += prepared.frames
+                if outcome.ok:
+                    passed += 1
+                    frames_passed += prepared.frames
+                verdict = "pass" if outcome.ok else "FAIL"
+                prelude = f" (prelude {prepared.prelude.parent.name}/{prepared.prelude.name})" if prepared.prelude else ""
+                problem = f"  {outcome.first_problem}" if outcome.first_problem else ""
+                ignored = sum((outcome.summary.get("unhandled") or {}).values())
+                if ignored:
+                    problem += f"  (the SDK ignored {ignored} node frames it has no handler for)"
+                print(f"{verdict} {name}{prelude}: {outcome.played}/{outcome.total} frames, "
+                      f"{outcome.seconds:.1f} s{problem}", flush=True)
+                if args.verbose and not outcome.ok:
+                    print("    " + outcome.node_stderr.strip().replace("\n", "\n    ")[-3000:], flush=True)
+    share = 100.0 * frames_passed / frames_all if frames_all else 0.0
+    print(f"sdk {args.mode}: {passed}/{len(logs)} logs, {share:.1f}% of frames "
+          f"({time.monotonic() - started:.0f} s, {args.jobs} jobs)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
