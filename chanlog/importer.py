@@ -30,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 
 from chanlog.errors import LogImportError
-from chanlog.model import Close, Event, Frame, Note, Open, Transcript, dump_json
+from chanlog.model import Close, Event, Frame, Note, Open, Transcript, dump_json, parse_json
 
 ERAS = ("current", "stamped", "2018", "scraped")
 
@@ -308,7 +308,7 @@ def _split_overlapping(events: list[Event]) -> list[Event]:
 def _frame(entry: _Entry, conn: int, common: dict, filename: str) -> Frame:
     body = entry.body or ""
     try:
-        data = json.loads(body)
+        data = parse_json(body)  # bounded depth and numbers (issue 16)
     except json.JSONDecodeError as exc:
         raise LogImportError(f"broken JSON in the {entry.role} frame: {exc.msg} (column {exc.colno})",
                              f"{filename}:{entry.body_line + exc.lineno - 1}") from None

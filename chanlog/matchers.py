@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from chanlog.model import parse_json
 from chanlog.volatile import normalize, unsigned_tx
 
 
@@ -186,7 +187,7 @@ class Arrival:
         if isinstance(raw, bytes):
             return cls(raw)
         try:
-            return cls(raw, json.loads(raw), True)
+            return cls(raw, parse_json(raw), True)  # bounded depth and numbers (issue 16)
         except ValueError:
             return cls(raw)
 

@@ -160,6 +160,8 @@ def load_descriptions(path: str | Path | None = None, template_dir: str | Path |
             override = _descriptions_from(p.read_text(encoding="utf-8"), str(p))
         except OSError as exc:
             raise RenderError(f"cannot read descriptions: {exc.strerror}", str(p)) from None
+        except UnicodeDecodeError as exc:  # i16 (issue 16): one line, not a traceback
+            raise RenderError(f"descriptions are not UTF-8 text: {exc.reason} at byte {exc.start}", str(p)) from None
         for section, entries in override.items():
             table.setdefault(section, {}).update(entries)
     return table

@@ -183,7 +183,7 @@ def read_source(path: str | Path, error: type[ChanlogError] = TranscriptError) -
     not UTF-8 (with the byte offset).
     """
     if str(path) == "-":
-        return sys.stdin.read(), "<stdin>"
+        return read_stdin(error), "<stdin>"
     p = Path(path)
     try:
         return p.read_text(encoding="utf-8"), str(p)
@@ -191,6 +191,19 @@ def read_source(path: str | Path, error: type[ChanlogError] = TranscriptError) -
         raise error(f"cannot read: {exc.strerror}", str(p)) from None
     except UnicodeDecodeError as exc:
         raise error(f"not UTF-8 text: {exc.reason} at byte {exc.start}", str(p)) from None
+
+
+def read_stdin(error: type[ChanlogError] = TranscriptError) -> str:
+    """All of standard input as UTF-8 text; raises ``error`` (``where`` = ``<stdin>``) naming the byte
+    offset of the first byte that is not UTF-8."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # a text stream put in place by a caller (tests): already decoded
+        return sys.stdin.read()
+    data = stream.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"not UTF-8 text: {exc.reason} at byte {exc.start}", "<stdin>") from None
 
 
 def load(path: str | Path | IO[str]) -> Transcript:
