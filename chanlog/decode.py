@@ -507,19 +507,46 @@ OBJECT_CACHE_SIZE = 512
 
 
 @lru_cache(maxsize=OBJECT_CACHE_SIZE)
+def _remembered(data: bytes, lenient: bool) -> Decoded:
+    return _decode_object(data, lenient)
+
+
 def _object(data: bytes, lenient: bool) -> Decoded:
     """A nested object, memoized by its bytes: channel traffic carries one transaction many times (the ``tx``
     to sign, the ``signed_tx`` with one and with two signatures, the update that reports it) and its nested
     objects (payload, state trees, PoI, contract code) with it, so each is decoded once and the same
-    read-only :class:`Decoded` is shared by every tree holding it. A failure (``DecodeError``) is not
-    remembered. :func:`clear_caches` empties it."""
-    return _decode_object(data, lenient)
+    read-only :class:`Decoded` is shared by every tree holding it. A failure (``DecodeError``) is remembered
+    apart, briefly (:data:`_FAILURES`): when a nested object fails, the levels above decode it again to name
+    the failing field, and without the memo that would cost 2^depth. :func:`clear_caches` empties both."""
+    key = (data, lenient)
+    failed = _FAILURES.get(key)
+    if failed is not None:
+        raise DecodeError(*failed)
+    try:
+        return _remembered(data, lenient)
+    except DecodeError as exc:
+        if len(_FAILURES) >= _FAILURES_KEPT:
+            try:
+                _FAILURES.pop(next(iter(_FAILURES)), None)
+            except (StopIteration, RuntimeError):  # another thread changed it meanwhile
+                pass
+        _FAILURES[key] = (exc.message, tuple(exc.path))
+        raise
+
+
+_object.cache_info = _remembered.cache_info  # type: ignore[attr-defined]
+
+
+#: Objects that failed to decode, by ``(bytes, lenient)``: ``(message, path)`` of their error (oldest out).
+_FAILURES: dict[tuple[bytes, bool], tuple[str, tuple[str, ...]]] = {}
+_FAILURES_KEPT = 256
 
 
 def clear_caches() -> None:
     """Forget the nested objects :func:`decode` and :func:`annotate` remember (benchmarks start each round
     cold with this; nothing else needs it: the cache is bounded by :data:`OBJECT_CACHE_SIZE`)."""
-    _object.cache_clear()
+    _remembered.cache_clear()
+    _FAILURES.clear()
 
 
 #: Largest serialized object read (bytes). A frame of the fake node is at most 16 MiB, and so is a blob in it.
