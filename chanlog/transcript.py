@@ -9,6 +9,7 @@ mitmproxy's ``io/compat.py``; only version 1 exists so far.
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -111,6 +112,9 @@ def load_yaml(text: str, filename: str = "<yaml>", error: type[ChanlogError] = T
 
     Raises ``error`` whose ``where`` is ``filename:line`` (1-based) for syntax errors and refused content.
     """
+    collecting = gc.isenabled()
+    if collecting:  # PyYAML builds many small acyclic objects: CPython's cycle collector, run again and again
+        gc.disable()  # as they pile up, made loading large transcripts superlinear (2.6x per doubling)
     try:
         return yaml.load(text, Loader=JSONTypedLoader)
     except yaml.MarkedYAMLError as exc:
@@ -122,6 +126,9 @@ def load_yaml(text: str, filename: str = "<yaml>", error: type[ChanlogError] = T
         raise error(f"YAML: {exc}", filename) from None
     except RecursionError:  # the pure-Python composer (no libyaml) recurses once per level
         raise error(f"nested deeper than MAX_YAML_DEPTH ({MAX_YAML_DEPTH})", filename) from None
+    finally:
+        if collecting:
+            gc.enable()
 
 #: ``yaml.dump`` keywords of every transcript writer (block style, key order kept, Unicode as is, no
 #: line folding); the recorder's streaming writer uses them too, so both give the same bytes.
