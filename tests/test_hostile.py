@@ -332,3 +332,21 @@ def test_loader_is_still_libyaml_when_present():
 
     if hasattr(yaml, "CSafeLoader"):
         assert issubclass(JSONTypedLoader, yaml.CSafeLoader)
+
+
+@pytest.mark.parametrize("shape", ["lists", "objects"])
+def test_a_frame_at_the_depth_limit_passes_every_command(tmp_path, shape):
+    depth = MAX_JSON_DEPTH - 3  # the frame's own data, params and data mappings come first
+    deep = "[" * depth + "]" * depth if shape == "lists" else "{a: " * depth + "1" + "}" * depth
+    path = tmp_path / "deep.yaml"
+    path.write_text(BASE.replace("event: fsm_up", f"event: {deep}"))
+    for layout in ("doc", "node"):
+        assert invoke("render", "--layout", layout, str(path)).exit_code == 0
+    assert invoke("diff", str(path), str(path)).exit_code == 0
+    log = tmp_path / "deep.md"
+    log.write_text(invoke("render", "--layout", "node", str(path)).stdout)
+    assert invoke("import", str(log)).exit_code == 0
+    one_error(invoke("play", str(path), "--url", "ws://127.0.0.1:9/channel"), says="cannot open")
+    deeper = tmp_path / "deeper.yaml"
+    deeper.write_text(BASE.replace("event: fsm_up", "event: " + "[" * (depth + 2) + "]" * (depth + 2)))
+    one_error(invoke("render", str(deeper)), says="MAX_YAML_DEPTH")
