@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from chanlog.errors import terminal_safe
 from chanlog.model import parse_json
 from chanlog.volatile import normalize, unsigned_tx
 
@@ -418,7 +419,7 @@ class Divergence:
         if self.diff:
             out.append(f"diff (ignored: {IGNORED}):")
             out.extend("  " + line for line in self.diff.splitlines())
-        return "\n".join(out)
+        return terminal_safe("\n".join(out), keep_newlines=True)  # frames may hold terminal escapes (issue 16)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the JSON error sent to the client."""
