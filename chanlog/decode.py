@@ -60,7 +60,8 @@ __all__ = [
     "DecodeError", "EncodeError", "EmptyInt", "Decoded", "decode", "decode_bytes", "annotate", "annotate_bytes",
     "encode", "encode_bytes", "build", "to_json", "format_tree", "decoded_markdown", "strip_signatures",
     "is_decodable_blob", "ENCODED_PREFIXES_WORTH_DECODING", "errors", "ID_PREFIXES", "clear_caches",
-    "OBJECT_CACHE_SIZE",
+    "OBJECT_CACHE_SIZE", "read_rlp", "RLPLimitError", "MAX_RLP_BYTES", "MAX_RLP_DEPTH", "MAX_RLP_ITEMS",
+    "MAX_OBJECT_DEPTH",
 ]
 
 #: API prefixes whose strings always carry a serialized RLP object (transactions, state trees, PoI, calls).
@@ -199,7 +200,9 @@ def decode(encoded: str) -> Decoded:
     Returns the :class:`Decoded` root (its ``envelope`` remembers how the blob was written). Raises
     :class:`DecodeError` with a path-like message for anything that does not decode: the envelope (a
     truncated example, a bad checksum, ...: ``where`` is the blob, abbreviated), RLP, an unknown
-    ``(tag, version)``, a field count no layout has, a bad field. SCHEMAS.md §1–§7.
+    ``(tag, version)``, a field count no layout has, a bad field, and an object past the limits on
+    untrusted input (:data:`MAX_RLP_BYTES`, :data:`MAX_RLP_DEPTH`, :data:`MAX_RLP_ITEMS`,
+    :data:`MAX_OBJECT_DEPTH`; the message names the limit). Linear in the blob's size. SCHEMAS.md §1–§7.
     """
     env = _envelope(encoded)
     return _rooted(_object(env.payload, False), env)

@@ -165,7 +165,7 @@ def parse_api(s: str) -> Envelope:
     Raises :class:`EncodingError` (``where`` = the string, abbreviated) for: no ``xx_`` prefix, an unknown
     prefix, a body truncated with ``...``, a character outside the alphabet (its 1-based position), a bad
     base64 length, a body too short for the check bytes, a bad checksum, a payload size the prefix does not
-    allow. SCHEMAS.md §1.
+    allow, a base58 body longer than :data:`MAX_BASE58_CHARS`. Linear in ``len(s)``. SCHEMAS.md §1.
     """
     if type(s) is str and s[2:3] == "_":  # today's strings: one base64check try, no error text prepared
         prefix = PREFIXES.get(s[:2])
