@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -59,7 +60,8 @@ __all__ = [
     "DecodeError", "EncodeError", "EmptyInt", "Decoded", "decode", "decode_bytes", "annotate", "annotate_bytes",
     "encode", "encode_bytes", "build", "to_json", "format_tree", "decoded_markdown", "strip_signatures",
     "is_decodable_blob", "ENCODED_PREFIXES_WORTH_DECODING", "errors", "ID_PREFIXES", "clear_caches",
-    "OBJECT_CACHE_SIZE",
+    "OBJECT_CACHE_SIZE", "read_rlp", "RLPLimitError", "MAX_RLP_BYTES", "MAX_RLP_DEPTH", "MAX_RLP_ITEMS",
+    "MAX_OBJECT_DEPTH",
 ]
 
 #: API prefixes whose strings always carry a serialized RLP object (transactions, state trees, PoI, calls).
@@ -162,8 +164,8 @@ class Decoded:
         if self.data is None:
             return None
         try:
-            return rlp.decode(self.data)
-        except rlp.DecodingError:
+            return read_rlp(self.data)
+        except (rlp.DecodingError, IndexError):
             return self.data
 
     def __getitem__(self, name: str) -> Any:
@@ -198,7 +200,9 @@ def decode(encoded: str) -> Decoded:
     Returns the :class:`Decoded` root (its ``envelope`` remembers how the blob was written). Raises
     :class:`DecodeError` with a path-like message for anything that does not decode: the envelope (a
     truncated example, a bad checksum, ...: ``where`` is the blob, abbreviated), RLP, an unknown
-    ``(tag, version)``, a field count no layout has, a bad field. SCHEMAS.md §1–§7.
+    ``(tag, version)``, a field count no layout has, a bad field, and an object past the limits on
+    untrusted input (:data:`MAX_RLP_BYTES`, :data:`MAX_RLP_DEPTH`, :data:`MAX_RLP_ITEMS`,
+    :data:`MAX_OBJECT_DEPTH`; the message names the limit). Linear in the blob's size. SCHEMAS.md §1–§7.
     """
     env = _envelope(encoded)
     return _rooted(_object(env.payload, False), env)
@@ -246,8 +250,8 @@ def strip_signatures(blob: str) -> bytes | None:
     """
     try:
         payload = parse_api(blob).payload
-        items = rlp.decode(payload)
-    except (EncodingError, rlp.DecodingError, RecursionError):
+        items = read_rlp(payload)
+    except (EncodingError, rlp.DecodingError, IndexError):
         return None
     if (isinstance(items, list) and len(items) == 4 and items[0] == b"\x0b" and items[1] == b"\x01"
             and isinstance(items[2], list) and isinstance(items[3], bytes)):
@@ -409,12 +413,12 @@ def _what_is_kept(prefix: str, kept: str) -> str:
         return ""
     total = f"of {start + length:,} bytes (+4 check bytes), {len(data)} kept"
     try:
-        tag_b, _, pos = rlp.codec.consume_item(data, start)
+        tag_b, pos = _rlp_string_at(data, start)
         tag = _dec_int(tag_b)
     except (rlp.DecodingError, IndexError, DecodeError):
         return f"; the kept start announces an RLP list {total}"
     try:
-        vsn_b, _, _ = rlp.codec.consume_item(data, pos)
+        vsn_b, _ = _rlp_string_at(data, pos)
         version = f" v{_dec_int(vsn_b)}"
     except (rlp.DecodingError, IndexError, DecodeError):
         version = ""
@@ -435,15 +439,20 @@ def _decode_object(data: bytes, lenient: bool) -> Decoded:
     """Decode serialized object bytes; in lenient mode a failure becomes an error node. Memoized as
     :func:`_object`, which is what every caller uses."""
     tag = version = schema = None
+    nesting = _NESTING.__dict__
+    depth = nesting.get("depth", 0)
+    nesting["depth"] = depth + 1
     try:
+        if depth >= MAX_OBJECT_DEPTH:
+            raise _fail(f"objects nested deeper than MAX_OBJECT_DEPTH ({MAX_OBJECT_DEPTH})")
         try:
             items = _rlp_items(data)
         except IndexError:
             raise _fail("not RLP (RLP string too short)") from None
+        except RLPLimitError as exc:
+            raise _fail(f"too large: {_rlp_reason(exc)}") from None
         except rlp.DecodingError as exc:
             raise _fail(f"not RLP ({_rlp_reason(exc)})") from None
-        except RecursionError:
-            raise _fail("not RLP (lists nested too deeply)") from None
         try:
             fast = _FAST.get((items[0], items[1], len(items)))
         except (TypeError, IndexError):  # not a list of two binaries or more: the general path says so
@@ -486,6 +495,12 @@ def _decode_object(data: bytes, lenient: bool) -> Decoded:
             raise exc from None
         return Decoded(sch.type_name(tag) if tag is not None else None, tag, version, _NO_FIELDS,
                        str(exc), bytes(data), schema)
+    finally:
+        nesting["depth"] = depth
+
+
+#: How deep :func:`_decode_object` is in nested objects, per thread (the fake node decodes in its own).
+_NESTING = threading.local()
 
 
 #: How many distinct nested objects :func:`_object` remembers (least recently used first out). A transaction
@@ -495,36 +510,134 @@ OBJECT_CACHE_SIZE = 512
 
 
 @lru_cache(maxsize=OBJECT_CACHE_SIZE)
+def _remembered(data: bytes, lenient: bool) -> Decoded:
+    return _decode_object(data, lenient)
+
+
 def _object(data: bytes, lenient: bool) -> Decoded:
     """A nested object, memoized by its bytes: channel traffic carries one transaction many times (the ``tx``
     to sign, the ``signed_tx`` with one and with two signatures, the update that reports it) and its nested
     objects (payload, state trees, PoI, contract code) with it, so each is decoded once and the same
-    read-only :class:`Decoded` is shared by every tree holding it. A failure (``DecodeError``) is not
-    remembered. :func:`clear_caches` empties it."""
-    return _decode_object(data, lenient)
+    read-only :class:`Decoded` is shared by every tree holding it. A failure (``DecodeError``) is remembered
+    apart, briefly (:data:`_FAILURES`): when a nested object fails, the levels above decode it again to name
+    the failing field, and without the memo that would cost 2^depth. :func:`clear_caches` empties both."""
+    key = (data, lenient)
+    failed = _FAILURES.get(key)
+    if failed is not None:
+        raise DecodeError(*failed)
+    try:
+        return _remembered(data, lenient)
+    except DecodeError as exc:
+        if len(_FAILURES) >= _FAILURES_KEPT:
+            try:
+                _FAILURES.pop(next(iter(_FAILURES)), None)
+            except (StopIteration, RuntimeError):  # another thread changed it meanwhile
+                pass
+        _FAILURES[key] = (exc.message, tuple(exc.path))
+        raise
+
+
+_object.cache_info = _remembered.cache_info  # type: ignore[attr-defined]
+
+
+#: Objects that failed to decode, by ``(bytes, lenient)``: ``(message, path)`` of their error (oldest out).
+_FAILURES: dict[tuple[bytes, bool], tuple[str, tuple[str, ...]]] = {}
+_FAILURES_KEPT = 256
 
 
 def clear_caches() -> None:
     """Forget the nested objects :func:`decode` and :func:`annotate` remember (benchmarks start each round
     cold with this; nothing else needs it: the cache is bounded by :data:`OBJECT_CACHE_SIZE`)."""
-    _object.cache_clear()
+    _remembered.cache_clear()
+    _FAILURES.clear()
 
 
-#: pyrlp's own pure-Python item reader (what ``rlp.decode`` does without its sedes layer), taken directly:
-#: when ``rusty-rlp`` is importable, ``rlp.decode`` switches to it, and it accepts malformed RLP (an item
-#: running past its list's end is silently dropped), which this decoder must reject.
-_consume_item = rlp.codec.consume_item
+#: Largest serialized object read (bytes). A frame of the fake node is at most 16 MiB, and so is a blob in it.
+MAX_RLP_BYTES = 16 * 1024 * 1024
+#: Deepest nesting of RLP lists within one serialized object. The node's deepest layouts (a PoI's Merkle
+#: Patricia trie nodes inside their tree, inside the PoI) nest 5 lists deep.
+MAX_RLP_DEPTH = 64
+#: Most RLP items (strings and lists) in one serialized object. A channel's state trees and PoI hold a
+#: few accounts and contracts; contract code and stores are single strings.
+MAX_RLP_ITEMS = 100_000
+#: Deepest nesting of serialized objects in one another (a signed_tx's transaction's payload's ...); the
+#: node's deepest real chain (signed_tx -> channel_offchain_tx -> update -> contract code) is under 8.
+MAX_OBJECT_DEPTH = 32
 
-def _rlp_items(data: bytes) -> list[Any] | bytes:
-    """The RLP item tree of ``data`` (one whole item: ``bytes`` or nested lists), read by pyrlp.
 
-    Raises ``rlp.DecodingError`` (also for superfluous bytes after the item) or ``IndexError`` (the data ends
-    inside an item).
+class RLPLimitError(rlp.DecodingError):
+    """A serialized object exceeds :data:`MAX_RLP_BYTES`, :data:`MAX_RLP_DEPTH` or :data:`MAX_RLP_ITEMS`
+    (the message names the limit)."""
+
+
+_prefix_of = rlp.codec.consume_length_prefix
+
+
+def read_rlp(data: bytes) -> list[Any] | bytes:
+    """The RLP item tree of ``data`` (one whole item: ``bytes`` or nested lists of them), in time linear in
+    ``len(data)``.
+
+    Each item header is read by pyrlp (``rlp.codec.consume_length_prefix``: its canonical-form checks, such
+    as a short string written long, apply), but the walk is ours: iterative, slicing each string once (pyrlp's
+    ``consume_item`` also builds every list's encoding by repeated concatenation, quadratic in its size, and
+    recurses once per nesting level). ``rusty-rlp`` is not used either: it accepts an item running past its
+    list's end. Raises ``rlp.DecodingError`` for malformed RLP (an item running past its list, bytes after
+    the item), :class:`RLPLimitError` past :data:`MAX_RLP_BYTES`, :data:`MAX_RLP_DEPTH` or
+    :data:`MAX_RLP_ITEMS`, and ``IndexError`` when the data ends inside an item header.
     """
-    items, _, end = _consume_item(data, 0)
-    if end != len(data):
-        raise rlp.DecodingError(f"RLP string ends with {len(data) - end} superfluous bytes", data)
-    return items
+    n = len(data)
+    if n > MAX_RLP_BYTES:
+        raise RLPLimitError(f"{n:,} bytes, more than MAX_RLP_BYTES ({MAX_RLP_BYTES:,})", data)
+    _, typ, length, pos = _prefix_of(data, 0)
+    end = pos + length
+    if end > n:
+        raise rlp.DecodingError(f"the item announces {length:,} bytes, {n - pos:,} follow", data)
+    if end != n:
+        raise rlp.DecodingError(f"RLP string ends with {n - end} superfluous bytes", data)
+    if typ is bytes:
+        return data[pos:end]
+    root: list[Any] = []
+    stack: list[tuple[list[Any], int]] = [(root, end)]
+    current, current_end = root, end
+    items = 0
+    while True:
+        if pos >= current_end:
+            stack.pop()
+            if not stack:
+                return root
+            current, current_end = stack[-1]
+            continue
+        _, typ, length, start = _prefix_of(data, pos)
+        stop = start + length
+        if stop > current_end:
+            raise rlp.DecodingError("List length prefix announced a too small length", data)
+        items += 1
+        if items > MAX_RLP_ITEMS:
+            raise RLPLimitError(f"more than MAX_RLP_ITEMS ({MAX_RLP_ITEMS:,}) items", data)
+        if typ is bytes:
+            current.append(data[start:stop])
+            pos = stop
+        else:
+            if len(stack) >= MAX_RLP_DEPTH:
+                raise RLPLimitError(f"lists nested deeper than MAX_RLP_DEPTH ({MAX_RLP_DEPTH})", data)
+            inner: list[Any] = []
+            current.append(inner)
+            stack.append((inner, stop))
+            current, current_end, pos = inner, stop, start
+
+
+def _rlp_string_at(data: bytes, pos: int) -> tuple[bytes, int]:
+    """The RLP string item at ``pos`` and the position after it (a list there is a ``DecodingError``;
+    nothing past the header is read, so this is O(1) whatever follows)."""
+    _, typ, length, start = _prefix_of(data, pos)
+    if typ is not bytes:
+        raise rlp.DecodingError("expected an RLP string, found a list", data)
+    if start + length > len(data):
+        raise IndexError("RLP string runs past the end of the data")
+    return data[start:start + length], start + length
+
+
+_rlp_items = read_rlp
 
 
 def _no_schema(tag: int, version: int, count: int) -> DecodeError:
@@ -774,8 +887,8 @@ def _starts_object(payload: bytes) -> bool:
         _, typ, length, start = rlp.codec.consume_length_prefix(payload, 0)
         if start + length != len(payload):
             return False
-        tag_b, _, pos = rlp.codec.consume_item(payload, start)
-        vsn_b, _, _ = rlp.codec.consume_item(payload, pos)
+        tag_b, pos = _rlp_string_at(payload, start)
+        vsn_b, _ = _rlp_string_at(payload, pos)
         tag, vsn = _dec_int(tag_b), _dec_int(vsn_b)
     except (rlp.DecodingError, IndexError, DecodeError):
         return False

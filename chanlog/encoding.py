@@ -4,9 +4,12 @@ The body is ``base58(payload ++ C)`` or ``base64(payload ++ C)`` with the 4-byte
 ``C = sha256(sha256(payload))[:4]``; which of the two, and the payload size for fixed-size values,
 depends on the prefix (one table, :data:`PREFIXES`; SCHEMAS.md §1, protocol ``node/api/api_encoding.md``).
 
-Old traffic is accepted as well: ``tx`` in base58check (node before 2018-11, seeds 000/001; ``tx`` is tried as
-base64check first, then base58check: the check bytes tell them apart) and the ``$`` separator (``tx$…``,
-``ak$…``, before 2018-09). :func:`parse_api` records which envelope a string used so that it can be written
+Old traffic is accepted as well: ``tx`` in base58check (node before 2018-11, seeds 000/001: the table's
+``legacy`` alphabet, see :func:`body_encoding`) and the ``$`` separator (``tx$…``, ``ak$…``, before 2018-09).
+
+Untrusted input: every step is linear in the string's length. Base58 is not (its big-number conversion is
+quadratic), so a base58 body longer than :data:`MAX_BASE58_CHARS` is refused before decoding, and the alphabet
+is picked from the prefix table, never by trying one decoder after another on a body of any size. :func:`parse_api` records which envelope a string used so that it can be written
 back the same way (:meth:`Envelope.text`).
 
 Errors are :class:`EncodingError` naming what is wrong: an unknown prefix, a bad character (with its
@@ -60,10 +63,12 @@ class Prefix:
     legacy sizes seen in 2018 traffic (65-byte secp256k1 account keys, 70–72-byte DER signatures)."""
     meaning: str
     """What the value is."""
+    legacy: str | None = None
+    """The alphabet the body was written in by old nodes, if another one (``tx``: base58 before 2018-11)."""
 
 
-def _p(name: str, encoding: str, sizes: tuple[int, ...] | None, meaning: str) -> Prefix:
-    return Prefix(name, encoding, sizes, meaning)
+def _p(name: str, encoding: str, sizes: tuple[int, ...] | None, meaning: str, legacy: str | None = None) -> Prefix:
+    return Prefix(name, encoding, sizes, meaning, legacy)
 
 
 _32 = (32,)
@@ -95,20 +100,23 @@ PREFIXES: dict[str, Prefix] = {p.name: p for p in (
     _p("ss", BASE64, None, "state trees"),
     _p("st", BASE64, _32, "state hash"),
     _p("th", BASE58, _32, "transaction hash"),
-    _p("tx", BASE64, None, "transaction (serialized RLP object, usually signed_tx)"),
+    _p("tx", BASE64, None, "transaction (serialized RLP object, usually signed_tx)", legacy=BASE58),
 )}
 
-#: Prefixes whose body may be written in either alphabet (base64check tried first).
-EITHER_ENCODING = frozenset({"tx"})
+#: Prefixes whose body may be written in either alphabet (those with a ``legacy`` alphabet in the table).
+EITHER_ENCODING = frozenset(p.name for p in PREFIXES.values() if p.legacy)
+#: Longest base58 body read (characters). Base58 decoding converts one big number, in time quadratic in the
+#: length; today's base58 values are at most 100 characters (a 72-byte signature), 2018's base58 ``tx``
+#: bodies a few hundred. Longer bodies are refused at once (:class:`EncodingError` naming this limit).
+MAX_BASE58_CHARS = 4096
 #: Separators between prefix and body: ``_`` today, ``$`` before node commit 955f51b54 (2018-09).
 SEPARATORS = ("_", "$")
 
 _B58_ALPHABET = base58.BITCOIN_ALPHABET.decode()
-_B58_CHARS = frozenset(_B58_ALPHABET)
-_B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
-_ALPHABETS = {BASE58: _B58_CHARS, BASE64: _B64_CHARS}
-#: Longest body for which a failed checksum triggers the search for one stray character.
-_REPAIR_LIMIT = {BASE58: 800, BASE64: 6000}
+#: Longest body for which a failed checksum triggers the search for one stray character (each try decodes
+#: the body again: the search costs length² for base64 and length³ for base58, so both stay small).
+_REPAIR_LIMIT = {BASE58: 300, BASE64: 2000}
+_NOT_IN = {BASE58: re.compile(f"[^{_B58_ALPHABET}]"), BASE64: re.compile(r"[^A-Za-z0-9+/=]")}
 _LOOKS_ENCODED = re.compile(r"[a-z]{2}[_$][A-Za-z0-9+/=]+\Z")
 _LOOKS_BLOB = re.compile(r"[a-z]{2}[_$](?:[A-Za-z0-9+/=]{8,}|[A-Za-z0-9+/=]+(?:\.\.\.|\u2026))\Z")
 
@@ -157,7 +165,7 @@ def parse_api(s: str) -> Envelope:
     Raises :class:`EncodingError` (``where`` = the string, abbreviated) for: no ``xx_`` prefix, an unknown
     prefix, a body truncated with ``...``, a character outside the alphabet (its 1-based position), a bad
     base64 length, a body too short for the check bytes, a bad checksum, a payload size the prefix does not
-    allow. SCHEMAS.md §1.
+    allow, a base58 body longer than :data:`MAX_BASE58_CHARS`. Linear in ``len(s)``. SCHEMAS.md §1.
     """
     if type(s) is str and s[2:3] == "_":  # today's strings: one base64check try, no error text prepared
         prefix = PREFIXES.get(s[:2])
@@ -190,10 +198,11 @@ def _parse_api(s: str) -> Envelope:
             f"{len(kept)} characters kept)", where, kept)
     if not body:
         raise EncodingError("empty body", where)
-    if name in EITHER_ENCODING:
+    encoding = body_encoding(prefix, body)
+    if encoding is None:
         payload, encoding = _decode_either(body, where)
     else:
-        payload, encoding = _decode_body(body, prefix.encoding, where), prefix.encoding
+        payload = _decode_body(body, encoding, where)
     if prefix.sizes is not None and len(payload) not in prefix.sizes:
         raise EncodingError(
             f"{name}_ payload is {len(payload)} bytes, expected {_sizes_text(prefix.sizes)}", where)
@@ -349,13 +358,32 @@ def _sizes_text(sizes: tuple[int, ...]) -> str:
     return " or ".join(str(n) for n in sizes)
 
 
+def body_encoding(prefix: Prefix, body: str) -> str | None:
+    """The alphabet ``body`` is read in, from the prefix table: the prefix's own, or its ``legacy`` one when
+    the body cannot be the other (a base64 body's length is a multiple of 4; a base58 body has no ``+/=0OIl``).
+    ``None`` when it could be either (a legacy prefix, only base58 characters, a length that is a multiple
+    of 4): then the check bytes decide (:func:`_decode_either`). Linear, no decoding."""
+    legacy = prefix.legacy
+    if legacy is None:
+        return prefix.encoding
+    fits = {enc: _NOT_IN[enc].search(body) is None for enc in (prefix.encoding, legacy)}
+    if BASE64 in fits and len(body) % 4:
+        fits[BASE64] = False
+    if fits[prefix.encoding] and fits[legacy]:
+        return None
+    return legacy if fits[legacy] else prefix.encoding
+
+
 def _decode_either(body: str, where: str) -> tuple[bytes, str]:
-    """Decode a ``tx`` body: base64check first, then base58check (SCHEMAS.md §1, history)."""
+    """Decode a body that fits both alphabets of its prefix (base64 today, base58 in 2018): base64check
+    (linear), and base58check only when that fails and the body is within :data:`MAX_BASE58_CHARS`
+    (SCHEMAS.md §1, history)."""
     b64 = _try(body, BASE64)
     if isinstance(b64, bytes):
         return b64, BASE64
-    if not all(c in _B58_CHARS for c in body):  # only base64 is possible: its error is the precise one
-        _decode_body(body, BASE64, where)
+    if len(body) > MAX_BASE58_CHARS:
+        raise EncodingError(f"bad checksum: not a base64check body ({b64}), and at {len(body):,} characters too "
+                            f"long to be a base58check one (MAX_BASE58_CHARS = {MAX_BASE58_CHARS:,})", where)
     b58 = _try(body, BASE58)
     if isinstance(b58, bytes):
         return b58, BASE58
@@ -386,7 +414,8 @@ def _decode_body(body: str, encoding: str, where: str | None, *, repair: bool = 
 
 
 def _unalphabet(body: str, encoding: str, where: str | None, *, repair: bool) -> bytes:
-    """Undo base58 or base64 (no checksum check)."""
+    """Undo base58 or base64 (no checksum check); a base58 body longer than :data:`MAX_BASE58_CHARS` is
+    refused before decoding."""
     if encoding == BASE64:
         try:
             return base64.b64decode(body, validate=True)
@@ -396,14 +425,16 @@ def _unalphabet(body: str, encoding: str, where: str | None, *, repair: bool) ->
         hint = _stray_character(body, encoding) if repair else ""
         raise EncodingError(f"bad base64 length or padding: {len(body)} characters{hint}", where)
     _check_alphabet(body, encoding, where)
+    if len(body) > MAX_BASE58_CHARS:
+        raise EncodingError(f"base58 body of {len(body):,} characters is longer than MAX_BASE58_CHARS "
+                            f"({MAX_BASE58_CHARS:,}; base58 decoding is quadratic in the length)", where)
     return base58.b58decode(body)
 
 
 def _check_alphabet(body: str, encoding: str, where: str | None) -> None:
-    chars = _ALPHABETS[encoding]
-    for i, c in enumerate(body):
-        if c not in chars:
-            raise EncodingError(f"bad character {c!r} at position {i + 4} (not {encoding})", where)
+    bad = _NOT_IN[encoding].search(body)
+    if bad is not None:
+        raise EncodingError(f"bad character {bad.group()!r} at position {bad.start() + 4} (not {encoding})", where)
 
 
 def _stray_character(body: str, encoding: str) -> str:

@@ -36,7 +36,7 @@ from datetime import datetime
 from pathlib import Path
 
 from chanlog.errors import LogImportError
-from chanlog.model import Close, Event, Frame, Note, Open, Transcript, dump_json
+from chanlog.model import Close, Event, Frame, Note, Open, Transcript, dump_json, parse_json
 
 ERAS = ("current", "stamped", "2018", "scraped")
 
@@ -364,7 +364,7 @@ def _frame(entry: _Entry, conn: int, common: dict, filename: str) -> Frame:
                                  f"{filename}:{entry.body_line}") from None
         return Frame(conn=conn, sender=sender, binary=binary, **common)
     try:
-        data = json.loads(body)
+        data = parse_json(body)  # bounded depth and numbers (issue 16)
     except json.JSONDecodeError as exc:
         raise LogImportError(f"broken JSON in the {entry.role} frame: {exc.msg} (column {exc.colno})",
                              f"{filename}:{entry.body_line + exc.lineno - 1}") from None

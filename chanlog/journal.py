@@ -56,7 +56,7 @@ import yaml
 
 from chanlog import __version__
 from chanlog.errors import ChanlogError
-from chanlog.model import PROTOCOLS, Close, Event, Frame, Open, Transcript, event_to_dict
+from chanlog.model import PROTOCOLS, Close, Event, Frame, Open, Transcript, event_to_dict, parse_json
 from chanlog.transcript import DUMP_OPTIONS, write_atomic
 
 #: The journal format version written in the header record (``chanlog_journal``).
@@ -340,7 +340,7 @@ def iter_records(path: Path, limit: int | None = None, first: int = 1,
             if last is not None and lineno > last:
                 break
             try:
-                rec = json.loads(raw)
+                rec = parse_json(raw)  # bounded depth and numbers (issue 16)
             except ValueError as exc:
                 if not raw.endswith(b"\n"):
                     yield lineno, {"kind": "truncated"}

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -38,6 +40,113 @@ JSON_FORMATS: dict[str, dict[str, Any]] = {
 def dump_json(data: Any, fmt: str = "pretty") -> str:
     """Serialise parsed JSON ``data`` in one of :data:`JSON_FORMATS` (``KeyError`` on an unknown one)."""
     return json.dumps(data, **JSON_FORMATS[fmt])
+
+
+#: Deepest nesting of JSON arrays and objects read (frames, logs, journals, transcript frame data). The
+#: node's deepest message (an update report holding a decoded PoI) nests about 8 deep; everything that walks
+#: a message (matching, masking volatile values, rendering) recurses once per level.
+MAX_JSON_DEPTH = 128
+#: Most digits in one JSON number (or YAML integer). Amounts in aettos have at most ~40; Python refuses to
+#: convert integers of more than 4,300 digits (``sys.int_max_str_digits``), as slow work.
+MAX_NUMBER_DIGITS = 1000
+#: Largest connection number (``conn``) of a transcript event: connections are numbered from 0 in order
+#: of opening, so this is also the most connections one transcript may hold.
+MAX_CONN = 1_000_000
+
+#: Text that may hold a number needing the checked (slow) path: a long run of digits, a 3-digit exponent.
+_LONG_NUMBER = re.compile(rf"\d{{{MAX_NUMBER_DIGITS + 1}}}|[eE][-+]?\d{{3}}")
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+class JSONLimitError(json.JSONDecodeError):
+    """JSON text exceeds :data:`MAX_JSON_DEPTH` or :data:`MAX_NUMBER_DIGITS`, or holds ``NaN``/``Infinity``
+    (not JSON). A :class:`json.JSONDecodeError` (so a ``ValueError``): ``msg`` names the limit, ``pos``,
+    ``lineno`` and ``colno`` where it is exceeded."""
+
+
+def parse_json(text: str | bytes) -> Any:
+    """Parse untrusted JSON ``text`` (``str``, or UTF-8 ``bytes``) with named limits, in linear time.
+
+    Like :func:`json.loads` (key order kept), but raises :class:`JSONLimitError` for nesting deeper than
+    :data:`MAX_JSON_DEPTH`, a number of more than :data:`MAX_NUMBER_DIGITS` digits, and ``NaN``/``Infinity``;
+    other malformed text raises :class:`json.JSONDecodeError` as usual. RFC 8259.
+    """
+    if isinstance(text, bytes | bytearray):
+        text = bytes(text).decode("utf-8")
+    long_number = _LONG_NUMBER.search(text)
+    try:
+        if long_number is None:
+            data = json.loads(text, parse_constant=_refuse_constant)
+        else:  # slow path: digits in a row somewhere (perhaps in a string); check each number
+            data = json.loads(text, parse_constant=_refuse_constant, parse_int=_bounded(int),
+                              parse_float=_bounded(_finite_float))
+    except _NumberTooLong as exc:
+        raise JSONLimitError(exc.args[0], text, max(text.find(exc.args[1]), 0)) from None
+    except _NotJSON as exc:
+        raise JSONLimitError(exc.args[0], text, max(text.find(exc.args[1]), 0)) from None
+    except RecursionError:
+        raise _too_deep(text) from None
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and json_depth(data) > MAX_JSON_DEPTH:
+        raise _too_deep(text)
+    return data
+
+
+def json_depth(data: Any) -> int:
+    """How deeply arrays and objects nest in parsed JSON ``data`` (a scalar: 0, ``[]``: 1); iterative."""
+    deepest = 0
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            value = value.values()
+        elif not isinstance(value, list):
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((v, depth + 1) for v in value if isinstance(v, dict | list))
+    return deepest
+
+
+class _NumberTooLong(ValueError):
+    pass
+
+
+class _NotJSON(ValueError):
+    pass
+
+
+def _bounded(convert: Any) -> Any:
+    def parse(digits: str) -> Any:
+        if len(digits) > MAX_NUMBER_DIGITS:
+            raise _NumberTooLong(f"a number of {len(digits):,} characters, more than MAX_NUMBER_DIGITS "
+                                 f"({MAX_NUMBER_DIGITS:,})", digits)
+        return convert(digits)
+    return parse
+
+
+def _finite_float(digits: str) -> float:
+    value = float(digits)
+    if not math.isfinite(value):
+        raise _NotJSON(f"{digits} is too large for a 64-bit float", digits)
+    return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJSON(f"{name} is not a JSON value", name)
+
+
+def _too_deep(text: str) -> JSONLimitError:
+    """The error for nesting past :data:`MAX_JSON_DEPTH`, at the bracket that goes too deep."""
+    depth, pos = 0, 0
+    for m in _JSON_TOKEN.finditer(text):
+        token = m.group()
+        if token in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                pos = m.start()
+                break
+        elif token in "]}":
+            depth -= 1
+    return JSONLimitError(f"nested deeper than MAX_JSON_DEPTH ({MAX_JSON_DEPTH})", text, pos)
 
 
 @dataclass
@@ -343,7 +452,7 @@ def parse_json_exact(text: str) -> tuple[Any, str | None]:
     (duplicate keys, other spacing, escapes): such text must be kept verbatim.
     """
     try:
-        data = json.loads(text)
+        data = parse_json(text)
     except ValueError:
         return None, None
     guess = "pretty" if "\n" in text else ("compact" if '":' in text or "," not in text else "spaced")
@@ -354,6 +463,8 @@ def parse_json_exact(text: str) -> tuple[Any, str | None]:
 
 
 _COMMON = ("role", "conn", "t", "stamp")
+#: The keys of a frame's content: exactly one is present.
+CONTENT_KEYS = ("data", "text", "binary")
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:
@@ -420,24 +531,43 @@ def event_from_dict(d: Any, where: str = "event") -> Event:
     if role not in ROLES:
         raise TranscriptError(f"role must be initiator or responder, not {role!r}", f"{where}.role")
     conn = _expect(d, "conn", int, where, required=True)
+    if not 0 <= conn <= MAX_CONN:
+        raise TranscriptError(f"conn must be a connection number from 0 to MAX_CONN ({MAX_CONN:,}), not {conn}",
+                              f"{where}.conn")
     t = _expect(d, "t", (int, float), where)
+    if t is not None and not math.isfinite(t):
+        raise TranscriptError(f"t must be a finite number of seconds, not {t!r}", f"{where}.t")
     common: dict[str, Any] = {
         "role": role, "conn": conn, "t": float(t) if t is not None else None,
         "stamp": _expect(d, "stamp", str, where),
     }
     if cls is Open:
         headers = _expect(d, "headers", dict, where)
-        return Open(url=_expect(d, "url", str, where, required=True), headers=headers, **common)
+        if headers and not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+            raise TranscriptError("headers must map names to strings", f"{where}.headers")
+        url = _expect(d, "url", str, where, required=True)
+        try:
+            urlsplit(url).port  # noqa: B018 - parses the host and port: a bad IPv6 literal or port raises
+        except ValueError as exc:
+            raise TranscriptError(f"url does not parse: {exc}", f"{where}.url") from None
+        return Open(url=url, headers=headers, **common)
     if cls is Note:
         return Note(text=_expect(d, "text", str, where, required=True), **common)
     if cls is Close:
-        return Close(code=_expect(d, "code", int, where), closed_by=_expect(d, "closed_by", str, where),
+        code = _expect(d, "code", int, where)
+        if code is not None and not 0 <= code <= 0xFFFF:
+            raise TranscriptError(f"code must be a WebSocket close code (0 to 65535), not {code}", f"{where}.code")
+        return Close(code=code, closed_by=_expect(d, "closed_by", str, where),
                      reason=_expect(d, "reason", str, where), **common)
     sender = _expect(d, "from", str, where, required=True)
     if sender not in SENDERS:
         raise TranscriptError(f"from must be client or node, not {sender!r}", f"{where}.from")
     injected = bool(_expect(d, "injected", bool, where))
     frame = Frame(sender=sender, injected=injected, **common)
+    contents = [key for key in CONTENT_KEYS if key in d]
+    if len(contents) > 1:
+        raise TranscriptError(f"a frame has exactly one of {', '.join(CONTENT_KEYS)}, not {' and '.join(contents)}",
+                              f"{where}.{contents[1]}")
     if "binary" in d:
         try:
             frame.binary = base64.b64decode(_expect(d, "binary", str, where, required=True), validate=True)
@@ -449,7 +579,12 @@ def event_from_dict(d: Any, where: str = "event") -> Event:
         fmt = _expect(d, "format", str, where) or "pretty"
         if fmt not in JSON_FORMATS:
             raise TranscriptError(f"format must be one of {', '.join(JSON_FORMATS)}, not {fmt!r}", f"{where}.format")
-        frame.data, frame.fmt = d["data"], fmt
+        data = d["data"]
+        if isinstance(data, dict):
+            for key in ("method", "action"):
+                if key in data and not isinstance(data[key], str):
+                    raise TranscriptError(f"{key} must be a string, not {data[key]!r}", f"{where}.data.{key}")
+        frame.data, frame.fmt = data, fmt
     else:
         raise TranscriptError("a frame needs one of data, text, binary", where)
     return frame

@@ -141,6 +141,8 @@ class Player:
         """Play both roles to the end or to the first divergence. Raises :class:`ReplayError` when a
         connection cannot be opened."""
         start = time.monotonic()
+        if not any(self.script.roles[role] for role in ROLES):  # i16: nothing to wait for (issue 16)
+            raise ReplayError("nothing to play: the transcript has no connection")
         tasks = [asyncio.create_task(self._role(role), name=f"chanlog-play-{role}")
                  for role in ROLES if self.script.roles[role]]
         try:

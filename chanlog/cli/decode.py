@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
 from chanlog.cli import EXIT_CODES, main, write_output
+from chanlog.errors import terminal_safe
 
 
 @main.command("decode", epilog=EXIT_CODES)
@@ -68,7 +68,7 @@ def decode_command(blob: str, as_json: bool, contract: str | None, function: str
             tree["contract_values"] = values
         write_output(output, json.dumps(tree, indent=2, ensure_ascii=False) + "\n")
     else:
-        write_output(output, format_tree(root) + show.tree_values_text(values))
+        write_output(output, terminal_safe(format_tree(root) + show.tree_values_text(values), keep_newlines=True))
     problems = errors(root)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -77,7 +77,13 @@ def decode_command(blob: str, as_json: bool, contract: str | None, function: str
 
 def _read_blob(arg: str) -> str:
     """The blob from the argument, or from standard input for ``-``; whitespace and quotes stripped."""
-    text = sys.stdin.read() if arg == "-" else arg
+    if arg == "-":
+        from chanlog.decode import DecodeError
+        from chanlog.transcript import read_stdin
+
+        text = read_stdin(DecodeError)
+    else:
+        text = arg
     text = text.strip().strip("\"'").strip()
     if not text:
         raise click.UsageError("no blob given (pass it as an argument or on standard input)")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from chanlog.cli import main
-from chanlog.errors import ChanlogError
+from chanlog.cli import fail, main
+from chanlog.errors import ChanlogError, terminal_safe
 
 DIFF_EXIT = """\b
 Exit status: 0 the transcripts are equal; 1 they differ; 2 bad usage or a transcript
@@ -36,11 +36,10 @@ def diff_command(a: Path, b: Path, context: int) -> None:
     try:
         ta, tb = load(a), load(b)
     except ChanlogError as exc:
-        click.echo(f"chanlog: error: {exc}", err=True)
-        sys.exit(2)
+        fail(str(exc), 2)
     lines = diff_transcripts(ta, tb, str(a), str(b), context=context)
     if lines:
-        click.echo("\n".join(lines))
+        click.echo(terminal_safe("\n".join(lines), keep_newlines=True))
         sys.exit(1)
     frames = sum(1 for _ in ta.frames())
     click.echo(f"equal: {len(ta.connections())} connections, {frames} frames "

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from chanlog.errors import terminal_safe
+from chanlog.model import parse_json
 from chanlog.volatile import is_ping as is_ping  # protocol facts kept with pong_order, re-exported here
 from chanlog.volatile import is_pong as is_pong
 from chanlog.volatile import normalize, unsigned_tx
@@ -166,7 +168,7 @@ class Arrival:
         if isinstance(raw, bytes):
             return cls(raw)
         try:
-            return cls(raw, json.loads(raw), True)
+            return cls(raw, parse_json(raw), True)  # bounded depth and numbers (issue 16)
         except ValueError:
             return cls(raw)
 
@@ -397,7 +399,7 @@ class Divergence:
         if self.diff:
             out.append(f"diff (ignored: {IGNORED}):")
             out.extend("  " + line for line in self.diff.splitlines())
-        return "\n".join(out)
+        return terminal_safe("\n".join(out), keep_newlines=True)  # frames may hold terminal escapes (issue 16)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the JSON error sent to the client."""
