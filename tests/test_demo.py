@@ -100,7 +100,7 @@ def test_addon_path_prints_the_shipped_recorder_script() -> None:
         if script.exists():
             namespace: dict = {}
             exec(compile(script.read_text(), str(script), "exec"), namespace)
-            assert [type(a).__name__ for a in namespace["addons"]] == ["ChannelRecorder"], script
+            assert [type(a).__name__ for a in namespace["addons"]] == ["ChannelRecorder", "ChannelViewAddon"], script
 
 
 def test_help_lists_exit_codes() -> None:

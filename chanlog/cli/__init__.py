@@ -59,7 +59,9 @@ def error_line(exc: BaseException) -> str:
         return f"{where}: {exc.strerror or exc}"
     if isinstance(exc, RecursionError):
         return "input nested too deeply to process (limits: see 'Limits on untrusted input' in the README)"
-    template = _template_frame(exc)
+    from chanlog.render import template_frame
+
+    template = template_frame(exc)
     try:
         import jinja2
     except ImportError:  # pragma: no cover - jinja2 is a dependency
@@ -70,19 +72,6 @@ def error_line(exc: BaseException) -> str:
         where = f"{template[0]}:{template[1]}: " if template else ""
         return f"{where}template failed: {type(exc).__name__}: {exc}"
     return f"internal error: {type(exc).__name__}: {exc} (CHANLOG_DEBUG=1 shows the traceback)"
-
-
-def _template_frame(exc: BaseException) -> tuple[str, int] | None:
-    """``(template file, line)`` of the innermost traceback frame that runs template code (jinja2 maps
-    template frames to the template's own file and line), or ``None``."""
-    found = None
-    tb = exc.__traceback__
-    while tb is not None:
-        filename = tb.tb_frame.f_code.co_filename
-        if filename.endswith((".j2", ".jinja", ".jinja2", ".md", ".html")) or "<template>" in filename:
-            found = (filename, tb.tb_lineno)
-        tb = tb.tb_next
-    return found
 
 
 def _silence_stdout() -> None:

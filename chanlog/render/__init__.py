@@ -115,10 +115,23 @@ def render_values(values: dict[str, Any]) -> str:
         raise RenderError(f"template syntax: {exc.message}", f"{exc.filename or exc.name}:{exc.lineno}") from None
     except jinja2.TemplateNotFound as exc:
         raise RenderError(f"template not found: {exc.name}") from None
-    except jinja2.UndefinedError as exc:
-        raise RenderError(f"template error: {exc.message}", LAYOUTS[layout]) from None
-    except (TypeError, ValueError, AttributeError, LookupError, ArithmeticError) as exc:
-        raise RenderError(f"template error: {type(exc).__name__}: {exc}", LAYOUTS[layout]) from None
+    except (jinja2.UndefinedError, TypeError, ValueError, AttributeError, LookupError, ArithmeticError) as exc:
+        where = template_frame(exc)
+        raise RenderError(f"template failed: {type(exc).__name__}: {exc}",
+                          f"{where[0]}:{where[1]}" if where else LAYOUTS[layout]) from None
+
+
+def template_frame(exc: BaseException) -> tuple[str, int] | None:
+    """``(template file, line)`` of the innermost traceback frame of ``exc`` that runs template code (jinja2
+    maps template frames to the template's own file and line), or ``None``."""
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.endswith((".j2", ".jinja", ".jinja2", ".md", ".html")) or "<template>" in filename:
+            found = (filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return found
 
 
 INDEXES = {"md": "index.md.j2", "html": "index.html.j2"}
