@@ -80,7 +80,7 @@ def frames_of(t: Transcript) -> list[tuple[str, int, str, str | bytes]]:
 def rec(tmp_path: Path):
     addon = ChannelRecorder()
     with taddons.context(addon) as tctx:
-        tctx.configure(addon, chanlog_dir=str(tmp_path / "out"))
+        tctx.configure(addon, chanlog_dir=str(tmp_path / "out"), chanlog_writers=0)
         yield addon, tctx
     addon.done()
 
@@ -93,7 +93,9 @@ def test_defaults(tmp_path: Path) -> None:
     with taddons.context(addon) as tctx:
         assert tctx.options.chanlog_dir == "./transcripts"
         assert tctx.options.chanlog_path == "/channel"
-        assert tctx.options.chanlog_headers is False and tctx.options.chanlog_bounded is False
+        assert tctx.options.chanlog_headers is False and tctx.options.chanlog_bounded == "auto"
+        assert tctx.options.chanlog_on_error == "forward" and tctx.options.chanlog_writers == 2
+        assert addon.bounded  # nothing else needs the messages: bounded memory by default
 
 
 @pytest.mark.parametrize("option, value, message", [
@@ -411,12 +413,13 @@ def test_name_collisions_get_a_suffix(rec) -> None:
 
 def test_bounded_mode_releases_recorded_messages(rec) -> None:
     addon, tctx = rec
+    tctx.configure(addon, chanlog_bounded="false")
     unbounded = ws_flow("initiator", port="1")
     addon.websocket_start(unbounded)
     for n in range(5):
         send(addon, unbounded, f"m{n}", n % 2 == 0)
     assert len(unbounded.websocket.messages) == 5
-    tctx.configure(addon, chanlog_bounded=True)
+    tctx.configure(addon, chanlog_bounded="true")
     bounded = ws_flow("initiator", port="2")
     addon.websocket_start(bounded)
     for n in range(5):
@@ -441,7 +444,7 @@ def test_cycle_through_mitmproxy_event_sequence(rec) -> None:
 
 async def _cycle(addon: ChannelRecorder, f) -> None:
     with taddons.context(addon, loadcore=False) as tctx:
-        tctx.configure(addon, chanlog_dir=str(addon.directory))
+        tctx.configure(addon, chanlog_dir=str(addon.directory), chanlog_writers=0)
         await tctx.cycle(addon, f)
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from chanlog import journal as jmod
 from chanlog import transcript as tmod
 from chanlog.cli import main
 from chanlog.journal import JournalError, JournalWriter, find_unfinished, load_journal, scan, write_transcript
 from chanlog.model import Close, Frame, Open
+from chanlog.record import writer as wmod
 
 URL_I = "ws://node:3014/channel?initiator_id=ak_1&responder_id=ak_2&port=1&protocol=json-rpc&role=initiator"
 URL_R = "ws://node:3014/channel?initiator_id=ak_1&responder_id=ak_2&port=1&protocol=json-rpc&role=responder"
@@ -80,7 +80,7 @@ def test_transcript_rebuilt_with_exact_wire_content(tmp_path: Path) -> None:
 @pytest.mark.parametrize("chunk", [1, 3, 500])
 def test_streamed_yaml_is_what_transcript_dump_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                       chunk: int) -> None:
-    monkeypatch.setattr(jmod, "YAML_CHUNK", chunk)
+    monkeypatch.setattr(wmod, "YAML_CHUNK", chunk)
     path = tmp_path / "j.jsonl"
     write_sample(path)
     out = tmp_path / "out.yaml"
