@@ -187,6 +187,9 @@ class JournalWriter:
         self._retry_at = 0.0
         self._fd: int | None = None
 
+    #: The system call that writes (a test can swap in one that fails, to simulate a full disk).
+    os_write: Callable[[int, Any], int] = staticmethod(os.write)
+
     @property
     def closed(self) -> bool:
         """True when the file is not open for appending."""
@@ -219,7 +222,7 @@ class JournalWriter:
         done = 0
         try:
             while done < len(data):
-                written = os.write(fd, view[done:])
+                written = self.os_write(fd, view[done:])
                 if written <= 0:
                     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
                 done += written
