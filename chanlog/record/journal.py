@@ -92,6 +92,9 @@ class JournalError(ChanlogError):
     """A journal cannot be read: missing file, a line that is not a JSON record, an unknown record."""
 
 
+_escape = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]  # the C string escaper of json
+
+
 def _dumps(record: dict[str, Any]) -> bytes:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
@@ -183,6 +186,7 @@ class JournalWriter:
         self.on_error = on_error
         self.on_resume = on_resume
         self._pending: list[bytes] = []
+        self._prefixes: dict[tuple[int, str, str], bytes] = {}
         self._head: bytes = b""
         self._retry_at = 0.0
         self._fd: int | None = None
@@ -373,21 +377,38 @@ class JournalWriter:
         fixed words, the content is JSON-escaped by :func:`json.dumps`), the same JSON as :meth:`write`
         would give with ASCII escapes.
         """
-        text = None
+        body = None
         if is_text:
             try:
-                text = content.decode("utf-8")
+                body = b'"text":' + _escape(content.decode("utf-8")).encode("ascii")
             except UnicodeDecodeError:
-                text = None
-        if text is not None:
-            body = '"text":' + json.dumps(text)
-        else:
-            body = '"binary":"' + base64.b64encode(content).decode("ascii") + '"'
-        flag = '"injected":true,' if injected else ""
-        seq = "" if n is None else f'"n":{int(n)},'
-        line = (f'{{"kind":"frame","conn":{int(conn)},"role":"{role}","from":"{sender}",'
-                f'"ts":{float(ts)!r},{seq}{flag}{body}}}')
-        return self._put(line.encode("ascii"), n=n, ts=ts, conn=conn, role=role, frame=number, size=len(content))
+                body = None
+        if body is None:
+            body = b'"binary":"' + base64.b64encode(content) + b'"'
+        key = (conn, role, sender)
+        prefix = self._prefixes.get(key)
+        if prefix is None:
+            prefix = self._prefixes[key] = (f'{{"kind":"frame","conn":{int(conn)},"role":{json.dumps(role)},'
+                                            f'"from":{json.dumps(sender)},"ts":').encode("ascii")
+        line = b"".join((prefix, repr(float(ts)).encode("ascii"), b"" if n is None else b',"n":%d' % n,
+                         b',"injected":true,' if injected else b",", body, b"}"))
+        if self.gap is None and not self.fsync and self._fd is not None:  # the common case, inline
+            with self.lock:
+                if self.gap is None and self._fd is not None:
+                    data = line + b"\n"
+                    try:
+                        written = self.os_write(self._fd, data)
+                    except OSError:
+                        written = -1
+                    if written == len(data):
+                        self.size += written
+                        return True
+                    if written > 0:  # a short write: cut it off again, then the careful path
+                        try:
+                            os.ftruncate(self._fd, self.size)
+                        except OSError:
+                            pass
+        return self._put(line, n=n, ts=ts, conn=conn, role=role, frame=number, size=len(content))
 
     def close_record(self, conn: int, role: str, ts: float, code: int | None, closed_by: str | None,
                      reason: str | None, n: int | None = None) -> bool:
