@@ -255,12 +255,14 @@ class JournalWriter:
         self._raw(line + b"\n")
 
     def _put(self, line: bytes, *, n: int | None, ts: float, conn: int | None = None, role: str = "",
-             frame: int = 0, size: int = 0, keep: bool = False) -> bool:
+             frame: int = 0, size: int = 0, keep: bool = False, error: OSError | None = None) -> bool:
         """Write a record line, or account for it in the gap when it cannot be written (``keep``: an open
-        or close record, kept for later). True when written."""
+        or close record, kept for later; ``error``: the write was just tried and failed). True when written."""
         with self.lock:
             if self.gap is None or time.monotonic() >= self._retry_at:
                 try:
+                    if error is not None:
+                        raise error
                     self._write(line)
                     return True
                 except OSError as exc:
@@ -392,14 +394,15 @@ class JournalWriter:
                                             f'"from":{json.dumps(sender)},"ts":').encode("ascii")
         line = b"".join((prefix, repr(float(ts)).encode("ascii"), b"" if n is None else b',"n":%d' % n,
                          b',"injected":true,' if injected else b",", body, b"}"))
+        error = None
         if self.gap is None and not self.fsync and self._fd is not None:  # the common case, inline
             with self.lock:
                 if self.gap is None and self._fd is not None:
                     data = line + b"\n"
                     try:
                         written = self.os_write(self._fd, data)
-                    except OSError:
-                        written = -1
+                    except OSError as exc:
+                        written, error = 0, exc
                     if written == len(data):
                         self.size += written
                         return True
@@ -408,7 +411,7 @@ class JournalWriter:
                             os.ftruncate(self._fd, self.size)
                         except OSError:
                             pass
-        return self._put(line, n=n, ts=ts, conn=conn, role=role, frame=number, size=len(content))
+        return self._put(line, n=n, ts=ts, conn=conn, role=role, frame=number, size=len(content), error=error)
 
     def close_record(self, conn: int, role: str, ts: float, code: int | None, closed_by: str | None,
                      reason: str | None, n: int | None = None) -> bool:
