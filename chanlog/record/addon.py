@@ -305,7 +305,12 @@ class ChannelRecorder:
                             else "chanlog_bounded=auto")
 
     def running(self) -> None:
-        """Start-up done: with a flow view (mitmproxy, mitmweb), ``auto`` keeps the messages; say which."""
+        """Start-up done: start the transcript writers; with a flow view (mitmproxy, mitmweb), ``auto``
+        keeps the messages; say which."""
+        try:
+            self.writer.start()
+        except Exception as exc:  # noqa: BLE001 - they start at the first write instead
+            logger.warning(f"chanlog: cannot start the transcript writer processes yet: {exc}")
         master = getattr(ctx, "master", None)
         has_view = master is not None and master.addons.get("view") is not None
         if has_view:

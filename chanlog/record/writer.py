@@ -363,6 +363,13 @@ class TranscriptWriter:
                                                  mp_context=multiprocessing.get_context("spawn"))
         return self._pool
 
+    def start(self) -> None:
+        """Start the worker processes now (they take a moment to import), so that the first transcript
+        is not delayed by it."""
+        if self.workers > 0:
+            for future in [self._executor().submit(os.getpid) for _ in range(self.workers)]:
+                future.add_done_callback(lambda f: f.exception())
+
     def submit(self, journal: Path, out: Path, limit: int | None,
                tail_gap: dict[str, Any] | None = None) -> Future[tuple[int, int]]:
         """Start writing ``out`` from the first ``limit`` bytes of ``journal``; the future gives
