@@ -836,3 +836,18 @@ def test_transcripts_written_by_worker_processes(tmp_path: Path) -> None:
     addon.done()
     assert sorted(fr.wire() for t in found.values() for _, fr in t.frames()) == ["hello 1", "hello 2", "hello 3"]
     assert all(scan(p).finished for p in (tmp_path / "out" / "journals").iterdir())
+
+
+def test_shutdown_while_the_disk_is_still_full_says_what_is_missing(tmp_path: Path, full_disk: FullDisk,
+                                                                    caplog) -> None:
+    addon = ChannelRecorder()
+    with caplog.at_level(logging.INFO), taddons.context(addon) as tctx:
+        tctx.configure(addon, chanlog_dir=str(tmp_path / "out"), chanlog_writers=0)
+        f = ws_flow("initiator")
+        addon.websocket_start(f)
+        send(addon, f, "kept", True)
+        full_disk.full = True
+        send(addon, f, "lost", True)
+        addon.done()
+    assert "at shutdown its journal still cannot be written" in caplog.text
+    assert "1 frames (4 bytes) lost: initiator conn 0 frames 2-2" in caplog.text

@@ -205,6 +205,7 @@ class ChannelRecorder:
         """Transcripts written so far (in the order the writer finished them)."""
         self.failing: set[str] = set()
         """Names of sessions whose journal cannot be written now."""
+        self._failing: dict[str, Session] = {}
         self.seq = 0
         """Sessions started so far."""
         self.records = 0
@@ -434,6 +435,11 @@ class ChannelRecorder:
         self._stopping = True
         for timer in self._timers:
             timer.cancel()
+        for session in list(self._failing.values()):
+            if not session.journal.flush_gap() and session.journal.gap is not None:
+                logger.error(f"chanlog: session {session.name}: at shutdown its journal still cannot be written "
+                             f"({session.journal.gap.error}): {session.journal.gap.describe()}; those frames are "
+                             f"not in {session.journal.path}, and a transcript rebuilt from it will lack them")
         for session in {id(s): s for s in self.by_channel.values()}.values():
             session.journal.close()
         self.writer.shutdown(wait=True)
@@ -443,6 +449,7 @@ class ChannelRecorder:
     def _journal_failed(self, session: Session, journal: JournalWriter, gap: Gap) -> None:
         """A session's journal cannot be written: one log line (per stretch) saying what is lost from where."""
         self.failing.add(session.name)
+        self._failing[session.name] = session
         first = next(iter(sorted(gap.lost.items())), None)
         where = (f"{first[1][0]} connection {first[0]} frame {first[1][1]}" if first
                  else "its next open or close")
@@ -455,6 +462,7 @@ class ChannelRecorder:
 
     def _journal_resumed(self, session: Session, journal: JournalWriter, gap: Gap) -> None:
         self.failing.discard(session.name)
+        self._failing.pop(session.name, None)
         logger.warning(f"chanlog: session {session.name}: recording again after {gap.error}: {gap.describe()}; "
                        f"marked by a gap record in {journal.path.name}")
 
