@@ -561,3 +561,35 @@ def test_nan_time_is_left_out_and_what_recover_writes_loads(tmp_path: Path) -> N
     out = tmp_path / "o.yaml"
     assert CliRunner().invoke(main, ["recover", str(path), "-o", str(out)]).exit_code == 0
     assert tmod.load(out).events[-1].t is None
+
+
+# -- the writer's YAML and module boundaries ------------------------------------------------------
+
+
+TRICKY = [
+    "", " lead", "trail ", "true", "False", "null", "~", "yes", "NO", "on", "123", "-1.5e3", "0x1F", "1_000",
+    "2025-01-01", "12:30:45", "a: b", "# c", "- d", "[e]", "{f}", "&g", "*h", "!i", "%j", "@k", "`l", "'m'", '"n"',
+    "multi\nline\n", "tab\there", "ünïcödé ✓", "\x00\x07 controls", "\u2028 separator", "=", "<<", ".inf", ".nan",
+    "tx_+QENCwH4hLhAMCEsNAocaKf2YIFLfEC73Dbz5GM38DbkfBETkNS4dWtO4PJvfkBeK29vVkaoXiDbTM0KtSek36eaIYgW",
+]
+
+
+def test_fast_dumper_writes_what_yaml_dump_writes() -> None:
+    import yaml
+
+    from chanlog.transcript import DUMP_OPTIONS
+
+    data = [{"event": "frame", "data": {s: [s, {s: None}], "n": i, "f": i / 3, "neg": -i, "b": i % 2 == 0,
+                                        "empty": {}, "none": [], "big": 10 ** 30}}
+            for i, s in enumerate(TRICKY)]
+    assert yaml.dump(data, **wmod._FAST_OPTIONS) == yaml.dump(data, **DUMP_OPTIONS)
+    assert yaml.safe_load(yaml.dump(data, **wmod._FAST_OPTIONS)) == data
+
+
+def test_pairing_journal_and_writer_do_not_import_mitmproxy() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, chanlog.record.pairing, chanlog.record.journal, chanlog.record.writer; "
+            "sys.exit('mitmproxy' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
