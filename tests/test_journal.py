@@ -593,3 +593,12 @@ def test_pairing_journal_and_writer_do_not_import_mitmproxy() -> None:
     code = ("import sys, chanlog.record.pairing, chanlog.record.journal, chanlog.record.writer; "
             "sys.exit('mitmproxy' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+def test_recover_shows_a_hostile_session_name_escaped(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    w = JournalWriter(path)
+    w.header("evil\x1b[2J\nname", "s.yaml", "now", 1.0)
+    w.close()
+    result = CliRunner().invoke(main, ["recover", str(path), "-o", str(tmp_path / "o.yaml")])
+    assert result.exit_code == 0 and "\x1b" not in result.output and "evil\\x1b[2J\\nname" in result.output

@@ -42,12 +42,12 @@ def recover_command(journal: Path, output: Path | None, finish: bool) -> None:
     if info.merged_into is not None:
         survivor = info.sibling(str(info.merged_into.get("journal", "")))
         if survivor.is_file() and not _same(survivor, journal):
-            click.echo(f"chanlog: session {info.session} was merged into session "
-                       f"{info.merged_into.get('session')}: recovering its journal {survivor}", err=True)
+            click.echo(f"chanlog: session {_shown(info.session)} was merged into session "
+                       f"{_shown(info.merged_into.get('session'))}: recovering its journal {survivor}", err=True)
             journal, info = survivor, scan(survivor)
         else:
-            click.echo(f"chanlog: session {info.session} was merged into session "
-                       f"{info.merged_into.get('session')}, whose journal {survivor} is missing: "
+            click.echo(f"chanlog: session {_shown(info.session)} was merged into session "
+                       f"{_shown(info.merged_into.get('session'))}, whose journal {survivor} is missing: "
                        f"recovering this journal's own frames", err=True)
     out = output if output is not None else info.default_output()
     if str(out) != "-":
@@ -69,7 +69,7 @@ def recover_command(journal: Path, output: Path | None, finish: bool) -> None:
                    f"({info.gaps} gaps, listed in the transcript's source.gaps)", err=True)
     where = "standard output" if str(out) == "-" else str(out)
     click.echo(f"recovered {info.frames} frames in {info.connections} connections of session "
-               f"{info.session} into {where}", err=True)
+               f"{_shown(info.session)} into {where}", err=True)
     if finish and not info.finished:
         try:
             if info.truncated:  # drop the incomplete last line so that the end record follows a whole one
@@ -80,6 +80,12 @@ def recover_command(journal: Path, output: Path | None, finish: bool) -> None:
             writer.finish_if_unchanged(writer.size, time.time())
         except OSError as exc:
             raise JournalError(f"cannot mark the journal finished: {exc.strerror or exc}", str(journal)) from None
+
+
+def _shown(value: object) -> str:
+    """``value`` for a terminal: control characters (escape sequences, newlines) shown escaped."""
+    text = str(value)
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _same(a: Path, b: Path) -> bool:
