@@ -21,6 +21,7 @@ import base64
 import logging
 import math
 import multiprocessing
+import operator
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -97,13 +98,10 @@ class FastDumper(_BaseDumper):
             return tag
         return super().resolve(kind, value, implicit)
 
-    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
-        if self.yaml_path_resolvers:
-            super().descend_resolver(current_node, current_index)
-
-    def ascend_resolver(self) -> None:
-        if self.yaml_path_resolvers:
-            super().ascend_resolver()
+    # No path resolvers are ever added to this dumper, so that the emitter's calls to these (two per node)
+    # need do nothing: built-in functions that take the same arguments and do nothing, not Python frames.
+    descend_resolver = operator.is_
+    ascend_resolver = tuple
 
 
 _FAST_OPTIONS = {**DUMP_OPTIONS, "Dumper": FastDumper}
