@@ -602,3 +602,45 @@ def test_recover_shows_a_hostile_session_name_escaped(tmp_path: Path) -> None:
     w.close()
     result = CliRunner().invoke(main, ["recover", str(path), "-o", str(tmp_path / "o.yaml")])
     assert result.exit_code == 0 and "\x1b" not in result.output and "evil\\x1b[2J\\nname" in result.output
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+def test_transcript_written_in_parts_is_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       parts: int) -> None:
+    monkeypatch.setattr(wmod, "PARALLEL_FRAMES", 10)
+    monkeypatch.setattr(wmod, "YAML_CHUNK", 7)
+    path = tmp_path / "j.jsonl"
+    w = JournalWriter(path)
+    w.header("s", "s.yaml", "now", 100.0)
+    w.open_record(0, "initiator", 100.0, URL_I, n=1)
+    w.open_record(1, "responder", 100.0, URL_R, n=2)
+    for i in range(200):
+        w.frame_record(i % 2, ROLES_[i % 2], "node" if i % 3 else "client", 100.0 + i / 10,
+                       (PRETTY if i % 5 == 0 else f'{{"i":{i},"s":"é✓"}}').encode(), True, n=3 + i)
+    w.close_record(0, "initiator", 200.0, 1000, "client", None, n=300)
+    size = w.size
+    w.frame_record(1, "responder", "node", 201.0, b"after the limit", True, n=301)
+    w.close()
+    with open(path, "ab") as fh:
+        fh.write(b'{"kind":"frame","conn":1,"ro')  # an incomplete last line
+    used = []
+    real = wmod._write_in_parts
+    monkeypatch.setattr(wmod, "_write_in_parts", lambda *a: used.append(real(*a)) or used[-1])
+    one, split = tmp_path / "one.yaml", tmp_path / "split.yaml"
+    for limit in (None, size):
+        write_transcript(path, one, limit=limit)
+        write_transcript(path, split, limit=limit, parts=parts)
+        assert split.read_bytes() == one.read_bytes()
+    assert used == [True, True]
+    assert not [p for p in tmp_path.iterdir() if ".part" in p.name]
+    # a bad record in a part: written in one piece instead, whose error names the line
+    with open(path, "r+b") as fh:
+        fh.truncate(size)
+        fh.seek(0, 2)
+        fh.write(b'{"kind":"frame","conn":0,"role":"initiator","from":"me","ts":1,"text":"x"}\n')
+    with pytest.raises(JournalError, match=r"j.jsonl:\d+: malformed frame record: from must be"):
+        write_transcript(path, split, parts=parts)
+    assert used[-1] is False
+
+
+ROLES_ = ("initiator", "responder")

@@ -526,6 +526,9 @@ class JournalInfo:
     """``gap`` records: stretches the recorder could not write (module docstring)."""
     lost_frames: int = 0
     """Frames the gaps lost, in total."""
+    numbered_in_order: bool = True
+    """True when connections first appear in the order of their numbers (0, 1, 2...), as the recorder writes
+    them: the transcript's numbering is then the journal's, and parts of the journal can be read apart."""
 
     @property
     def session(self) -> str:
@@ -653,8 +656,13 @@ def scan(path: Path, limit: int | None = None) -> JournalInfo:
     sniffed: str | None = None
     last_kind = None
     block: tuple[int, str, tuple[Any, ...]] | None = None  # merge line, session, counts before it
+    seen: set[Any] = set()
     for lineno, rec in records:
         kind = rec.get("kind")
+        if kind in EVENT_KINDS and rec.get("conn") not in seen:
+            if rec.get("conn") != len(seen):
+                info.numbered_in_order = False
+            seen.add(rec.get("conn"))
         if kind == "truncated":
             info.truncated = lineno
             break

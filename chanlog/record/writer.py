@@ -18,6 +18,7 @@ which connection are missing; ``source.incomplete`` is then ``true`` (README, "R
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import math
 import multiprocessing
@@ -49,6 +50,10 @@ MAX_GAPS_LISTED = 1000
 DEFAULT_WORKERS = 2
 #: ``os.nice`` increment of the worker processes: the proxy keeps the CPU first.
 WORKER_NICE = 10
+#: A worker process writes a transcript of at least this many frames in parts, one process per CPU (at most
+#: :data:`MAX_PARTS`), joined in order.
+PARALLEL_FRAMES = 20_000
+MAX_PARTS = 4
 
 _STR, _INT, _BOOL, _NULL = ("tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:bool",
                             "tag:yaml.org,2002:null")
@@ -280,18 +285,25 @@ def load_journal(path: Path, limit: int | None = None) -> Transcript:
 
 
 def write_transcript(journal: Path, out: Path | str, limit: int | None = None,
-                     info: JournalInfo | None = None, tail_gap: dict[str, Any] | None = None) -> JournalInfo:
+                     info: JournalInfo | None = None, tail_gap: dict[str, Any] | None = None,
+                     parts: int = 1) -> JournalInfo:
     """Rebuild the transcript from ``journal`` and write it to ``out`` (``-`` for standard output).
 
     Constant memory: events are streamed into YAML in chunks of :data:`YAML_CHUNK`. The file is written
     atomically (temporary file in the same folder, flushed, fsynced, renamed), byte for byte what
     :func:`chanlog.transcript.dump` writes for the same transcript. ``tail_gap``: a ``gap`` record the
     journal could not take (the session ended while its disk was full), listed last in ``source.gaps``.
-    Returns the scan of the journal. Raises :class:`JournalError` for a bad journal, ``OSError`` when
+    ``parts`` > 1 (only in a process of its own: it forks): a journal of at least :data:`PARALLEL_FRAMES`
+    frames, without merged blocks, is converted in that many parts at once, joined in order (the same
+    bytes). Returns the scan of the journal. Raises :class:`JournalError` for a bad journal, ``OSError`` when
     ``out`` cannot be written.
     """
     info = info or scan(journal, limit)
     head = transcript_head(info, place_gaps(journal, info, limit, tail_gap) or None)
+    if (parts > 1 and str(out) != "-" and hasattr(os, "fork") and info.frames >= PARALLEL_FRAMES
+            and not info.blocks and info.partial_merge is None and info.numbered_in_order
+            and info.header_line == 1 and _write_in_parts(journal, Path(out), limit, info, head, parts)):
+        return info
     events = iter_events(journal, limit=limit, info=info)
     if str(out) == "-":
         for piece in yaml_pieces(head, events):
@@ -299,6 +311,113 @@ def write_transcript(journal: Path, out: Path | str, limit: int | None = None,
         return info
     write_atomic(Path(out), yaml_pieces(head, events))
     return info
+
+
+def _part_events(path: Path, start: int, end: int, t0: float | None) -> Iterator[Event]:
+    """The events of the journal's lines that start in bytes ``start`` to ``end`` (markers and gaps left
+    out, connection numbers as in the journal). Raises :class:`JournalError` naming the byte offset."""
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        pos = start
+        while pos < end:
+            raw = fh.readline()
+            if not raw:
+                return
+            where, pos = pos, pos + len(raw)
+            if pos > end:
+                raw = raw[:len(raw) - (pos - end)]
+            if not raw.strip():
+                continue
+            try:
+                rec = json.loads(raw)
+            except (ValueError, RecursionError):
+                if not raw.endswith(b"\n"):
+                    return  # an incomplete last line
+                raise JournalError("not a JSON record", f"{path}: byte {where}") from None
+            if not isinstance(rec, dict):
+                raise JournalError("a journal record is a JSON object", f"{path}: byte {where}")
+            try:
+                event = record_to_event(rec, t0)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise JournalError(f"malformed record: {exc}", f"{path}: byte {where}") from None
+            if event is not None:
+                yield event
+
+
+def _dump_part(path: Path, start: int, end: int, t0: float | None, part: Path) -> None:
+    with open(part, "w", encoding="utf-8") as fh:
+        chunk: list[dict[str, Any]] = []
+        for event in _part_events(path, start, end, t0):
+            chunk.append(event_to_dict(event))
+            if len(chunk) >= YAML_CHUNK:
+                fh.write(yaml.dump(chunk, **_FAST_OPTIONS))
+                chunk = []
+        if chunk:
+            fh.write(yaml.dump(chunk, **_FAST_OPTIONS))
+
+
+def _write_in_parts(journal: Path, out: Path, limit: int | None, info: JournalInfo, head: Transcript,
+                    parts: int) -> bool:
+    """:func:`write_transcript` in ``parts`` forked processes; False (nothing written) when a part fails,
+    for the caller to write it in one piece (and report the error with its line)."""
+    import tempfile
+
+    end = limit if limit is not None else info.size
+    with open(journal, "rb") as fh:
+        start = len(fh.readline())
+        bounds = [start]
+        for k in range(1, parts):
+            fh.seek(max(bounds[-1], start + (end - start) * k // parts))
+            fh.readline()
+            bounds.append(min(end, max(bounds[-1], fh.tell())))
+        bounds.append(end)
+    t0 = _t0(info)
+    files = []
+    for _ in range(parts):
+        fd, name = tempfile.mkstemp(prefix=f".{out.name}.part", suffix=".tmp", dir=out.parent)
+        os.close(fd)
+        files.append(Path(name))
+    try:
+        children = []
+        for k in range(1, parts):
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - runs in the child
+                code = 1
+                try:
+                    _dump_part(journal, bounds[k], bounds[k + 1], t0, files[k])
+                    code = 0
+                finally:
+                    os._exit(code)
+            children.append(pid)
+        ok = True
+        try:
+            _dump_part(journal, bounds[0], bounds[1], t0, files[0])
+        except (JournalError, OSError):
+            ok = False
+        for pid in children:
+            _, status = os.waitpid(pid, 0)
+            ok = ok and status == 0
+        if not ok:
+            return False
+
+        def pieces() -> Iterator[str]:
+            doc = head.to_dict()
+            doc.pop("events", None)
+            yield yaml.dump(doc, **DUMP_OPTIONS)
+            yield "events:\n"
+            for part in files:
+                with open(part, encoding="utf-8") as fh:
+                    while block := fh.read(1 << 20):
+                        yield block
+
+        write_atomic(out, pieces())
+        return True
+    finally:
+        for part in files:
+            try:
+                part.unlink()
+            except OSError:
+                pass
 
 
 def yaml_pieces(head: Transcript, events: Iterable[Event]) -> Iterator[str]:
@@ -336,9 +455,10 @@ def _worker_init() -> None:
         pass
 
 
-def _write_job(journal: str, out: str, limit: int | None, tail_gap: dict[str, Any] | None) -> tuple[int, int]:
+def _write_job(journal: str, out: str, limit: int | None, tail_gap: dict[str, Any] | None,
+               parts: int = 1) -> tuple[int, int]:
     """The job a worker runs: :func:`write_transcript`; returns ``(frames, connections)``."""
-    info = write_transcript(Path(journal), Path(out), limit=limit, tail_gap=tail_gap)
+    info = write_transcript(Path(journal), Path(out), limit=limit, tail_gap=tail_gap, parts=parts)
     return info.frames, info.connections
 
 
@@ -372,7 +492,8 @@ class TranscriptWriter:
                tail_gap: dict[str, Any] | None = None) -> Future[tuple[int, int]]:
         """Start writing ``out`` from the first ``limit`` bytes of ``journal``; the future gives
         ``(frames, connections)`` or raises :class:`JournalError`/``OSError``."""
-        args = (str(journal), str(out), limit, tail_gap)
+        parts = min(MAX_PARTS, os.cpu_count() or 1) if self.workers > 0 else 1  # forks only in a worker
+        args = (str(journal), str(out), limit, tail_gap, parts)
         try:
             return self._executor().submit(_write_job, *args)
         except (BrokenProcessPool, RuntimeError):
