@@ -295,6 +295,39 @@ async def cpu_rounds(args: argparse.Namespace, workdir: Path, upstream: int) -> 
     print(f"   transcript writer processes: {writers:.1f} CPU s in all (not the proxy's)")
     print(f"RATIO proxy CPU per frame with / without the addon (median of rounds): {med(ratios):.3f}   "
           f"target <= 1.08")
+    cost = hook_cost(20_000, workdir, size)
+    print(f"   the hook alone, in-process: {cost * 1e6:.1f} us per frame, {cost * 1e6 / med(without_us):.1%} of the "
+          f"proxy's CPU per frame without the addon (the rest of the difference: mitmproxy dispatching to a "
+          f"script addon, and the kernel's share of the journal write)")
+
+
+def hook_cost(count: int, workdir: Path, size: int) -> float:
+    """Seconds the recorder's ``websocket_message`` hook takes per message, measured in this process on a
+    mitmproxy test flow (journal written as in the proxy, default options): steadier than the CPU ratio
+    when other work shares the machine."""
+    from mitmproxy.test import taddons, tflow
+    from mitmproxy.websocket import WebSocketMessage
+    from wsproto.frame_protocol import Opcode
+
+    from chanlog.record.addon import ChannelRecorder
+
+    addon = ChannelRecorder()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, chanlog_dir=str(workdir / "hook"), chanlog_writers=0)
+        flow = tflow.twebsocketflow()
+        flow.request.path = "/channel?initiator_id=ak_h&responder_id=ak_i&port=1&role=initiator"
+        addon.websocket_start(flow)
+        frames = [node_frame(i, size).encode() for i in range(100)] + [client_frame(i, size).encode()
+                                                                        for i in range(100)]
+        elapsed = 0.0
+        for i in range(count):
+            flow.websocket.messages.append(WebSocketMessage(Opcode.TEXT, i % 2 == 0, frames[i % 200]))
+            start = time.perf_counter()
+            addon.websocket_message(flow)
+            elapsed += time.perf_counter() - start
+        addon.websocket_end(flow)
+        addon.done()
+    return elapsed / count
 
 
 def percentile(values: list[float], q: float) -> float:
