@@ -10,7 +10,9 @@ when there are two or more.
    bytes each way on each) through both, in alternating order, and reads each process's CPU time
    (``/proc/PID/stat``: user + system) before and after. The figure is the median over rounds of
    (CPU per frame with the addon) / (CPU per frame without). Transcripts are written by the recorder's
-   worker processes, whose CPU is reported apart. Target: at most 1.08.
+   worker processes, whose CPU is reported apart (each recorded round waits for its transcript, so that the
+   writer does not share the CPU with a measured round). The hook's own cost, measured in-process, is
+   printed beside it. Target: at most 1.08.
 2. Latency of live sessions while a transcript is written. A 100k-frame session is recorded; then a
    probe session (ping-pong through the proxy, one frame in flight) measures round trips for
    ``--probe-seconds`` with no write going on, the 100k-frame session is closed, and the probe measures
