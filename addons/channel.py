@@ -7,11 +7,12 @@ Usage::
 Both participants' WebSocket connections to ``/channel`` go into one YAML transcript per channel session
 (``chanlog_dir/NAME.yaml``), journaled frame by frame in ``chanlog_dir/journals/`` (``chanlog recover``
 rebuilds a transcript from a journal left by a killed proxy). Options (``--set chanlog_dir=...``,
-``chanlog_path``, ``chanlog_name``, ``chanlog_headers``, ``chanlog_bounded``, ``chanlog_fsync``) are listed in the
-README, "Recording". The addon itself is :class:`chanlog.capture.ChannelRecorder`.
+``chanlog_path``, ``chanlog_name``, ``chanlog_headers``, ``chanlog_bounded``, ``chanlog_fsync``,
+``chanlog_on_error``, ``chanlog_writers``) are listed in the README, "Recording". The addon itself is
+:class:`chanlog.record.addon.ChannelRecorder`.
 """
 
-from chanlog.capture import ChannelRecorder
+from chanlog.record.addon import ChannelRecorder
 from chanlog.record.view import ChannelViewAddon
 
 # the recorder, and the "chanlog" content view for mitmweb and the mitmproxy console

@@ -1,26 +1,31 @@
-"""Benchmark the recorder: messages/s through mitmdump with and without it, and memory of a long session.
+"""Benchmark the recorder: the four figures of issue 14's "Done when", measured in one run.
 
-Run: ``python benchmarks/capture.py`` (``--help`` for sizes). Everything runs on 127.0.0.1: a WebSocket
-"node" and the participants in this process (``websockets``), ``mitmdump -s addons/channel.py`` from
-this virtualenv as a separate process.
+Run: ``python benchmarks/capture.py`` (``--help`` for sizes; ``--quick`` for a short smoke run). Everything
+runs on 127.0.0.1: a WebSocket "node" and the participants in this process (``websockets``), ``mitmdump``
+from this virtualenv as separate processes. mitmdump runs on the last CPU and this process on the first
+when there are two or more.
 
-1. Throughput. One mitmdump with the addon loaded; each round is one session of two connections
-   (initiator, responder) in which the node pushes ``--messages`` frames to each participant while
-   each participant sends as many to the node, all at full speed. Rounds on ``/channel`` are recorded;
-   rounds on ``/plain`` go through the same process without being recorded (the addon only looks at
-   the path). Each round runs one of each back to back, in alternating order; the figure is the
-   median of the rounds' ratios (steady when other work on the machine drifts between rounds). A
-   second mitmdump without the addon gives the bare proxy for reference, and a direct connection (no
-   proxy) shows the load generator is not the bottleneck. A recorded round is timed until the last
-   frame arrives; the transcript is written after the session closes, in the background, and that is
-   timed apart. Last, the hook's own cost per message is measured in-process and set against the
-   time per message through mitmdump (an expected ratio that other load on the machine hardly moves).
-   mitmdump and this process are pinned to different CPUs when there are two or more.
-   Target: recorded/unrecorded >= 0.9.
-2. Memory. One session of ``--frames`` frames (half from the node, half from the client) through a
-   mitmdump with ``chanlog_bounded=true``; the process's RSS is sampled every tenth of the way, and its
-   peak (VmHWM) read after the transcript is written; ``--unbounded`` runs the same session without
-   bounded mode for contrast. Target: RSS flat in bounded mode.
+1. CPU. Two mitmdump processes, one with ``-s addons/channel.py`` (default options) and one without;
+   each round sends the same session (two connections, ``--messages`` frames of about ``--frame-size``
+   bytes each way on each) through both, in alternating order, and reads each process's CPU time
+   (``/proc/PID/stat``: user + system) before and after. The figure is the median over rounds of
+   (CPU per frame with the addon) / (CPU per frame without). Transcripts are written by the recorder's
+   worker processes, whose CPU is reported apart (each recorded round waits for its transcript, so that the
+   writer does not share the CPU with a measured round). The hook's own cost, measured in-process, is
+   printed beside it. Target: at most 1.08.
+2. Latency of live sessions while a transcript is written. A 100k-frame session is recorded; then a
+   probe session (ping-pong through the proxy, one frame in flight) measures round trips for
+   ``--probe-seconds`` with no write going on, the 100k-frame session is closed, and the probe measures
+   again while its transcript is written. Added latency = round trip through the proxy minus the direct
+   round trip (median, same run). Target: p99 during the write within 1.5x of p99 without.
+3. Final write time: seconds from the close of a session of 10k, 100k and 200k frames until its
+   transcript exists. Target: 100k frames in under 5 s.
+4. Memory: RSS of a fresh recording mitmdump (default configuration) after 10k, 100k and 200k frames of
+   one session, read when the proxy's socket buffers have drained (the node sends 10k frames at a time,
+   on request). Target: flat, within 20% between 10k and 200k.
+
+The load on the machine (``os.getloadavg``) is printed at start and end: on a shared machine the
+ratios, measured side by side, are steadier than the absolute figures.
 """
 
 from __future__ import annotations
@@ -46,18 +51,28 @@ REPO = Path(__file__).resolve().parents[1]
 ADDON = REPO / "addons" / "channel.py"
 MITMDUMP = Path(sys.executable).with_name("mitmdump")
 TX = "tx_" + "+QENCwH4hLhAMCEsNAocaKf2YIFLfEC73Dbz5GM38DbkfBETkNS4dWtO4PJvfkBeK29vVkaoXiDbTM0KtSek36eaIYgW" * 3
+#: Frame size the session generators aim at (``--frame-size``).
+FRAME_SIZE = 2048
 
 
-def node_frame(n: int) -> str:
-    """A node frame of realistic size (~400 bytes): an update notification carrying a tx blob."""
+def blob(size: int) -> str:
+    """A ``tx_`` string that makes a frame about ``size`` bytes long."""
+    reps = max(1, size // len(TX))
+    return (TX * reps)[: max(len(TX), size - 150)]
+
+
+def node_frame(n: int, size: int = 400) -> str:
+    """A node frame of about ``size`` bytes: an update notification carrying a tx blob."""
     return json.dumps({"jsonrpc": "2.0", "method": "channels.sign.update",
-                       "params": {"channel_id": "ch_bench", "data": {"signed_tx": TX, "updates": [], "n": n}},
+                       "params": {"channel_id": "ch_bench", "data": {"signed_tx": blob(size), "updates": [],
+                                                                      "n": n}},
                        "version": 1}, separators=(",", ":"))
 
 
-def client_frame(n: int) -> str:
+def client_frame(n: int, size: int = 400) -> str:
+    """A client frame of about ``size`` bytes: an update request carrying a tx blob."""
     return json.dumps({"jsonrpc": "2.0", "id": n, "method": "channels.update",
-                       "params": {"signed_tx": TX}}, separators=(",", ":"))
+                       "params": {"signed_tx": blob(size)}}, separators=(",", ":"))
 
 
 # -- the node ------------------------------------------------------------------------------------
@@ -66,11 +81,23 @@ def client_frame(n: int) -> str:
 async def node_handler(ws) -> None:
     """Push ``n`` node frames while reading ``n`` client frames, then send ``done`` and wait for close."""
     params = dict(parse_qsl(urlsplit(ws.request.path).query))
-    n = int(params.get("n", "0"))
+    n, size = int(params.get("n", "0")), int(params.get("size", "400"))
+    if params.get("mode") == "echo":  # the latency probe: every client frame comes straight back
+        async for message in ws:
+            await ws.send(message)
+        return
+    if params.get("mode") == "segments":  # the memory session: "more N" -> N node frames, then "ok"
+        frames = [node_frame(i, size) for i in range(100)]
+        async for message in ws:
+            for i in range(int(str(message).split()[1])):
+                await ws.send(frames[i % 100])
+            await ws.send("ok")
+        return
+    frames = [node_frame(i, size) for i in range(100)]
 
     async def push() -> None:
         for i in range(n):
-            await ws.send(node_frame(i))
+            await ws.send(frames[i % 100])
 
     pusher = asyncio.create_task(push())
     got = 0
@@ -83,16 +110,24 @@ async def node_handler(ws) -> None:
     await ws.wait_closed()
 
 
-async def participant(port: int, path: str, role: str, n: int, session: int,
-                      on_progress=None) -> None:
-    """Connect through ``port``, send ``n`` client frames while receiving ``n`` node frames + ``done``."""
+def url(port: int, path: str, role: str, session: int, **extra: str) -> str:
     query = urlencode({"initiator_id": "ak_bench", "responder_id": "ak_bench2", "port": str(20000 + session),
-                       "protocol": "json-rpc", "role": role, "n": str(n)})
-    async with connect(f"ws://127.0.0.1:{port}{path}?{query}", compression=None, max_size=None,
-                       ping_interval=None, open_timeout=30, close_timeout=30, proxy=None) as ws:
+                       "protocol": "json-rpc", "role": role, **extra})
+    return f"ws://127.0.0.1:{port}{path}?{query}"
+
+
+async def participant(port: int, path: str, role: str, n: int, session: int,
+                      on_progress=None, size: int = 400, hold: asyncio.Event | None = None,
+                      ready: asyncio.Event | None = None) -> None:
+    """Connect through ``port``, send ``n`` client frames while receiving ``n`` node frames + ``done``;
+    with ``hold``, stay connected until it is set."""
+    async with connect(url(port, path, role, session, n=str(n), size=str(size)), compression=None,
+                       max_size=None, ping_interval=None, open_timeout=30, close_timeout=30, proxy=None) as ws:
+        frames = [client_frame(i, size) for i in range(100)]
+
         async def send() -> None:
             for i in range(n):
-                await ws.send(client_frame(i))
+                await ws.send(frames[i % 100])
 
         sender = asyncio.create_task(send())
         received = 0
@@ -105,29 +140,40 @@ async def participant(port: int, path: str, role: str, n: int, session: int,
                 on_progress(received)
         await sender
         assert received == n, (received, n)
+        if ready is not None:
+            ready.set()
+        if hold is not None:
+            await hold.wait()
 
 
 async def one_session(port: int, path: str, n: int, session: int, roles=("initiator", "responder"),
-                      on_progress=None) -> float:
+                      on_progress=None, size: int = 400) -> float:
     """Seconds for one session: every connection has received its ``n`` frames and ``done``."""
     start = time.perf_counter()
-    await asyncio.gather(*(participant(port, path, role, n, session, on_progress) for role in roles))
+    await asyncio.gather(*(participant(port, path, role, n, session, on_progress, size) for role in roles))
     return time.perf_counter() - start
 
 
+async def probe(port: int, seconds: float, session: int, stop: asyncio.Future | None = None) -> list[float]:
+    """Round trips (seconds) of a live recorded session, one frame in flight, for ``seconds`` (or until
+    ``stop`` is done, when given)."""
+    rtts: list[float] = []
+    async with connect(url(port, "/channel", "initiator", session, mode="echo"), compression=None,
+                       ping_interval=None, open_timeout=30, proxy=None) as ws:
+        end = time.perf_counter() + seconds
+        i = 0
+        while (not stop.done()) if stop is not None else time.perf_counter() < end:
+            i += 1
+            frame = client_frame(i)
+            start = time.perf_counter()
+            await ws.send(frame)
+            await asyncio.wait_for(ws.recv(), 60)
+            rtts.append(time.perf_counter() - start)
+            await asyncio.sleep(0.002)
+    return rtts
+
+
 # -- mitmdump ------------------------------------------------------------------------------------
-
-
-#: With two or more CPUs, mitmdump runs on the last one and this process (node and participants) on
-#: the first, so that the two do not compete for a core and the figures are steadier.
-PROXY_CPU, LOAD_CPU = (sorted(os.sched_getaffinity(0))[-1], sorted(os.sched_getaffinity(0))[0]) \
-    if hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) > 1 else (None, None)
-
-
-def pin(cpu: int | None) -> None:
-    """Run the calling process on ``cpu`` only (nothing when ``None``)."""
-    if cpu is not None:
-        os.sched_setaffinity(0, {cpu})
 
 
 def free_port() -> int:
@@ -149,8 +195,7 @@ class Proxy:
             for k, v in sets.items():
                 args += ["--set", f"{k}={v}"]
         self.log = open(workdir / f"mitmdump-{self.port}.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO,
-                                     preexec_fn=lambda: pin(PROXY_CPU))
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO)
         deadline = time.monotonic() + 30
         while True:
             if self.proc.poll() is not None:
@@ -163,6 +208,23 @@ class Proxy:
                     raise SystemExit("mitmdump did not start") from None
                 time.sleep(0.1)
 
+    def cpu(self) -> float:
+        """CPU seconds (user + system) the process has used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def children_cpu(self) -> float:
+        """CPU seconds of the process's live children (the recorder's transcript writers)."""
+        total = 0.0
+        for child in Path(f"/proc/{self.proc.pid}/task").glob("*/children"):
+            for pid in child.read_text().split():
+                try:
+                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
     def status(self, field: str) -> int:
         """A ``/proc/PID/status`` figure in KiB (``VmRSS``, ``VmHWM``)."""
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -170,13 +232,23 @@ class Proxy:
                 return int(line.split()[1])
         return 0
 
-    def wait_transcripts(self, count: int, timeout: float = 300) -> float:
-        """Seconds until ``count`` transcripts exist in the recorder's folder."""
-        start = time.perf_counter()
+    def wait_session(self, session: int, since: float, timeout: float = 900) -> float:
+        """Seconds from ``since`` (a ``perf_counter`` time) until the transcript of benchmark session
+        ``session`` exists."""
+        while not list(self.dir.glob(f"*_{20000 + session}*.yaml")):
+            if time.perf_counter() - since > timeout:
+                raise SystemExit(f"transcript of session {session} not written within {timeout}s")
+            time.sleep(0.01)
+        return time.perf_counter() - since
+
+    def wait_transcripts(self, count: int, timeout: float = 600, since: float | None = None) -> float:
+        """Seconds (from ``since``, a ``perf_counter`` time, default now) until ``count`` transcripts
+        exist in the recorder's folder."""
+        start = time.perf_counter() if since is None else since
         while len(list(self.dir.glob("*.yaml"))) < count:
             if time.perf_counter() - start > timeout:
-                raise SystemExit(f"transcripts not written within {timeout}s")
-            time.sleep(0.02)
+                raise SystemExit(f"transcripts not written within {timeout}s; see {self.log.name}")
+            time.sleep(0.01)
         return time.perf_counter() - start
 
     def stop(self) -> None:
@@ -189,22 +261,66 @@ class Proxy:
         self.log.close()
 
 
-def hook_cost(count: int, workdir: Path) -> float:
-    """Seconds the recorder's ``websocket_message`` hook takes per message, measured in this process on
-    a mitmproxy test flow (journal written and flushed as in the proxy)."""
+# -- the benchmarks ---
+
+
+
+async def cpu_rounds(args: argparse.Namespace, workdir: Path, upstream: int) -> None:
+    n, size = args.messages, args.frame_size
+    frames = 4 * n  # two connections, n each way
+    recorder = Proxy(upstream, workdir, addon=True)
+    bare = Proxy(upstream, workdir, addon=False)
+    try:
+        await one_session(recorder.port, "/channel", n // 5 or 1, 1, size=size)  # warm up both
+        await one_session(bare.port, "/channel", n // 5 or 1, 1, size=size)
+        ratios, with_us, without_us = [], [], []
+        for r in range(args.rounds):
+            per = {}
+            for which in (("addon", "bare") if r % 2 == 0 else ("bare", "addon")):
+                proxy = recorder if which == "addon" else bare
+                before = proxy.cpu()
+                await one_session(proxy.port, "/channel", n, 100 + r, size=size)
+                per[which] = (proxy.cpu() - before) / frames
+                if which == "addon":  # the writer works apart: let it finish before the next measurement
+                    await asyncio.to_thread(proxy.wait_session, 100 + r, time.perf_counter())
+            with_us.append(per["addon"] * 1e6)
+            without_us.append(per["bare"] * 1e6)
+            ratios.append(per["addon"] / per["bare"])
+        writers = recorder.children_cpu()
+    finally:
+        recorder.stop()
+        bare.stop()
+    med = statistics.median
+    print(f"1. proxy CPU per frame ({args.rounds} rounds of {frames} frames of ~{len(node_frame(0, size))} bytes):")
+    print(f"   without the addon {med(without_us):7.1f} us   (rounds: {', '.join(f'{x:.0f}' for x in without_us)})")
+    print(f"   with the addon    {med(with_us):7.1f} us   (rounds: {', '.join(f'{x:.0f}' for x in with_us)})")
+    print(f"   transcript writer processes: {writers:.1f} CPU s in all (not the proxy's)")
+    print(f"RATIO proxy CPU per frame with / without the addon (median of rounds): {med(ratios):.3f}   "
+          f"target <= 1.08")
+    cost = hook_cost(20_000, workdir, size)
+    print(f"   the hook alone, in-process: {cost * 1e6:.1f} us per frame, {cost * 1e6 / med(without_us):.1%} of the "
+          f"proxy's CPU per frame without the addon (the rest of the difference: mitmproxy dispatching to a "
+          f"script addon, and the kernel's share of the journal write)")
+
+
+def hook_cost(count: int, workdir: Path, size: int) -> float:
+    """Seconds the recorder's ``websocket_message`` hook takes per message, measured in this process on a
+    mitmproxy test flow (journal written as in the proxy, default options): steadier than the CPU ratio
+    when other work shares the machine."""
     from mitmproxy.test import taddons, tflow
     from mitmproxy.websocket import WebSocketMessage
     from wsproto.frame_protocol import Opcode
 
-    from chanlog.capture import ChannelRecorder
+    from chanlog.record.addon import ChannelRecorder
 
     addon = ChannelRecorder()
     with taddons.context(addon) as tctx:
-        tctx.configure(addon, chanlog_dir=str(workdir / "hook"), chanlog_bounded=True)
+        tctx.configure(addon, chanlog_dir=str(workdir / "hook"), chanlog_writers=0)
         flow = tflow.twebsocketflow()
         flow.request.path = "/channel?initiator_id=ak_h&responder_id=ak_i&port=1&role=initiator"
         addon.websocket_start(flow)
-        frames = [node_frame(i).encode() for i in range(100)] + [client_frame(i).encode() for i in range(100)]
+        frames = [node_frame(i, size).encode() for i in range(100)] + [client_frame(i, size).encode()
+                                                                        for i in range(100)]
         elapsed = 0.0
         for i in range(count):
             flow.websocket.messages.append(WebSocketMessage(Opcode.TEXT, i % 2 == 0, frames[i % 200]))
@@ -216,116 +332,131 @@ def hook_cost(count: int, workdir: Path) -> float:
     return elapsed / count
 
 
-# -- the two benchmarks --------------------------------------------------------------------------
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def throughput(args: argparse.Namespace, workdir: Path) -> None:
-    n, rounds = args.messages, args.rounds
-    per_session = 4 * n  # two connections, n each way
-    async with serve(node_handler, "127.0.0.1", 0, compression=None, max_size=None, ping_interval=None) as server:
-        upstream = server.sockets[0].getsockname()[1]
-        direct = [per_session / await one_session(upstream, "/channel", n, 0)]
+async def long_session(proxy: Proxy, frames: int, size: int, session: int, marks: tuple[int, ...],
+                       rss: dict[int, int], hold: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+    """One connection: ``frames`` frames (half each way); RSS read when the received count passes a mark."""
+    n = frames // 2
+
+    def progress(received: int) -> None:
+        if received * 2 in marks:
+            rss[received * 2] = proxy.status("VmRSS")
+
+    await participant(proxy.port, "/channel", "initiator", n, session, progress, size, hold, ready)
+
+
+async def segmented_session(proxy: Proxy, frames: int, size: int, session: int, marks: tuple[int, ...],
+                            rss: dict[int, int], step: int = 10_000) -> None:
+    """One connection: the client sends a frame asking for ``step`` node frames and receives them, until
+    ``frames`` frames have passed; RSS is read at each mark, once the proxy's buffers have drained."""
+    done = 0
+    async with connect(url(proxy.port, "/channel", "initiator", session, mode="segments", size=str(size)),
+                       compression=None, max_size=None, ping_interval=None, open_timeout=30, proxy=None) as ws:
+        while done < frames:
+            n = min(step, frames - done) - 1
+            await ws.send(f"more {n}")
+            while await asyncio.wait_for(ws.recv(), 120) != "ok":
+                pass
+            done += n + 2  # the request, n frames and "ok"
+            for mark in marks:
+                if mark not in rss and done >= mark:
+                    rss[mark] = proxy.status("VmRSS")
+
+
+async def write_and_memory(args: argparse.Namespace, workdir: Path, upstream: int, direct_rtt: float) -> None:
+    size = args.frame_size
+    proxy = Proxy(upstream, workdir, addon=True)
+    writes: dict[int, float] = {}
+    rss: dict[int, int] = {}
+    try:
+        # 3. (10k) a short session
+        hold = asyncio.Event()
+        hold.set()
+        await long_session(proxy, args.small, size, 1, (), rss, hold)
+        writes[args.small] = await asyncio.to_thread(proxy.wait_session, 1, time.perf_counter())
+        # 2. + 3. (100k) latency of a live session while the 100k-frame transcript is written
+        hold, ready = asyncio.Event(), asyncio.Event()
+        task = asyncio.create_task(long_session(proxy, args.medium, size, 2, (), rss, hold, ready))
+        await ready.wait()
+        quiet = await probe(proxy.port, args.probe_seconds, 3)
+        closed = time.perf_counter()
+        hold.set()
+        await task
+        waiting = asyncio.ensure_future(asyncio.to_thread(proxy.wait_session, 2, closed))
+        during = await probe(proxy.port, 0, 4, stop=waiting)
+        writes[args.medium] = await waiting
+        # 3. + 4. (200k) memory of one long session in the default configuration, on a fresh proxy (the
+        # one above still holds the heap the 100k session's socket buffers grew to), then its write
+        proxy.stop()
         proxy = Proxy(upstream, workdir, addon=True)
-        bare = Proxy(upstream, workdir, addon=False)
-        try:
-            await one_session(proxy.port, "/plain", n // 5 or 1, 1)  # warm up both
-            await one_session(bare.port, "/channel", n // 5 or 1, 1)
-            recorded, plain, bare_rates, writes, pairs = [], [], [], [], []
-            written = 0
-            for r in range(rounds):
-                rates = {}
-                for kind in (("recorded", "plain") if r % 2 == 0 else ("plain", "recorded")):
-                    if kind == "recorded":
-                        rates[kind] = per_session / await one_session(proxy.port, "/channel", n, 100 + r)
-                        written += 1
-                        writes.append(await asyncio.to_thread(proxy.wait_transcripts, written))
-                    else:
-                        rates[kind] = per_session / await one_session(proxy.port, "/plain", n, 200 + r)
-                recorded.append(rates["recorded"])
-                plain.append(rates["plain"])
-                pairs.append(rates["recorded"] / rates["plain"])
-                bare_rates.append(per_session / await one_session(bare.port, "/channel", n, 300 + r))
-                direct.append(per_session / await one_session(upstream, "/channel", n, 0))
-        finally:
-            proxy.stop()
-            bare.stop()
-    med = statistics.median
-    print(f"throughput: {rounds} rounds, {per_session} messages per session "
-          f"(2 connections x {n} each way, ~{len(node_frame(0))}-byte frames)")
-    print(f"  direct, no proxy                 {med(direct):10.0f} msg/s")
-    print(f"  mitmdump without the addon       {med(bare_rates):10.0f} msg/s")
-    print(f"  mitmdump + addon, not recorded   {med(plain):10.0f} msg/s   (rounds: "
-          + ", ".join(f"{x:.0f}" for x in plain) + ")")
-    print(f"  mitmdump + addon, recorded       {med(recorded):10.0f} msg/s   (rounds: "
-          + ", ".join(f"{x:.0f}" for x in recorded) + ")")
-    print(f"  transcript written after close in {med(writes):.2f} s (median; background thread)")
-    print("  ratio of each back-to-back pair: " + ", ".join(f"{x:.3f}" for x in pairs))
-    print(f"RATIO recorded / not recorded (same mitmdump, same run; median of pairs): {med(pairs):.3f}   "
-          f"target >= 0.9")
-    print(f"ratio of the medians recorded / not recorded:            {med(recorded) / med(plain):.3f}")
-    print(f"ratio recorded / mitmdump without the addon:             {med(recorded) / med(bare_rates):.3f}")
-    cost = hook_cost(20_000, workdir)
-    print(f"hook cost: {cost * 1e6:.1f} us per message in-process, against {1e6 / med(plain):.0f} us per message "
-          f"through mitmdump: expected ratio {1 / (1 + cost * med(plain)):.3f} (steadier than the timed one "
-          "when other work shares the machine)")
+        base = proxy.status("VmRSS")
+        marks = (args.small, args.medium, args.large)
+        await segmented_session(proxy, args.large, size, 5, marks, rss)
+        closed = time.perf_counter()
+        writes[args.large] = await asyncio.to_thread(proxy.wait_session, 5, closed)
+    finally:
+        proxy.stop()
+    q = [x - direct_rtt for x in quiet]
+    d = [x - direct_rtt for x in during] or [float("nan")]
+    print(f"2. added latency of a live session (round trip through the proxy minus {direct_rtt * 1e3:.2f} ms direct):")
+    print(f"   no write going on:                         p50 {percentile(q, .5) * 1e3:6.2f} ms  "
+          f"p99 {percentile(q, .99) * 1e3:6.2f} ms  ({len(q)} round trips)")
+    print(f"   while a {args.medium}-frame transcript is written: p50 {percentile(d, .5) * 1e3:6.2f} ms  "
+          f"p99 {percentile(d, .99) * 1e3:6.2f} ms  ({len(d)} round trips)")
+    print(f"RATIO p99 during the write / without: {percentile(d, .99) / max(percentile(q, .99), 1e-6):.2f}   "
+          f"target <= 1.5   (p50: {percentile(d, .5) / max(percentile(q, .5), 1e-6):.2f})")
+    print("3. final write time, from the session's close until its transcript exists:")
+    for frames, seconds in sorted(writes.items()):
+        print(f"   {frames:>7} frames: {seconds:6.2f} s   ({seconds / frames * 1e6:.0f} us per frame)")
+    print(f"FIGURE {args.medium}-frame transcript written in {writes[args.medium]:.2f} s   target < 5 s")
+    mb = 1024
+    print(f"4. RSS of the recording mitmdump (default configuration), one session; {base / mb:.0f} MiB before it:")
+    print("   " + ", ".join(f"after {k // 1000}k frames {v / mb:.0f} MiB" for k, v in sorted(rss.items())))
+    if args.small in rss and args.large in rss:
+        print(f"RATIO RSS after {args.large // 1000}k / after {args.small // 1000}k frames: "
+              f"{rss[args.large] / rss[args.small]:.2f}   target <= 1.2")
 
 
-async def memory(args: argparse.Namespace, workdir: Path, bounded: bool) -> None:
-    frames = args.frames
-    n = frames // 2  # one connection: n from the node, n from the client
+async def direct_round_trip(upstream: int) -> float:
+    return statistics.median(await probe(upstream, 1.0, 9))
+
+
+async def run(args: argparse.Namespace, workdir: Path) -> None:
     async with serve(node_handler, "127.0.0.1", 0, compression=None, max_size=None, ping_interval=None) as server:
         upstream = server.sockets[0].getsockname()[1]
-        proxy = Proxy(upstream, workdir, addon=True, chanlog_bounded="true" if bounded else "false")
-        samples: list[tuple[int, int]] = []
-        step = max(1, n // 10)
-
-        def progress(received: int) -> None:
-            if received % step == 0:
-                samples.append((received * 2, proxy.status("VmRSS")))
-
-        try:
-            start_rss = proxy.status("VmRSS")
-            elapsed = await one_session(proxy.port, "/channel", n, 1, roles=("initiator",), on_progress=progress)
-            end_rss = proxy.status("VmRSS")
-            write = await asyncio.to_thread(proxy.wait_transcripts, 1)
-            hwm, after = proxy.status("VmHWM"), proxy.status("VmRSS")
-            size = sum(p.stat().st_size for p in proxy.dir.glob("*.yaml"))
-        finally:
-            proxy.stop()
-    mb = 1024
-    mode = "bounded" if bounded else "unbounded"
-    print(f"memory, {mode} mode: one session of {2 * n} frames in {elapsed:.1f} s "
-          f"({2 * n / elapsed:.0f} msg/s); transcript {size / 1e6:.1f} MB written in {write:.1f} s after close")
-    print("  RSS MiB at frames: " + ", ".join(f"{f // 1000}k={r / mb:.0f}" for f, r in samples))
-    first = samples[0][1] if samples else start_rss
-    print(f"  RSS at start {start_rss / mb:.0f} MiB, at {samples[0][0] if samples else 0} frames "
-          f"{first / mb:.0f} MiB, at end {end_rss / mb:.0f} MiB (growth after the first tenth "
-          f"{(end_rss - first) / mb:+.0f} MiB), after writing {after / mb:.0f} MiB")
-    print(f"PEAK RSS ({mode}, VmHWM incl. writing the transcript): {hwm / mb:.0f} MiB")
+        if args.only in (None, "cpu"):
+            await cpu_rounds(args, workdir, upstream)
+        if args.only in (None, "write"):
+            await write_and_memory(args, workdir, upstream, await direct_round_trip(upstream))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--messages", type=int, default=1000, help="frames each way per connection per round")
-    parser.add_argument("--rounds", type=int, default=9, help="rounds of each kind (recorded, not recorded)")
-    parser.add_argument("--frames", type=int, default=100_000, help="frames in the memory session")
-    parser.add_argument("--unbounded", action="store_true",
-                        help="also run the memory session without bounded mode, for contrast")
-    parser.add_argument("--only", choices=("throughput", "memory"), help="run one benchmark")
+    parser.add_argument("--messages", type=int, default=2000, help="CPU rounds: frames each way per connection")
+    parser.add_argument("--rounds", type=int, default=5, help="CPU rounds (each through both proxies)")
+    parser.add_argument("--frame-size", type=int, default=FRAME_SIZE, help="bytes per frame (about)")
+    parser.add_argument("--small", type=int, default=10_000, help="frames of the short session")
+    parser.add_argument("--medium", type=int, default=100_000, help="frames of the session whose write is probed")
+    parser.add_argument("--large", type=int, default=200_000, help="frames of the long session (memory)")
+    parser.add_argument("--probe-seconds", type=float, default=5.0, help="latency probe without a write")
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run of every part")
+    parser.add_argument("--only", choices=("cpu", "write"), help="run one part")
     args = parser.parse_args()
+    if args.quick:
+        args.messages, args.rounds, args.small, args.medium, args.large, args.probe_seconds = 200, 2, 1000, 4000, 8000, 1
     if not MITMDUMP.exists():
         raise SystemExit(f"mitmdump not found beside {sys.executable}")
-    pin(LOAD_CPU)
     workdir = Path(tempfile.mkdtemp(prefix="chanlog-bench-"))
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
     try:
-        if args.only in (None, "throughput"):
-            asyncio.run(throughput(args, workdir))
-        if args.only in (None, "memory"):
-            asyncio.run(memory(args, workdir, bounded=True))
-            if args.unbounded:
-                asyncio.run(memory(args, workdir, bounded=False))
+        asyncio.run(run(args, workdir))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    print(f"load average at end:   {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ def frames_of(t: Transcript) -> list[tuple[str, int, str, str | bytes]]:
 def rec(tmp_path: Path):
     addon = ChannelRecorder()
     with taddons.context(addon) as tctx:
-        tctx.configure(addon, chanlog_dir=str(tmp_path / "out"))
+        tctx.configure(addon, chanlog_dir=str(tmp_path / "out"), chanlog_writers=0)
         yield addon, tctx
     addon.done()
 
@@ -93,7 +93,9 @@ def test_defaults(tmp_path: Path) -> None:
     with taddons.context(addon) as tctx:
         assert tctx.options.chanlog_dir == "./transcripts"
         assert tctx.options.chanlog_path == "/channel"
-        assert tctx.options.chanlog_headers is False and tctx.options.chanlog_bounded is False
+        assert tctx.options.chanlog_headers is False and tctx.options.chanlog_bounded == "auto"
+        assert tctx.options.chanlog_on_error == "forward" and tctx.options.chanlog_writers == 2
+        assert addon.bounded  # nothing else needs the messages: bounded memory by default
 
 
 @pytest.mark.parametrize("option, value, message", [
@@ -411,12 +413,13 @@ def test_name_collisions_get_a_suffix(rec) -> None:
 
 def test_bounded_mode_releases_recorded_messages(rec) -> None:
     addon, tctx = rec
+    tctx.configure(addon, chanlog_bounded="false")
     unbounded = ws_flow("initiator", port="1")
     addon.websocket_start(unbounded)
     for n in range(5):
         send(addon, unbounded, f"m{n}", n % 2 == 0)
     assert len(unbounded.websocket.messages) == 5
-    tctx.configure(addon, chanlog_bounded=True)
+    tctx.configure(addon, chanlog_bounded="true")
     bounded = ws_flow("initiator", port="2")
     addon.websocket_start(bounded)
     for n in range(5):
@@ -441,7 +444,7 @@ def test_cycle_through_mitmproxy_event_sequence(rec) -> None:
 
 async def _cycle(addon: ChannelRecorder, f) -> None:
     with taddons.context(addon, loadcore=False) as tctx:
-        tctx.configure(addon, chanlog_dir=str(addon.directory))
+        tctx.configure(addon, chanlog_dir=str(addon.directory), chanlog_writers=0)
         await tctx.cycle(addon, f)
 
 
@@ -659,3 +662,192 @@ def test_killed_proxy_after_a_merge_keeps_every_frame(rec) -> None:
     assert frames_of(t) == [("initiator", 0, "node", info("ch_K", "i")), ("responder", 1, "node", info("ch_K", "r")),
                             ("responder", 1, "client", "last")]
     assert t.source["open_connections"] == 1
+
+
+# -- faults -------------------------------------------------------------------------------------
+
+
+class FullDisk:
+    """A fault-injecting ``os.write`` for the journals: every write fails with ENOSPC while ``full``."""
+
+    def __init__(self) -> None:
+        self.full = False
+
+    def __call__(self, fd: int, data) -> int:
+        import errno
+        import os
+
+        if self.full:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return os.write(fd, data)
+
+
+@pytest.fixture
+def full_disk(monkeypatch: pytest.MonkeyPatch) -> FullDisk:
+    from chanlog.record import journal as jmod
+
+    disk = FullDisk()
+    monkeypatch.setattr(JournalWriter, "os_write", staticmethod(disk))
+    monkeypatch.setattr(jmod, "RETRY_SECONDS", 0.0)
+    return disk
+
+
+def test_full_disk_one_message_a_marked_gap_and_recording_resumes(rec, full_disk: FullDisk, caplog) -> None:
+    addon, _ = rec
+    fi, fr = ws_flow("initiator"), ws_flow("responder")
+    addon.websocket_start(fi)
+    addon.websocket_start(fr)
+    with caplog.at_level(logging.INFO):
+        for i in range(1, 31):
+            full_disk.full = 11 <= i <= 20
+            send(addon, fi, f"c{i}", True)
+            send(addon, fr, f"n{i}", False)
+        close(addon, fi)
+        close(addon, fr)
+        (t,) = transcripts(addon).values()
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, errors  # one line for the session, not one per frame
+    assert "No space left on device" in errors[0] and "initiator connection 0 frame 11" in errors[0]
+    assert "the proxy keeps forwarding" in errors[0] and "resumes by itself" in errors[0]
+    assert "recording again" in caplog.text and "20 frames" in caplog.text
+    assert [f.wire() for _, f in t.frames() if f.role == "initiator"] == [f"c{i}" for i in (*range(1, 11),
+                                                                                            *range(21, 31))]
+    (gap,) = t.source["gaps"]
+    assert t.source["incomplete"] is True and gap["frames"] == 20
+    assert gap["lost"] == [{"role": "initiator", "conn": 0, "frames": [11, 20]},
+                           {"role": "responder", "conn": 1, "frames": [11, 20]}]
+    assert not addon.failing
+    assert scan(addon.directory / "journals" / f"{t.name}.jsonl").finished
+
+
+def test_session_ending_while_the_disk_is_full_says_so_and_finishes_later(rec, full_disk: FullDisk,
+                                                                          monkeypatch, caplog) -> None:
+    from chanlog.record import addon as amod
+
+    monkeypatch.setattr(amod, "RETRY_WRITE", 0.05)
+    addon, _ = rec
+    f = ws_flow("initiator")
+    addon.websocket_start(f)
+    send(addon, f, "kept", False)
+    full_disk.full = True
+    with caplog.at_level(logging.INFO):
+        send(addon, f, "lost", False)
+        close(addon, f)
+        addon.wait()
+        assert "cannot write" in caplog.text
+        full_disk.full = False
+        for _ in range(100):  # the transcript is written again by itself once space returns
+            addon.wait()
+            if addon.written and scan(addon.directory / "journals" / f"{addon.written[-1].stem}.jsonl").finished:
+                break
+            import time
+            time.sleep(0.05)
+    (t,) = transcripts(addon).values()
+    assert [f.wire() for _, f in t.frames()] == ["kept"]
+    assert t.source["gaps"][0]["lost"] == [{"role": "initiator", "conn": 0, "frames": [2, 2]}]
+    assert isinstance(t.events[-1], Close)  # the close record kept in memory reached the journal
+
+
+def test_refuse_mode_answers_new_sessions_with_503_while_failing(rec, full_disk: FullDisk) -> None:
+    addon, tctx = rec
+    tctx.configure(addon, chanlog_on_error="refuse")
+    fi = ws_flow("initiator")
+    addon.websocket_start(fi)
+    full_disk.full = True
+    send(addon, fi, "lost", True)
+    joining, new = ws_flow("responder"), ws_flow("initiator", port="999")
+    joining.response = new.response = None  # at the request hook, no response yet
+    addon.request(joining)
+    addon.request(new)
+    assert joining.response is None  # the running session's other participant still passes
+    assert new.response is not None and new.response.status_code == 503
+    assert b"cannot write" in new.response.content
+    full_disk.full = False
+    send(addon, fi, "kept", True)
+    later = ws_flow("initiator", port="998")
+    later.response = None
+    addon.request(later)
+    assert later.response is None
+
+
+def test_corrupt_journal_at_start_up_is_named_once_and_recording_goes_on(tmp_path: Path, caplog) -> None:
+    jdir = tmp_path / "out" / "journals"
+    jdir.mkdir(parents=True)
+    (jdir / "evil.jsonl").write_text("[" * 200_000 + "]" * 200_000 + "\n")
+    addon = ChannelRecorder()
+    with caplog.at_level(logging.WARNING), taddons.context(addon) as tctx:
+        tctx.configure(addon, chanlog_dir=str(tmp_path / "out"), chanlog_writers=0)
+        f = ws_flow("initiator")
+        addon.websocket_start(f)
+        send(addon, f, "hello", True)
+        close(addon, f)
+        (t,) = transcripts(addon).values()
+    addon.done()
+    assert caplog.text.count("evil.jsonl") == 1 and "unreadable journal" in caplog.text
+    assert [fr.wire() for _, fr in t.frames()] == ["hello"]
+
+
+def test_abnormal_close_is_recorded_with_what_the_client_was_told(rec, caplog) -> None:
+    addon, _ = rec
+    f = ws_flow("initiator")
+    addon.websocket_start(f)
+    with caplog.at_level(logging.WARNING):
+        close(addon, f, code=1006, by_client=False)
+    (t,) = transcripts(addon).values()
+    last = t.events[-1]
+    assert isinstance(last, Close) and last.code == 1006 and last.closed_by == "node"
+    assert "without a close frame" in last.reason and "code 1000" in last.reason
+    assert "without a close frame" in caplog.text
+
+
+def test_bounded_auto_keeps_messages_when_mitmproxy_saves_flows(tmp_path: Path) -> None:
+    from mitmproxy.addons.save import Save
+
+    addon = ChannelRecorder()
+    with taddons.context(addon, Save()) as tctx:
+        tctx.configure(addon, chanlog_dir=str(tmp_path / "out"), chanlog_writers=0)
+        _bounded_auto(addon, tctx, tmp_path)
+    addon.done()
+
+
+def _bounded_auto(addon: ChannelRecorder, tctx, tmp_path: Path) -> None:
+    assert addon.bounded
+    tctx.options.update(save_stream_file=str(tmp_path / "flows.mitm"))
+    assert not addon.bounded and "save_stream_file" in addon.bounded_why
+    f = ws_flow("initiator")
+    addon.websocket_start(f)
+    for n in range(3):
+        send(addon, f, f"m{n}", True)
+    assert len(f.websocket.messages) == 3
+    tctx.options.update(save_stream_file=None)
+    assert addon.bounded
+
+
+def test_transcripts_written_by_worker_processes(tmp_path: Path) -> None:
+    addon = ChannelRecorder()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, chanlog_dir=str(tmp_path / "out"), chanlog_writers=2)
+        for port in ("1", "2", "3"):
+            f = ws_flow("initiator", port=port)
+            addon.websocket_start(f)
+            send(addon, f, f"hello {port}", True)
+            close(addon, f)
+        found = transcripts(addon)
+    addon.done()
+    assert sorted(fr.wire() for t in found.values() for _, fr in t.frames()) == ["hello 1", "hello 2", "hello 3"]
+    assert all(scan(p).finished for p in (tmp_path / "out" / "journals").iterdir())
+
+
+def test_shutdown_while_the_disk_is_still_full_says_what_is_missing(tmp_path: Path, full_disk: FullDisk,
+                                                                    caplog) -> None:
+    addon = ChannelRecorder()
+    with caplog.at_level(logging.INFO), taddons.context(addon) as tctx:
+        tctx.configure(addon, chanlog_dir=str(tmp_path / "out"), chanlog_writers=0)
+        f = ws_flow("initiator")
+        addon.websocket_start(f)
+        send(addon, f, "kept", True)
+        full_disk.full = True
+        send(addon, f, "lost", True)
+        addon.done()
+    assert "at shutdown its journal still cannot be written" in caplog.text
+    assert "1 frames (4 bytes) lost: initiator conn 0 frames 2-2" in caplog.text

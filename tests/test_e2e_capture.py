@@ -170,8 +170,9 @@ def test_sigkill_mid_session_then_recover(tmp_path: Path) -> None:
     assert f"chanlog recover {journal}" in restarted.output()
 
 
-def test_twenty_concurrent_sessions_through_one_proxy(tmp_path: Path) -> None:
-    sessions = {str(13000 + i): synthetic_session(i, rounds=6) for i in range(20)}
+def test_hundred_concurrent_sessions_through_one_proxy(tmp_path: Path) -> None:
+    """100 sessions (200 connections) at once: every frame in its own session, in order, no cross-talk."""
+    sessions = {str(13000 + i): synthetic_session(i, rounds=6) for i in range(100)}
     out = tmp_path / "rec"
 
     async def scenario():
@@ -187,10 +188,10 @@ def test_twenty_concurrent_sessions_through_one_proxy(tmp_path: Path) -> None:
             return node, played, proxy.output()
 
     node, played, log = run(scenario())
-    assert [p.error for p in played] == [None] * 40
+    assert [p.error for p in played] == [None] * 200
     assert all(not s.mismatches for s in node.scripts.values())
     files = sorted(out.glob("*.yaml"))
-    assert len(files) == 20, log
+    assert len(files) == 100, log
     ports = set()
     for path in files:
         recorded = tmod.load(path)
@@ -233,3 +234,98 @@ def test_several_listeners_and_regular_proxy_mode(tmp_path: Path) -> None:
     assert wire_by_connection(found["13002"]) == wire_by_connection(regular)
     opens = [e for e in found["13002"].events if e.__class__.__name__ == "Open"]
     assert all(o.url.startswith(f"ws://127.0.0.1:{node_port}/channel?") for o in opens)
+
+
+# -- a full disk ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path):
+    """A 4 MiB tmpfs mounted for the test (root only; skipped otherwise), unmounted after."""
+    import os
+
+    mount = tmp_path / "fs"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (the fault-injecting writer tests in test_capture.py "
+                    "cover the same paths without it)")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def fill(folder: Path) -> Path:
+    """Write a ballast file until the filesystem is full; returns it."""
+    ballast = folder / "ballast"
+    with open(ballast, "wb", buffering=0) as fh:
+        for size in (1 << 16, 1 << 12, 1 << 8, 1):
+            try:
+                while True:
+                    fh.write(b"\0" * size)
+            except OSError:
+                continue
+    return ballast
+
+
+def test_full_disk_during_a_recorded_session(tmp_path: Path, small_fs: Path) -> None:
+    """The journal's filesystem fills up mid-session, then space returns: the clients never notice, the log
+    says it once, recording resumes, and the transcript says exactly which frames of which connection are
+    missing."""
+    session = synthetic_session(7, rounds=400)
+    out = small_fs / "rec"
+    fill_at, free_at = 200, 500
+
+    async def scenario():
+        async with ScriptedNode({session.params["port"]: session}) as node:
+            proxy = Mitmdump(node.port, out, tmp_path / "mitmdump.log")
+            await asyncio.to_thread(proxy.start)
+            seen = 0
+            ballast: list[Path] = []
+
+            def count() -> None:
+                nonlocal seen
+                seen += 1
+                if seen == fill_at:
+                    ballast.append(fill(small_fs))
+                elif seen == free_at:
+                    ballast[0].unlink()
+                    time.sleep(1.2)  # past the recorder's retry interval (everything here pauses)
+
+            try:
+                played = await asyncio.gather(play_participant(session, "initiator", proxy.port, count),
+                                              play_participant(session, "responder", proxy.port, count))
+                await node.wait_finished()
+                files = await asyncio.to_thread(wait_for_files, out, "*.yaml", 1)
+            finally:
+                await asyncio.to_thread(proxy.stop)
+            return node, played, files, proxy.output()
+
+    node, played, files, log = run(scenario())
+    # the clients kept working: every frame went through, as scripted
+    assert [p.error for p in played] == [None, None] and [p.mismatches for p in played] == [[], []]
+    assert not next(iter(node.scripts.values())).mismatches
+    # one clear message for the session, and one when it recorded again
+    errors = [line for line in log.splitlines() if "cannot write" in line]
+    assert len(errors) == 1 and "No space left on device" in errors[0] and "keeps forwarding" in errors[0], log
+    assert log.count("recording again") == 1, log
+    (path,) = files
+    recorded = tmod.load(path)
+    (gap,) = recorded.source["gaps"]
+    assert recorded.source["incomplete"] is True and gap["frames"] > 0
+    lost = {(x["role"], x["conn"]): range(x["frames"][0], x["frames"][1] + 1) for x in gap["lost"]}
+    assert sum(len(r) for r in lost.values()) == gap["frames"] == recorded.source["lost_frames"]
+    # exactly: the recorded frames of each connection are the original ones minus the numbers the gap names
+    original, got = wire_by_connection(session), wire_by_connection(recorded)
+    conns = {e.conn: e.role for e in recorded.events}
+    for conn, role in conns.items():
+        key = (role, 1)
+        missing = lost.get((role, conn), range(0))
+        expected = [w for i, w in enumerate(original[key], start=1) if i not in missing]
+        assert got[key] == expected, (role, missing)
+    frames_after_gap = sum(1 for _ in recorded.frames()) - gap["after_event"]
+    assert frames_after_gap > 0  # recording resumed

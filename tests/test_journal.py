@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from chanlog import journal as jmod
 from chanlog import transcript as tmod
 from chanlog.cli import main
 from chanlog.journal import JournalError, JournalWriter, find_unfinished, load_journal, scan, write_transcript
 from chanlog.model import Close, Frame, Open
+from chanlog.record import journal as jmod
+from chanlog.record import writer as wmod
 
 URL_I = "ws://node:3014/channel?initiator_id=ak_1&responder_id=ak_2&port=1&protocol=json-rpc&role=initiator"
 URL_R = "ws://node:3014/channel?initiator_id=ak_1&responder_id=ak_2&port=1&protocol=json-rpc&role=responder"
@@ -80,7 +81,7 @@ def test_transcript_rebuilt_with_exact_wire_content(tmp_path: Path) -> None:
 @pytest.mark.parametrize("chunk", [1, 3, 500])
 def test_streamed_yaml_is_what_transcript_dump_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                       chunk: int) -> None:
-    monkeypatch.setattr(jmod, "YAML_CHUNK", chunk)
+    monkeypatch.setattr(wmod, "YAML_CHUNK", chunk)
     path = tmp_path / "j.jsonl"
     write_sample(path)
     out = tmp_path / "out.yaml"
@@ -374,3 +375,272 @@ def test_recover_follows_merged_into_to_the_surviving_journal(tmp_path: Path) ->
     assert result.exit_code == 0 and "is missing: recovering this journal's own frames" in result.stderr
     assert [f.wire() for _, f in tmod.load(tmp_path / "b.yaml").frames()] == [PRETTY]
     assert [i.path.name for i in find_unfinished(tmp_path) if not isinstance(i, JournalError)] == []
+
+
+# -- write errors: nothing lost silently ----------------------------------------------------------
+
+
+class Disk:
+    """A fault-injecting ``os.write`` for :class:`JournalWriter`: ``full`` makes every write fail with
+    ENOSPC after writing ``partial`` bytes (a short write, as a filling disk does)."""
+
+    def __init__(self) -> None:
+        self.full = False
+        self.partial = 0
+        self.calls = 0
+
+    def __call__(self, fd: int, data) -> int:
+        import errno
+        import os
+
+        self.calls += 1
+        if self.full:
+            if self.partial and len(data) > self.partial:
+                done = os.write(fd, bytes(data[:self.partial]))
+                self.partial = 0
+                return done
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return os.write(fd, data)
+
+
+@pytest.fixture
+def disk(monkeypatch: pytest.MonkeyPatch) -> Disk:
+    d = Disk()
+    monkeypatch.setattr(JournalWriter, "os_write", staticmethod(d))
+    monkeypatch.setattr(jmod, "RETRY_SECONDS", 0.0)
+    return d
+
+
+def test_full_disk_gap_says_exactly_which_frames_are_missing(tmp_path: Path, disk: Disk) -> None:
+    path = tmp_path / "journals" / "s.jsonl"
+    errors, resumes = [], []
+    w = JournalWriter(path, on_error=lambda j, g: errors.append(g.error), on_resume=lambda j, g: resumes.append(g))
+    w.header("s", "s.yaml", "now", 100.0)
+    w.open_record(0, "initiator", 100.0, URL_I, n=1)
+    w.open_record(1, "responder", 100.0, URL_R, n=2)
+    n = 2
+    for i in range(1, 11):  # frames 1..10 on each connection; 4..7 lost on both
+        disk.full = 4 <= i <= 7
+        disk.partial = 5 if i == 4 else 0  # the first failing write is a short one: cut off again
+        for conn, role in ((0, "initiator"), (1, "responder")):
+            n += 1
+            ok = w.frame_record(conn, role, "node", 100.0 + i, f'{{"i":{i},"c":{conn}}}'.encode(), True, n=n,
+                                number=i)
+            assert ok is not disk.full
+        if i == 6:
+            assert w.close_record(1, "responder", 106.5, 1000, "client", None, n=100) is False  # kept for later
+    w.close()
+    assert errors == ["No space left on device"] and len(resumes) == 1  # one message each way
+    lines = path.read_text().splitlines()
+    assert all(json.loads(line) for line in lines)  # no line cut short by the full disk
+    info = scan(path)
+    assert info.gaps == 1 and info.lost_frames == 8 and info.frames == 12 and info.closes == 1
+    t = load_journal(path)
+    assert t.source["incomplete"] is True and t.source["lost_frames"] == 8
+    (gap,) = t.source["gaps"]
+    assert gap["error"] == "No space left on device" and gap["frames"] == 8
+    assert gap["lost"] == [{"role": "initiator", "conn": 0, "frames": [4, 7]},
+                           {"role": "responder", "conn": 1, "frames": [4, 7]}]
+    # placed after open, open and frames 1..3 of both connections
+    assert gap["after_event"] == 8 and gap["t"] == 4.0 and gap["until"] == 7.0
+    kept = [json.loads(f.wire())["i"] for _, f in t.frames() if f.conn == 0]
+    assert kept == [1, 2, 3, 8, 9, 10]
+    assert [e.code for e in t.events if isinstance(e, Close)] == [1000]  # the close kept in memory is there
+    out = tmp_path / "s.yaml"
+    write_transcript(path, out)
+    assert tmod.load(out).source["gaps"] == t.source["gaps"]
+
+
+def test_header_that_cannot_be_written_comes_first_when_space_returns(tmp_path: Path, disk: Disk) -> None:
+    path = tmp_path / "s.jsonl"
+    w = JournalWriter(path)
+    disk.full = True
+    assert w.header("s", "s.yaml", "now", 1.0) is False
+    assert w.open_record(0, "initiator", 1.0, URL_I, n=1) is False
+    assert w.frame_record(0, "initiator", "node", 1.5, b"lost", True, n=2, number=1) is False
+    disk.full = False
+    assert w.frame_record(0, "initiator", "node", 2.0, b"kept", True, n=3, number=2)
+    t = load_journal(path)
+    assert [f.wire() for _, f in t.frames()] == ["kept"] and isinstance(t.events[0], Open)
+    assert t.source["gaps"][0]["lost"] == [{"role": "initiator", "conn": 0, "frames": [1, 1]}]
+
+
+def test_retry_waits_between_attempts(tmp_path: Path, disk: Disk, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jmod, "RETRY_SECONDS", 60.0)
+    w = JournalWriter(tmp_path / "s.jsonl")
+    w.header("s", "s.yaml", "now", 1.0)
+    disk.full = True
+    calls = disk.calls
+    for i in range(100):
+        w.frame_record(0, "initiator", "node", 1.0, b"x", True, n=i, number=i + 1)
+    assert disk.calls - calls == 1  # one failed attempt, not one per frame
+    assert w.gap is not None and w.gap.frames == 100 and w.gap.describe().startswith("100 frames (100 bytes) lost")
+
+
+# -- hostile journals (issue 16) ----------------------------------------------------------------
+
+
+def test_deeply_nested_line_is_a_clean_error_and_not_fatal_at_start(tmp_path: Path) -> None:
+    jdir = tmp_path / "journals"
+    jdir.mkdir()
+    (jdir / "deep.jsonl").write_text("[" * 100_000 + "]" * 100_000 + "\n")
+    write_sample(jdir / "ok.jsonl", end=False)
+    found = find_unfinished(tmp_path)
+    assert isinstance(found[0], JournalError) and "deep.jsonl:1" in str(found[0])
+    assert found[1].path.name == "ok.jsonl"
+    result = CliRunner().invoke(main, ["recover", str(jdir / "deep.jsonl")])
+    assert result.exit_code == 1 and "deep.jsonl:1" in result.output and "Traceback" not in result.output
+
+
+def test_deeply_nested_frame_is_kept_as_text_and_loads(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    w = JournalWriter(path)
+    w.header("s", "s.yaml", "now", 1.0)
+    w.open_record(0, "initiator", 1.0, URL_I)
+    for depth in (50, 150, 5000):
+        w.frame_record(0, "initiator", "node", 1.0, ("[" * depth + "]" * depth).encode(), True)
+    w.close()
+    out = tmp_path / "s.yaml"
+    write_transcript(path, out)
+    frames = [f for _, f in tmod.load(out).frames()]
+    assert [f.is_json for f in frames] == [True, False, False]
+    assert [len(f.wire()) for f in frames] == [100, 300, 10000]
+
+
+@pytest.mark.parametrize("name", [".", "..", "journals", "j.jsonl", "../x.yaml", "/etc/passwd", "s.yaml/.."])
+def test_recover_never_writes_outside_or_over_its_journal(tmp_path: Path, name: str) -> None:
+    jdir = tmp_path / "d" / "journals"
+    jdir.mkdir(parents=True)
+    path = jdir / "j.jsonl"
+    w = JournalWriter(path)
+    w.header("s1", name, "now", 1.0)
+    w.open_record(0, "initiator", 1.0, URL_I)
+    w.frame_record(0, "initiator", "node", 1.5, b"hello", True)
+    w.close()
+    before = path.read_bytes()
+    result = CliRunner().invoke(main, ["recover", str(path)])
+    assert result.exit_code == 0, result.output
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["journals", "s1.yaml"]
+    assert [f.wire() for _, f in tmod.load(tmp_path / "d" / "s1.yaml").frames()] == ["hello"]
+
+
+def test_recover_refuses_its_own_journal_or_a_folder_as_output(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    write_sample(path, end=False)
+    before = path.read_bytes()
+    for target in (path, tmp_path):
+        result = CliRunner().invoke(main, ["recover", str(path), "-o", str(target)])
+        assert result.exit_code != 0 and "Traceback" not in result.output, result.output
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("record, message", [
+    ('{"kind":"frame","conn":-1,"role":"initiator","from":"node","ts":1,"text":"x"}', "conn must be"),
+    ('{"kind":"frame","conn":10000000,"role":"initiator","from":"node","ts":1,"text":"x"}', "conn must be"),
+    ('{"kind":"frame","conn":0,"role":"initiator","from":"me","ts":1,"text":"x"}', "from must be"),
+    ('{"kind":"frame","conn":0,"role":"initiator","from":"node","ts":1,"text":"x","binary":"eA=="}', "not both"),
+    ('{"kind":"frame","conn":0,"role":"initiator","from":"node","ts":1,"text":5}', "text must be"),
+    ('{"kind":"close","conn":0,"role":"initiator","ts":1,"code":"x"}', "code must be"),
+    ('{"kind":"open","conn":0,"role":"initiator","ts":1,"url":42}', "url must be"),
+])
+def test_recover_rejects_bad_records_naming_the_line(tmp_path: Path, record: str, message: str) -> None:
+    path = tmp_path / "j.jsonl"
+    write_sample(path, end=False)
+    with open(path, "a") as fh:
+        fh.write(record + "\n")
+    result = CliRunner().invoke(main, ["recover", str(path), "-o", str(tmp_path / "o.yaml")])
+    assert result.exit_code == 1 and "j.jsonl:12: malformed" in result.output and message in result.output
+
+
+def test_nan_time_is_left_out_and_what_recover_writes_loads(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    write_sample(path, end=False)
+    with open(path, "a") as fh:
+        fh.write('{"kind":"frame","conn":0,"role":"initiator","from":"node","ts":NaN,"text":"late"}\n')
+    out = tmp_path / "o.yaml"
+    assert CliRunner().invoke(main, ["recover", str(path), "-o", str(out)]).exit_code == 0
+    assert tmod.load(out).events[-1].t is None
+
+
+# -- the writer's YAML and module boundaries ------------------------------------------------------
+
+
+TRICKY = [
+    "", " lead", "trail ", "true", "False", "null", "~", "yes", "NO", "on", "123", "-1.5e3", "0x1F", "1_000",
+    "2025-01-01", "12:30:45", "a: b", "# c", "- d", "[e]", "{f}", "&g", "*h", "!i", "%j", "@k", "`l", "'m'", '"n"',
+    "multi\nline\n", "tab\there", "ünïcödé ✓", "\x00\x07 controls", "\u2028 separator", "=", "<<", ".inf", ".nan",
+    "tx_+QENCwH4hLhAMCEsNAocaKf2YIFLfEC73Dbz5GM38DbkfBETkNS4dWtO4PJvfkBeK29vVkaoXiDbTM0KtSek36eaIYgW",
+]
+
+
+def test_fast_dumper_writes_what_yaml_dump_writes() -> None:
+    import yaml
+
+    from chanlog.transcript import DUMP_OPTIONS
+
+    data = [{"event": "frame", "data": {s: [s, {s: None}], "n": i, "f": i / 3, "neg": -i, "b": i % 2 == 0,
+                                        "empty": {}, "none": [], "big": 10 ** 30}}
+            for i, s in enumerate(TRICKY)]
+    assert yaml.dump(data, **wmod._FAST_OPTIONS) == yaml.dump(data, **DUMP_OPTIONS)
+    assert yaml.safe_load(yaml.dump(data, **wmod._FAST_OPTIONS)) == data
+
+
+def test_pairing_journal_and_writer_do_not_import_mitmproxy() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, chanlog.record.pairing, chanlog.record.journal, chanlog.record.writer; "
+            "sys.exit('mitmproxy' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+def test_recover_shows_a_hostile_session_name_escaped(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    w = JournalWriter(path)
+    w.header("evil\x1b[2J\nname", "s.yaml", "now", 1.0)
+    w.close()
+    result = CliRunner().invoke(main, ["recover", str(path), "-o", str(tmp_path / "o.yaml")])
+    assert result.exit_code == 0 and "\x1b" not in result.output and "evil\\x1b[2J\\nname" in result.output
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+def test_transcript_written_in_parts_is_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       parts: int) -> None:
+    monkeypatch.setattr(wmod, "PARALLEL_FRAMES", 10)
+    monkeypatch.setattr(wmod, "YAML_CHUNK", 7)
+    path = tmp_path / "j.jsonl"
+    w = JournalWriter(path)
+    w.header("s", "s.yaml", "now", 100.0)
+    w.open_record(0, "initiator", 100.0, URL_I, n=1)
+    w.open_record(1, "responder", 100.0, URL_R, n=2)
+    for i in range(200):
+        w.frame_record(i % 2, ROLES_[i % 2], "node" if i % 3 else "client", 100.0 + i / 10,
+                       (PRETTY if i % 5 == 0 else f'{{"i":{i},"s":"é✓"}}').encode(), True, n=3 + i)
+    w.close_record(0, "initiator", 200.0, 1000, "client", None, n=300)
+    size = w.size
+    w.frame_record(1, "responder", "node", 201.0, b"after the limit", True, n=301)
+    w.close()
+    with open(path, "ab") as fh:
+        fh.write(b'{"kind":"frame","conn":1,"ro')  # an incomplete last line
+    used = []
+    real = wmod._write_in_parts
+    monkeypatch.setattr(wmod, "_write_in_parts", lambda *a: used.append(real(*a)) or used[-1])
+    one, split = tmp_path / "one.yaml", tmp_path / "split.yaml"
+    for limit in (None, size):
+        write_transcript(path, one, limit=limit)
+        write_transcript(path, split, limit=limit, parts=parts)
+        assert split.read_bytes() == one.read_bytes()
+    assert used == [True, True]
+    assert not [p for p in tmp_path.iterdir() if ".part" in p.name]
+    # a bad record in a part: written in one piece instead, whose error names the line
+    with open(path, "r+b") as fh:
+        fh.truncate(size)
+        fh.seek(0, 2)
+        fh.write(b'{"kind":"frame","conn":0,"role":"initiator","from":"me","ts":1,"text":"x"}\n')
+    with pytest.raises(JournalError, match=r"j.jsonl:\d+: malformed frame record: from must be"):
+        write_transcript(path, split, parts=parts)
+    assert used[-1] is False
+
+
+ROLES_ = ("initiator", "responder")

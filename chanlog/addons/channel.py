@@ -8,7 +8,7 @@ The same recorder as ``addons/channel.py`` in a clone; options and behaviour in 
 This folder holds nothing but this script: mitmproxy puts a script's folder on ``sys.path``.
 """
 
-from chanlog.capture import ChannelRecorder
+from chanlog.record.addon import ChannelRecorder
 from chanlog.record.view import ChannelViewAddon
 
 # the recorder, and the "chanlog" content view for mitmweb and the mitmproxy console

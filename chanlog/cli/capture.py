@@ -24,6 +24,10 @@ def recover_command(journal: Path, output: Path | None, finish: bool) -> None:
     journal ends have no close event; the transcript's source says how many (open_connections). The
     journal itself is not changed unless --finish is given (which also drops an incomplete last line).
 
+    A journal whose recorder could not write everything (disk full) holds gap records; the transcript then
+    says so (source.incomplete, source.gaps: which frames of which connection are missing). The output is never
+    the journal itself nor a folder, whatever the journal's header names.
+
     Merged sessions: a journal ending in a merged_into record belongs to the session it was merged into;
     that session's journal (beside it) is recovered instead, holding both. A merge the proxy was killed
     in the middle of is left out of the surviving journal (the absorbed journal still holds those frames).
@@ -31,33 +35,64 @@ def recover_command(journal: Path, output: Path | None, finish: bool) -> None:
     import os
     import time
 
-    from chanlog.journal import JournalWriter, scan, write_transcript
+    from chanlog.record.journal import JournalError, JournalWriter, scan
+    from chanlog.record.writer import write_transcript
 
     info = scan(journal)
     if info.merged_into is not None:
         survivor = info.sibling(str(info.merged_into.get("journal", "")))
-        if survivor.is_file() and survivor != journal:
-            click.echo(f"chanlog: session {info.session} was merged into session "
-                       f"{info.merged_into.get('session')}: recovering its journal {survivor}", err=True)
+        if survivor.is_file() and not _same(survivor, journal):
+            click.echo(f"chanlog: session {_shown(info.session)} was merged into session "
+                       f"{_shown(info.merged_into.get('session'))}: recovering its journal {survivor}", err=True)
             journal, info = survivor, scan(survivor)
         else:
-            click.echo(f"chanlog: session {info.session} was merged into session "
-                       f"{info.merged_into.get('session')}, whose journal {survivor} is missing: "
+            click.echo(f"chanlog: session {_shown(info.session)} was merged into session "
+                       f"{_shown(info.merged_into.get('session'))}, whose journal {survivor} is missing: "
                        f"recovering this journal's own frames", err=True)
     out = output if output is not None else info.default_output()
-    write_transcript(journal, out, info=info)
+    if str(out) != "-":
+        if _same(out, journal):
+            raise JournalError(f"the output {out} is the journal itself; choose another file with -o", str(journal))
+        if out.is_dir():
+            raise JournalError(f"the output {out} is a folder; choose a file with -o", str(journal))
+    try:
+        write_transcript(journal, out, info=info)
+    except OSError as exc:
+        raise JournalError(f"cannot write {out}: {exc.strerror or exc}", str(journal)) from None
     if info.partial_merge:
         click.echo(f"chanlog: {journal}:{info.partial_merge}: merge cut short by the proxy's death left out; "
                    f"the merged session's own journal holds those frames", err=True)
     if info.truncated:
         click.echo(f"chanlog: {journal}:{info.truncated}: incomplete last line skipped", err=True)
+    if info.gaps:
+        click.echo(f"chanlog: {journal}: INCOMPLETE: the recorder could not write {info.lost_frames} frames "
+                   f"({info.gaps} gaps, listed in the transcript's source.gaps)", err=True)
     where = "standard output" if str(out) == "-" else str(out)
     click.echo(f"recovered {info.frames} frames in {info.connections} connections of session "
-               f"{info.session} into {where}", err=True)
+               f"{_shown(info.session)} into {where}", err=True)
     if finish and not info.finished:
-        if info.truncated:  # drop the incomplete last line so that the end record follows a whole one
-            data = journal.read_bytes()
-            os.truncate(journal, data.rfind(b"\n") + 1)
-        writer = JournalWriter(journal)
-        writer.open()
-        writer.finish_if_unchanged(writer.size, time.time())
+        try:
+            if info.truncated:  # drop the incomplete last line so that the end record follows a whole one
+                data = journal.read_bytes()
+                os.truncate(journal, data.rfind(b"\n") + 1)
+            writer = JournalWriter(journal)
+            writer.open()
+            writer.finish_if_unchanged(writer.size, time.time())
+        except OSError as exc:
+            raise JournalError(f"cannot mark the journal finished: {exc.strerror or exc}", str(journal)) from None
+
+
+def _shown(value: object) -> str:
+    """``value`` for a terminal: control characters (escape sequences, newlines) shown escaped."""
+    text = str(value)
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _same(a: Path, b: Path) -> bool:
+    """True when ``a`` and ``b`` name the same file (resolved, or the same inode when both exist)."""
+    try:
+        if a.exists() and b.exists():
+            return a.samefile(b)
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False

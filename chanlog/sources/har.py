@@ -267,7 +267,7 @@ def import_har(doc: dict[str, Any], filename: str = "<har>", *, channel_path: st
     ``role`` parameter (saying what it has instead). Everything else that is not recorded as is goes
     into :attr:`HarImport.notes`.
     """
-    from chanlog.capture import path_matches
+    from chanlog.record.pairing import path_matches
 
     conns = list(websocket_entries(doc, filename))
     if not conns:
@@ -321,8 +321,9 @@ def import_har(doc: dict[str, Any], filename: str = "<har>", *, channel_path: st
 def _record(conns: list[HarConnection], channel_path: str, headers: bool) -> list[Transcript]:
     """Replay the connections through a :class:`ChannelRecorder` writing into a temporary folder; the
     transcripts it wrote, in the order their sessions started."""
-    from chanlog.capture import ChannelRecorder
-    from chanlog.journal import JOURNAL_DIR, JOURNAL_SUFFIX, load_journal
+    from chanlog.record.addon import ChannelRecorder
+    from chanlog.record.pairing import JOURNAL_DIR, JOURNAL_SUFFIX
+    from chanlog.record.writer import load_journal
 
     with tempfile.TemporaryDirectory(prefix="chanlog-har-") as tmp:
         recorder = ChannelRecorder()

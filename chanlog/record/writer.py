@@ -1,0 +1,533 @@
+"""Transcripts built from journals: streamed, in worker processes, off the proxy's event loop.
+
+:func:`write_transcript` rebuilds ``NAME.yaml`` from a journal (:mod:`chanlog.record.journal`) in constant
+memory: the journal is read twice (a scan, then a stream of events), the YAML is written a chunk of
+:data:`YAML_CHUNK` events at a time through libyaml's C emitter with a representer for JSON data
+(:class:`FastDumper`: the same bytes as ``yaml.dump``, several times faster) to a temporary file that is
+renamed over the target. ``chanlog recover`` calls it directly.
+
+:class:`TranscriptWriter` runs those writes in a pool of worker processes at a lower CPU priority
+(``os.nice``), several sessions at a time, so that a 200k-frame transcript being written does not take the
+proxy's CPU or hold its GIL: live sessions are not slowed.
+
+Gaps (``gap`` records: frames the recorder could not write, disk full) become ``source.gaps`` in the
+transcript, each placed by ``after_event`` (the number of events before it) and saying which frames of
+which connection are missing; ``source.incomplete`` is then ``true`` (README, "Recording").
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import math
+import multiprocessing
+import operator
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+from chanlog.model import ROLES, SENDERS, Close, Event, Open, Transcript, event_to_dict, parse_json
+from chanlog.record.journal import JournalError, JournalInfo, frame_from_text, ordered_records, scan
+from chanlog.transcript import DUMP_OPTIONS, write_atomic
+
+logger = logging.getLogger(__name__)
+
+#: Events serialised per ``yaml.dump`` call when streaming a transcript.
+YAML_CHUNK = 500
+#: Highest connection number a journal record may carry.
+MAX_CONN = 1_000_000
+#: Gaps listed one by one in a transcript's ``source.gaps`` (more are only counted).
+MAX_GAPS_LISTED = 1000
+#: Worker processes that write transcripts by default (``chanlog_writers``).
+DEFAULT_WORKERS = 2
+#: ``os.nice`` increment of the worker processes: the proxy keeps the CPU first.
+WORKER_NICE = 10
+#: A worker process writes a transcript of at least this many frames in parts, one process per CPU but one
+#: (the proxy keeps a CPU to itself; at most :data:`MAX_PARTS`), joined in order.
+PARALLEL_FRAMES = 20_000
+MAX_PARTS = 4
+
+_STR, _INT, _BOOL, _NULL = ("tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:bool",
+                            "tag:yaml.org,2002:null")
+_MAP, _SEQ = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+
+_BaseDumper: Any = DUMP_OPTIONS["Dumper"]
+
+
+class FastDumper(_BaseDumper):
+    """The transcript dumper (:data:`chanlog.transcript.DUMP_OPTIONS`) with a representer for plain JSON
+    data (``dict``, ``list``, ``str``, ``int``, ``bool``, ``None``) that builds nodes directly, and a resolver
+    that answers at once for strings no implicit YAML type can start with. Output is byte for byte that
+    of ``yaml.dump`` with the same options for data without shared objects (a transcript's events); other
+    types go through the usual representer."""
+
+    _firsts = frozenset(k for k in _BaseDumper.yaml_implicit_resolvers if k is not None)
+    _resolved: dict[tuple[str, Any], str] = {}  # resolved tags of short values (bounded; same for every dump)
+
+    def represent_data(self, data: Any) -> Any:
+        t = type(data)
+        if t is str:
+            return ScalarNode(_STR, data)
+        if t is dict:
+            rep = self.represent_data
+            return MappingNode(_MAP, [(rep(k), rep(v)) for k, v in data.items()], flow_style=False)
+        if t is list:
+            rep = self.represent_data
+            return SequenceNode(_SEQ, [rep(x) for x in data], flow_style=False)
+        if t is int:
+            return ScalarNode(_INT, str(data))
+        if t is bool:
+            return ScalarNode(_BOOL, "true" if data else "false")
+        if data is None:
+            return ScalarNode(_NULL, "null")
+        return super().represent_data(data)
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is ScalarNode and not self.yaml_path_resolvers:
+            if value and value[0] not in self._firsts:
+                return _STR
+            key = (value, implicit)
+            tag = self._resolved.get(key)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(self._resolved) < 4096 and len(value) < 64:
+                    self._resolved[key] = tag
+            return tag
+        return super().resolve(kind, value, implicit)
+
+    # No path resolvers are ever added to this dumper, so that the emitter's calls to these (two per node)
+    # need do nothing: built-in functions that take the same arguments and do nothing, not Python frames.
+    descend_resolver = operator.is_
+    ascend_resolver = tuple
+
+
+_FAST_OPTIONS = {**DUMP_OPTIONS, "Dumper": FastDumper}
+
+
+# -- journal records to events ------------------------------------------------------------------
+
+
+def record_to_event(rec: dict[str, Any], t0: float | None) -> Event | None:
+    """One journal record as a model event (``None`` for an unknown kind), checked as a transcript would
+    be on load: ``role`` and ``from``/``closed_by`` known words, ``conn`` an integer from 0 to
+    :data:`MAX_CONN`, ``ts`` a finite number, ``url``/``text``/``reason`` strings, ``binary`` base64,
+    ``code`` 0-65535. Raises ``KeyError``, ``TypeError`` or ``ValueError`` saying what is wrong."""
+    kind = rec.get("kind")
+    if kind not in ("frame", "open", "close"):
+        return None
+    role, conn = rec["role"], rec["conn"]
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    if type(conn) is not int or not 0 <= conn <= MAX_CONN:
+        raise ValueError(f"conn must be an integer from 0 to {MAX_CONN}, not {conn!r}")
+    t = None
+    ts = rec.get("ts")
+    if t0 is not None and type(ts) in (int, float) and math.isfinite(ts):
+        t = max(0.0, round(float(ts) - t0, 6))
+    if kind == "frame":
+        sender = rec["from"]
+        if sender not in SENDERS:
+            raise ValueError(f"from must be one of {', '.join(SENDERS)}, not {sender!r}")
+        injected = rec.get("injected", False)
+        if type(injected) is not bool:
+            raise TypeError(f"injected must be true or false, not {injected!r}")
+        content: str | bytes
+        if "text" in rec:
+            if "binary" in rec:
+                raise ValueError("a frame has text or binary, not both")
+            if type(rec["text"]) is not str:
+                raise TypeError(f"text must be a string, not {type(rec['text']).__name__}")
+            content = rec["text"]
+        else:
+            if type(rec["binary"]) is not str:
+                raise TypeError("binary must be a base64 string")
+            content = base64.b64decode(rec["binary"], validate=True)
+        return frame_from_text(content, role=role, conn=conn, sender=sender, t=t, injected=injected)
+    if kind == "open":
+        url, headers = rec["url"], rec.get("headers")
+        if type(url) is not str:
+            raise TypeError(f"url must be a string, not {type(url).__name__}")
+        if headers is not None and not (isinstance(headers, dict)
+                                        and all(type(v) is str for v in headers.values())):
+            raise TypeError("headers must map names to strings")
+        return Open(role=role, conn=conn, t=t, url=url, headers=dict(headers) if headers else None)
+    if kind == "close":
+        code, closed_by, reason = rec.get("code"), rec.get("closed_by"), rec.get("reason")
+        if code is not None and (type(code) is not int or not 0 <= code <= 65535):
+            raise ValueError(f"code must be an integer from 0 to 65535, not {code!r}")
+        if closed_by is not None and closed_by not in SENDERS:
+            raise ValueError(f"closed_by must be one of {', '.join(SENDERS)}, not {closed_by!r}")
+        if reason is not None and type(reason) is not str:
+            raise TypeError("reason must be a string")
+        return Close(role=role, conn=conn, t=t, code=code, closed_by=closed_by, reason=reason)
+    return None
+
+
+def _t0(info: JournalInfo) -> float | None:
+    t0 = info.header.get("t0")
+    return float(t0) if type(t0) in (int, float) and math.isfinite(t0) else None
+
+
+def iter_events(path: Path, t0: float | None = None, limit: int | None = None,
+                info: JournalInfo | None = None) -> Iterator[Event]:
+    """The journal's events as model objects, in the order the proxy saw them (:func:`ordered_records`;
+    ``t`` relative to ``t0``, default the header's ``t0``); connections numbered from 0 in the order they
+    first appear. Raises :class:`JournalError` naming ``path:line`` for a malformed record."""
+    info = info or scan(path, limit)
+    if t0 is None:
+        t0 = _t0(info)
+    numbers: dict[int, int] = {}
+    for lineno, rec in ordered_records(path, limit, info):
+        kind = rec.get("kind")
+        try:
+            event = record_to_event(rec, t0)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise JournalError(f"malformed {kind} record: {exc}", f"{path}:{lineno}") from None
+        if event is None:
+            raise JournalError(f"unknown record kind {kind!r}", f"{path}:{lineno}")
+        conn = numbers.setdefault(event.conn, len(numbers))
+        if conn != event.conn:
+            event.conn = conn
+        yield event
+
+
+def place_gaps(path: Path, info: JournalInfo, limit: int | None = None,
+               tail: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The journal's ``gap`` records as transcript ``source.gaps`` entries: ``after_event`` (events
+    before the gap in the transcript), times relative to ``t0``, ``error``, ``frames``, ``bytes``, and
+    ``lost``: ``{role, conn, frames: [first, last]}`` per connection, ``conn`` numbered as in the transcript
+    and ``frames`` counted on that connection from 1. ``tail``: a gap not (yet) in the journal, placed at
+    the end. One extra pass over the journal, made only when it has gaps."""
+    t0 = _t0(info)
+    placed: list[dict[str, Any]] = []
+    numbers: dict[int, int] = {}
+    events = 0
+
+    def add(rec: dict[str, Any]) -> None:
+        if len(placed) >= MAX_GAPS_LISTED:
+            return
+        gap: dict[str, Any] = {"after_event": events}
+        for key in ("ts", "until"):
+            v = rec.get(key)
+            if t0 is not None and type(v) in (int, float) and math.isfinite(v):
+                gap["t" if key == "ts" else "until"] = max(0.0, round(float(v) - t0, 6))
+        gap["error"] = str(rec.get("error", "write error"))
+        for key in ("frames", "bytes", "opens", "closes"):
+            if type(rec.get(key)) is int:
+                gap[key] = rec[key]
+        lost = []
+        for item in rec.get("lost") or []:
+            if not isinstance(item, dict) or type(item.get("conn")) is not int:
+                continue
+            frames = item.get("frames")
+            if not (isinstance(frames, list) and len(frames) == 2 and all(type(x) is int for x in frames)):
+                continue
+            entry = {"role": str(item.get("role")), "conn": numbers.get(item["conn"], item["conn"]),
+                     "frames": list(frames)}
+            lost.append(entry)
+        gap["lost"] = lost
+        placed.append(gap)
+
+    if info.gaps:
+        for _, rec in ordered_records(path, limit, info, gaps=True):
+            if rec.get("kind") == "gap":
+                add(rec)
+                continue
+            events += 1
+            conn = rec.get("conn")
+            if type(conn) is int:
+                numbers.setdefault(conn, len(numbers))
+    else:
+        events = info.connections + info.frames + info.closes
+    if tail is not None:
+        add(tail)
+    return placed
+
+
+def transcript_head(info: JournalInfo, gaps: list[dict[str, Any]] | None = None) -> Transcript:
+    """An event-less transcript carrying the name, protocol and source of the journal's session; with
+    ``gaps`` (:func:`place_gaps`), ``source.incomplete: true``, ``lost_frames`` and ``gaps``."""
+    header = info.header
+    source: dict[str, Any] = {"kind": "capture", "recorder": header.get("recorder"),
+                              "started": header.get("started")}
+    source = {k: (v if isinstance(v, str) else None) for k, v in source.items()}
+    if info.channel_id:
+        source["channel_id"] = info.channel_id
+    if isinstance(header.get("proxy"), str):
+        source["proxy"] = header["proxy"]
+    if info.closes < info.connections:
+        source["open_connections"] = info.connections - info.closes
+    if gaps:
+        source["incomplete"] = True
+        source["lost_frames"] = sum(g.get("frames", 0) for g in gaps)
+        source["gaps"] = gaps
+    return Transcript(name=info.session, protocol=info.protocol, events=[],
+                      source={k: v for k, v in source.items() if v is not None})
+
+
+def load_journal(path: Path, limit: int | None = None) -> Transcript:
+    """The whole transcript a journal holds, in memory (see :func:`write_transcript` for large ones).
+
+    Raises :class:`JournalError` (naming ``path:line``) for an unreadable or malformed journal.
+    """
+    info = scan(path, limit)
+    transcript = transcript_head(info, place_gaps(path, info, limit) or None)
+    transcript.events = list(iter_events(path, limit=limit, info=info))
+    return transcript
+
+
+def write_transcript(journal: Path, out: Path | str, limit: int | None = None,
+                     info: JournalInfo | None = None, tail_gap: dict[str, Any] | None = None,
+                     parts: int = 1) -> JournalInfo:
+    """Rebuild the transcript from ``journal`` and write it to ``out`` (``-`` for standard output).
+
+    Constant memory: events are streamed into YAML in chunks of :data:`YAML_CHUNK`. The file is written
+    atomically (temporary file in the same folder, flushed, fsynced, renamed), byte for byte what
+    :func:`chanlog.transcript.dump` writes for the same transcript. ``tail_gap``: a ``gap`` record the
+    journal could not take (the session ended while its disk was full), listed last in ``source.gaps``.
+    ``parts`` > 1 (only in a process of its own: it forks): a journal of at least :data:`PARALLEL_FRAMES`
+    frames, without merged blocks, is converted in that many parts at once, joined in order (the same
+    bytes). Returns the scan of the journal. Raises :class:`JournalError` for a bad journal, ``OSError`` when
+    ``out`` cannot be written.
+    """
+    info = info or scan(journal, limit)
+    head = transcript_head(info, place_gaps(journal, info, limit, tail_gap) or None)
+    if (parts > 1 and str(out) != "-" and hasattr(os, "fork") and info.frames >= PARALLEL_FRAMES
+            and not info.blocks and info.partial_merge is None and info.numbered_in_order
+            and info.header_line == 1 and _write_in_parts(journal, Path(out), limit, info, head, parts)):
+        return info
+    events = iter_events(journal, limit=limit, info=info)
+    if str(out) == "-":
+        for piece in yaml_pieces(head, events):
+            sys.stdout.write(piece)
+        return info
+    write_atomic(Path(out), yaml_pieces(head, events))
+    return info
+
+
+def _part_events(path: Path, start: int, end: int, t0: float | None) -> Iterator[Event]:
+    """The events of the journal's lines that start in bytes ``start`` to ``end`` (markers and gaps left
+    out, connection numbers as in the journal). Raises :class:`JournalError` naming the byte offset."""
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        pos = start
+        while pos < end:
+            raw = fh.readline()
+            if not raw:
+                return
+            where, pos = pos, pos + len(raw)
+            if pos > end:
+                raw = raw[:len(raw) - (pos - end)]
+            if not raw.strip():
+                continue
+            try:
+                rec = parse_json(raw)  # bounded depth and numbers (issue 16)
+            except (ValueError, RecursionError):
+                if not raw.endswith(b"\n"):
+                    return  # an incomplete last line
+                raise JournalError("not a JSON record", f"{path}: byte {where}") from None
+            if not isinstance(rec, dict):
+                raise JournalError("a journal record is a JSON object", f"{path}: byte {where}")
+            try:
+                event = record_to_event(rec, t0)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise JournalError(f"malformed record: {exc}", f"{path}: byte {where}") from None
+            if event is not None:
+                yield event
+
+
+def _dump_part(path: Path, start: int, end: int, t0: float | None, part: Path) -> None:
+    with open(part, "w", encoding="utf-8") as fh:
+        chunk: list[dict[str, Any]] = []
+        for event in _part_events(path, start, end, t0):
+            chunk.append(event_to_dict(event))
+            if len(chunk) >= YAML_CHUNK:
+                fh.write(yaml.dump(chunk, **_FAST_OPTIONS))
+                chunk = []
+        if chunk:
+            fh.write(yaml.dump(chunk, **_FAST_OPTIONS))
+
+
+def _write_in_parts(journal: Path, out: Path, limit: int | None, info: JournalInfo, head: Transcript,
+                    parts: int) -> bool:
+    """:func:`write_transcript` in ``parts`` forked processes; False (nothing written) when a part fails,
+    for the caller to write it in one piece (and report the error with its line)."""
+    import tempfile
+
+    end = limit if limit is not None else info.size
+    with open(journal, "rb") as fh:
+        start = len(fh.readline())
+        bounds = [start]
+        for k in range(1, parts):
+            fh.seek(max(bounds[-1], start + (end - start) * k // parts))
+            fh.readline()
+            bounds.append(min(end, max(bounds[-1], fh.tell())))
+        bounds.append(end)
+    t0 = _t0(info)
+    files = []
+    for _ in range(parts):
+        fd, name = tempfile.mkstemp(prefix=f".{out.name}.part", suffix=".tmp", dir=out.parent)
+        os.close(fd)
+        files.append(Path(name))
+    try:
+        children = []
+        for k in range(1, parts):
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - runs in the child
+                code = 1
+                try:
+                    _dump_part(journal, bounds[k], bounds[k + 1], t0, files[k])
+                    code = 0
+                finally:
+                    os._exit(code)
+            children.append(pid)
+        ok = True
+        try:
+            _dump_part(journal, bounds[0], bounds[1], t0, files[0])
+        except (JournalError, OSError):
+            ok = False
+        for pid in children:
+            _, status = os.waitpid(pid, 0)
+            ok = ok and status == 0
+        if not ok:
+            return False
+
+        def pieces() -> Iterator[str]:
+            doc = head.to_dict()
+            doc.pop("events", None)
+            yield yaml.dump(doc, **DUMP_OPTIONS)
+            yield "events:\n"
+            for part in files:
+                with open(part, encoding="utf-8") as fh:
+                    while block := fh.read(1 << 20):
+                        yield block
+
+        write_atomic(out, pieces())
+        return True
+    finally:
+        for part in files:
+            try:
+                part.unlink()
+            except OSError:
+                pass
+
+
+def yaml_pieces(head: Transcript, events: Iterable[Event]) -> Iterator[str]:
+    """Transcript YAML (format 1) in pieces: the head's keys, then the events a chunk at a time."""
+    doc = head.to_dict()
+    doc.pop("events", None)
+    yield yaml.dump(doc, **DUMP_OPTIONS)
+    chunk: list[dict[str, Any]] = []
+    started = False
+    for event in events:
+        chunk.append(event_to_dict(event))
+        if len(chunk) >= YAML_CHUNK:
+            if not started:
+                yield "events:\n"
+                started = True
+            yield yaml.dump(chunk, **_FAST_OPTIONS)
+            chunk = []
+    if chunk:
+        if not started:
+            yield "events:\n"
+            started = True
+        yield yaml.dump(chunk, **_FAST_OPTIONS)
+    if not started:
+        yield "events: []\n"
+
+
+# -- writing off the proxy's event loop -----------------------------------------------------------
+
+
+def _worker_init() -> None:
+    """Worker process start: lower its CPU priority so that the proxy comes first."""
+    try:
+        os.nice(WORKER_NICE)
+    except OSError:  # pragma: no cover - not permitted here
+        pass
+
+
+def _write_job(journal: str, out: str, limit: int | None, tail_gap: dict[str, Any] | None,
+               parts: int = 1) -> tuple[int, int]:
+    """The job a worker runs: :func:`write_transcript`; returns ``(frames, connections)``."""
+    info = write_transcript(Path(journal), Path(out), limit=limit, tail_gap=tail_gap, parts=parts)
+    return info.frames, info.connections
+
+
+class TranscriptWriter:
+    """Writes transcripts from journals in ``workers`` worker processes (``0``: one thread of this
+    process, for tests and constrained hosts), at most ``workers`` at a time. A pool broken by a killed
+    worker is replaced and the job tried again once."""
+
+    def __init__(self, workers: int = DEFAULT_WORKERS) -> None:
+        self.workers = workers
+        """Worker processes (0: a thread)."""
+        self._pool: ProcessPoolExecutor | ThreadPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor | ThreadPoolExecutor:
+        if self._pool is None:
+            if self.workers <= 0:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chanlog-writer")
+            else:
+                self._pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_worker_init,
+                                                 mp_context=multiprocessing.get_context("spawn"))
+        return self._pool
+
+    def start(self) -> None:
+        """Start the worker processes now (they take a moment to import), so that the first transcript
+        is not delayed by it."""
+        if self.workers > 0:
+            for future in [self._executor().submit(os.getpid) for _ in range(self.workers)]:
+                future.add_done_callback(lambda f: f.exception())
+
+    def submit(self, journal: Path, out: Path, limit: int | None,
+               tail_gap: dict[str, Any] | None = None) -> Future[tuple[int, int]]:
+        """Start writing ``out`` from the first ``limit`` bytes of ``journal``; the future gives
+        ``(frames, connections)`` or raises :class:`JournalError`/``OSError``."""
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        parts = min(MAX_PARTS, max(1, cpus - 1)) if self.workers > 0 else 1  # forks only in a worker
+        args = (str(journal), str(out), limit, tail_gap, parts)
+        try:
+            return self._executor().submit(_write_job, *args)
+        except (BrokenProcessPool, RuntimeError):
+            self._replace()
+            return self._executor().submit(_write_job, *args)
+
+    def retry_broken(self, journal: Path, out: Path, limit: int | None,
+                     tail_gap: dict[str, Any] | None = None) -> Future[tuple[int, int]]:
+        """Replace a broken pool and submit again."""
+        self._replace()
+        return self.submit(journal, out, limit, tail_gap)
+
+    def _replace(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                pool.shutdown(wait=False, cancel_futures=True)
+            except Exception:  # noqa: BLE001 - a broken pool may fail to shut down; it is dropped anyway
+                pass
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop the workers (after the queued jobs when ``wait``)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=wait)
+
+
+def when_done(future: Future[Any], callback: Callable[[Future[Any]], None]) -> None:
+    """Run ``callback(future)`` when ``future`` completes (at once if it has); its exceptions are logged,
+    never lost in a pool thread."""
+    def run(f: Future[Any]) -> None:
+        try:
+            callback(f)
+        except Exception:  # noqa: BLE001 - report, do not kill the pool's thread
+            logger.exception("chanlog: error after writing a transcript")
+    future.add_done_callback(run)
