@@ -213,7 +213,7 @@ def test_the_wheel_installs_into_a_fresh_venv_and_records_with_its_shipped_addon
     addon = Path(shown.stdout.strip())
     assert shown.returncode == 0 and addon.is_relative_to(venv) and addon.name == "channel.py", shown
     assert "mitmproxy is not installed; recording needs it: pip install 'chanlog[record]'" in shown.stderr
-    assert "from chanlog.capture import ChannelRecorder" in addon.read_text()
+    assert "from chanlog.record.addon import ChannelRecorder" in addon.read_text()
 
     # with the record extra: the README's recording command, in the fresh environment only
     pip_install(f"{wheel}[record]")

@@ -553,14 +553,17 @@ def test_recover_rejects_bad_records_naming_the_line(tmp_path: Path, record: str
     assert result.exit_code == 1 and "j.jsonl:12: malformed" in result.output and message in result.output
 
 
-def test_nan_time_is_left_out_and_what_recover_writes_loads(tmp_path: Path) -> None:
+def test_nan_time_is_one_error_naming_the_line(tmp_path: Path) -> None:
+    # NaN is not JSON (RFC 8259; chanlog.model.parse_json): the recorder never writes it, so a journal holding
+    # it was edited by hand, and recover says where instead of writing a transcript that would not load
     path = tmp_path / "j.jsonl"
     write_sample(path, end=False)
     with open(path, "a") as fh:
         fh.write('{"kind":"frame","conn":0,"role":"initiator","from":"node","ts":NaN,"text":"late"}\n')
     out = tmp_path / "o.yaml"
-    assert CliRunner().invoke(main, ["recover", str(path), "-o", str(out)]).exit_code == 0
-    assert tmod.load(out).events[-1].t is None
+    result = CliRunner().invoke(main, ["recover", str(path), "-o", str(out)])
+    assert result.exit_code == 1 and "j.jsonl:12: not a JSON record: NaN" in result.output
+    assert not out.exists()
 
 
 # -- the writer's YAML and module boundaries ------------------------------------------------------

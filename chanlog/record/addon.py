@@ -60,7 +60,6 @@ from typing import Any
 from mitmproxy import ctx, exceptions, http
 
 from chanlog.model import ROLES
-from chanlog.urls import drop_params, param_names
 from chanlog.record.journal import (
     JOURNAL_DIR,
     JOURNAL_SUFFIX,
@@ -88,6 +87,7 @@ from chanlog.record.pairing import (  # noqa: F401 - re-exported for chanlog.cap
     ws_url,
 )
 from chanlog.record.writer import DEFAULT_WORKERS, TranscriptWriter, when_done
+from chanlog.urls import drop_params, param_names
 
 logger = logging.getLogger(__name__)
 

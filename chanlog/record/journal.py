@@ -66,6 +66,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from chanlog import __version__
 from chanlog.errors import ChanlogError
+
 # MAX_JSON_DEPTH: deepest nesting of a frame's JSON that the transcript keeps parsed (the transcript loader's
 # limit); a deeper frame is kept verbatim as text (nothing is lost, and every reader stays within it).
 from chanlog.model import MAX_JSON_DEPTH, PROTOCOLS, parse_json

@@ -18,7 +18,6 @@ which connection are missing; ``source.incomplete`` is then ``true`` (README, "R
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import math
 import multiprocessing
