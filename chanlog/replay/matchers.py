@@ -50,6 +50,12 @@ IGNORED = "JSON-RPC id, fsm_id, signatures of signed_tx (the inner transaction i
 #: JSON-RPC error code of a divergence report sent to the client (implementation-defined server error
 #: range of JSON-RPC 2.0 §5.1).
 DIVERGENCE_CODE = -32000
+#: Most lines of each side that a divergence's diff compares (difflib is superlinear in lines: a hostile
+#: frame of 100,000 JSON members must not stall the fake node); the rest is summarized.
+MAX_DIFF_LINES = 2_000
+#: Most characters of one frame (expected or arrived) quoted in a divergence report, on standard error and
+#: in the error sent to the client; the rest is summarized with its size.
+MAX_REPORT_CHARS = 8_192
 
 
 # -- protocol facts ------------------------------------------------------------------------------------
@@ -342,11 +348,23 @@ def diff(expected: Expected | None, arrived: Arrival | None) -> str:
             return [f"<binary message: {len(raw)} bytes>"]
         return str(raw).splitlines() if raw is not None else []
 
+    def clip(found: list[str]) -> list[str]:
+        if len(found) <= MAX_DIFF_LINES:
+            return found
+        return found[:MAX_DIFF_LINES] + [f"... {len(found) - MAX_DIFF_LINES} more lines not compared"]
+
     want = lines(expected.comparable(), True, None) if expected is not None and expected.is_json else \
         lines(None, False, expected.wire if expected is not None else None)
     got = lines(comparable(arrived.data), True, None) if arrived is not None and arrived.is_json else \
         lines(None, False, arrived.raw if arrived is not None else None)
-    return "\n".join(difflib.unified_diff(want, got, "expected", "arrived", lineterm=""))
+    return clip_text("\n".join(difflib.unified_diff(clip(want), clip(got), "expected", "arrived", lineterm="")))
+
+
+def clip_text(text: str | None, limit: int = MAX_REPORT_CHARS) -> str | None:
+    """``text`` cut to ``limit`` characters with a note of what was left out (``None`` stays ``None``)."""
+    if text is None or len(text) <= limit:
+        return text
+    return f"{text[:limit]}\n... ({len(text) - limit:,} more characters of {len(text):,} not shown)"
 
 
 # -- divergence reports ---------------------------------------------------------------------------------
@@ -388,14 +406,15 @@ class Divergence:
 
     def format(self) -> str:
         """The report as text: where, why, expected frame, what arrived, the diff."""
-        out = [f"divergence at {self.where}: {self.reason}"]
-        if self.expected is not None:
+        out = [f"divergence at {self.where}: {clip_text(self.reason)}"]
+        expected, arrived = clip_text(self.expected), clip_text(self.arrived)
+        if expected is not None:
             arrow = "--->" if self.sender == "client" else "<---"
             out.append(f"expected (frame {self.frame}, {self.role} {arrow} node, {self.method or 'answer'}):")
-            out.extend("  " + line for line in self.expected.splitlines())
-        out.append("arrived:" if self.arrived is not None else "arrived: nothing")
-        if self.arrived is not None:
-            out.extend("  " + line for line in self.arrived.splitlines())
+            out.extend("  " + line for line in expected.splitlines())
+        out.append("arrived:" if arrived is not None else "arrived: nothing")
+        if arrived is not None:
+            out.extend("  " + line for line in arrived.splitlines())
         if self.diff:
             out.append(f"diff (ignored: {IGNORED}):")
             out.extend("  " + line for line in self.diff.splitlines())
@@ -404,8 +423,8 @@ class Divergence:
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the JSON error sent to the client."""
         return {"session": self.session, "role": self.role, "connection": self.nth, "frame": self.frame,
-                "reason": self.reason, "method": self.method, "expected": self.expected,
-                "arrived": self.arrived, "diff": self.diff, "ignored": IGNORED}
+                "reason": clip_text(self.reason), "method": self.method, "expected": clip_text(self.expected),
+                "arrived": clip_text(self.arrived), "diff": self.diff, "ignored": IGNORED}
 
     def error_frame(self, protocol: str, request_id: Any = None, channel_id: str | None = None) -> str:
         """The report as the error message the fake node sends the client.
@@ -417,7 +436,7 @@ class Divergence:
         ``error.data[0].message`` (``@aeternity/aepp-sdk``) show where and why; the full report
         (:meth:`to_dict`) rides in ``data[0].chanlog``. Legacy: ``{action: error, payload: {reason,
         message, chanlog}}``."""
-        message = f"chanlog replay: divergence at {self.where}: {self.reason}"
+        message = f"chanlog replay: divergence at {self.where}: {clip_text(self.reason)}"
         if protocol == "legacy":
             payload = {"reason": "chanlog_divergence", "message": message, "chanlog": self.to_dict()}
             return json.dumps({"action": "error", "channel_id": channel_id, "payload": payload, "version": 1},
