@@ -101,11 +101,12 @@ def _load(request: pytest.FixtureRequest, source: Any) -> Transcript:
 
 @pytest.fixture
 def chanlog_options(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """Options for the fake node (``mode``, ``timeout``, ``grace``, ``sessions``, ``transform``) and the
+    """Options for the fake node (``mode``, ``timeout``, ``grace``, ``sessions``, ``transform``, ``rebind``,
+    ``network_ids``) and the
     verdict (``allow_partial``): defaults, then the command line, then the marker's keywords."""
     config = request.config
     options: dict[str, Any] = {"mode": "strict", "timeout": 30.0, "grace": 2.0, "sessions": 1, "transform": None,
-                               "allow_partial": False}
+                               "allow_partial": False, "rebind": False, "network_ids": None}
     if config.getoption("chanlog_mode"):
         options["mode"] = config.getoption("chanlog_mode")
     if config.getoption("chanlog_timeout") is not None:
