@@ -125,7 +125,7 @@ def play(prepared: Prepared, sdk: Path, workdir: Path, *, mode: str = "strict", 
     proc = subprocess.Popen([sys.executable, "-m", "chanlog", "replay", str(path), "--port", "0", "--mode", mode,
                              "--sessions", "1", "--timeout", str(node_timeout),
                              *(("--compat", compat) if compat else ()),
-                             *(("--rebind", "-vv") if fresh_accounts else ()), *(("-vv",) if verbose else ())],
+                             *(("--rebind", "-v") if fresh_accounts else ()), *(("-vv",) if verbose else ())],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     summary: dict[str, Any] = {}
     try:
