@@ -78,15 +78,18 @@ def with_url_params(transcript: Transcript, **changes: str) -> None:
 
 
 def as_client_with(transcript: Transcript, keys: dict[str, Key], *, signer: dict[str, Key] | None = None,
-                   map_client_frames: bool = True) -> Transcript:
+                   map_client_frames: bool = True, **params: str) -> Transcript:
     """What a client with ``keys`` (role -> key) sends and should receive: URLs naming its accounts, every
     frame mapped (accounts, channel id), its sign replies carrying only its own signature over the mapped
     transaction (by ``signer`` when given: a wrong key). ``map_client_frames=False``: its frames are the
     recorded ones (they name the recorded accounts)."""
     played = copy.deepcopy(transcript)
     recorded = recorded_ids(transcript)
-    with_url_params(played, initiator_id=keys["initiator"].address, responder_id=keys["responder"].address)
+    with_url_params(played, initiator_id=keys["initiator"].address, responder_id=keys["responder"].address,
+                    **params)
     mapper = Rebinder(Script.build(transcript), recorded_creates(Script.build(transcript)))
+    first = next(e for e in transcript.events if isinstance(e, Open))
+    mapper.followed = {k: (int(first.params[k]), int(v)) for k, v in params.items()}
     for role in ("initiator", "responder"):
         mapper.ids[parse_api(recorded[f"{role}_id"]).payload] = keys[role].public
     mapper._derive_channels()
@@ -192,10 +195,54 @@ def test_a_url_parameter_rebind_cannot_follow_is_a_divergence_naming_it():
     served = load(EXAMPLE)
     keys = {"initiator": Key(), "responder": Key()}
     played = as_client_with(served, keys)
-    with_url_params(played, initiator_amount="123")
+    with_url_params(played, initiator_amount="lots")
     _, node_report = run(play_against(served, played))
     assert node_report.divergences
     assert all("initiator_amount" in d.reason for d in node_report.divergences)
+
+
+def test_changed_amounts_reserve_and_lock_period_are_followed(monkeypatch):
+    log = CORPUS / "json-rpc" / "sc_ws_close_mutual.md"
+    if import_file is None or not log.is_file():
+        pytest.skip(f"the shared corpus is absent ({CORPUS})")
+    served = import_file(log)
+    first = next(e for e in served.events if isinstance(e, Open)).params
+    keys = {"initiator": Key(), "responder": Key()}
+    changes = {"initiator_amount": str(int(first["initiator_amount"]) + 1000), "push_amount": "6",
+               "responder_amount": str(int(first["responder_amount"]) - 7), "lock_period": "33",
+               "channel_reserve": "4"}
+    played = as_client_with(served, keys, **changes)
+    sent: list = []
+    real = Session._send
+
+    async def spy(self, conn, step):
+        sent.append(self.rebinder.map_json(step.expected.data))
+        return await real(self, conn, step)
+
+    monkeypatch.setattr(Session, "_send", spy)
+    report, node_report = run(play_against(served, played))
+    assert node_report.ok(), node_report.summary()
+    assert report.ok, "\n".join(d.format() for d in report.divergences)
+    trees = [decode(b) for data in sent for b in blobs(data)]
+    creates = [t for tree in trees for t in tree.walk() if t.type == "channel_create_tx"]
+    assert creates and all(t["initiator_amount"] == int(changes["initiator_amount"]) and
+                           t["responder_amount"] == int(changes["responder_amount"]) and
+                           t["lock_period"] == 33 and t["channel_reserve"] == 4 for t in creates)
+    d_initiator, d_responder = 1000 - (6 - int(first["push_amount"])), -7 + (6 - int(first["push_amount"]))
+    recorded_trees = [decode(b) for _, f in served.frames() if f.sender == "node" for b in blobs(f.data)]
+    recorded_close = [t for tree in recorded_trees for t in tree.walk() if t.type == "channel_close_mutual_tx"]
+    close = [t for tree in trees for t in tree.walk() if t.type == "channel_close_mutual_tx"]
+    assert close and [t["initiator_amount_final"] for t in close] == \
+        [t["initiator_amount_final"] + d_initiator for t in recorded_close]
+    assert [t["responder_amount_final"] for t in close] == \
+        [t["responder_amount_final"] + d_responder for t in recorded_close]
+    balances = {b["account"]: b["balance"] for data in sent if isinstance(data.get("result"), list)
+                for b in data["result"] if isinstance(b, dict) and "balance" in b}
+    recorded_balances = {b["account"]: b["balance"] for _, f in served.frames()
+                         if isinstance(f.obj.get("result"), list) for b in f.obj["result"]
+                         if isinstance(b, dict) and "balance" in b}
+    assert balances[keys["initiator"].address] == recorded_balances[first["initiator_id"]] + d_initiator
+    assert balances[keys["responder"].address] == recorded_balances[first["responder_id"]] + d_responder
 
 
 @pytest.mark.parametrize("args", [["--network-id", "x"]])

@@ -20,8 +20,11 @@ value stands for which of the client's:
 
 What cannot be recomputed without the node's state trees passes through unchanged: ``state_hash``
 values, proofs of inclusion (``pi_…``), state trees (``ss_…``) and anything nested in them, contract ids.
-Parameters the transactions depend on (:data:`FIXED_PARAMS`: amounts, reserve, push amount, lock period)
-are not followed: a client whose URL changes one gets a divergence naming it.
+Parameters the transactions depend on (:data:`FOLLOWED_PARAMS`: amounts, reserve, push amount, lock period)
+are followed where the client's URL differs, in the fields that carry them (the ``channel_create_tx``) and the
+balances derived from them (final amounts of mutual close and settle, ``channels.get.balances``); a value that
+is not an integer, that changes within a session, or that would make a balance negative is a divergence
+naming the parameter. ``host`` and ``port`` may differ freely (they reach no transaction).
 
 Client frames are compared after the same mapping (:meth:`Rebinder.expected`), so a client that signs a
 transaction naming the recorded accounts, or signs with another key, still diverges.
@@ -44,8 +47,13 @@ log = logging.getLogger("chanlog.replay")
 
 ID_PARAMS = ("initiator_id", "responder_id")
 """URL parameters naming the participants' accounts (channels API, "Channel open")."""
-FIXED_PARAMS = ("initiator_amount", "responder_amount", "channel_reserve", "push_amount", "lock_period")
-"""URL parameters the recorded transactions depend on that ``--rebind`` does not follow."""
+FOLLOWED_PARAMS = ("initiator_amount", "responder_amount", "channel_reserve", "push_amount", "lock_period")
+"""URL parameters (integers) the recorded transactions depend on, followed where the client's differ: the
+``channel_create_tx`` fields of the same names, and the balances derived from the amounts (shifted by the
+change of the amounts and the push amount) in ``channel_close_mutual_tx`` / ``channel_settle_tx`` final amounts
+and ``channels.get.balances`` results."""
+BALANCE_TXS = ("channel_close_mutual_tx", "channel_settle_tx")
+"""Transactions whose ``initiator_amount_final`` / ``responder_amount_final`` follow the amounts."""
 DEFAULT_NETWORK_IDS = ("ae_mainnet", "ae_uat", "ae_devnet", "ae_chanlog_replay")
 """Network ids a client's signature is checked with when none are given (the first that verifies is kept
 for the session)."""
@@ -137,6 +145,8 @@ class Rebinder:
         """Role → the account the client named for it."""
         self._cache: dict[str, str] = {}
         self._prefixes: dict[bytes, str] = {}
+        self.followed: dict[str, tuple[int, int]] = {}
+        """URL parameter -> (recorded, client) for the :data:`FOLLOWED_PARAMS` the client changed."""
 
     # -- learning
 
@@ -161,11 +171,25 @@ class Rebinder:
             if known is None:
                 self._learn(rec_key, got_key, f"{name}")
             self.accounts[name.split("_")[0]] = got_key
-        for name in FIXED_PARAMS:
+        for name in FOLLOWED_PARAMS:
             got, rec = params.get(name), recorded.get(name)
-            if got is not None and rec is not None and got != rec:
-                return (f"--rebind cannot follow the URL parameter {name}: the recorded transactions depend on "
-                        f"{name}={rec}, the client asked for {name}={got}")
+            if got is None or rec is None or got == rec:
+                continue
+            try:
+                pair = (int(rec), int(got))
+            except ValueError:
+                return f"--rebind cannot follow the URL parameter {name}={got!r}: not an integer (recorded {rec})"
+            known = self.followed.get(name)
+            if known is not None and known != pair:
+                return (f"--rebind cannot follow the URL parameter {name}: it changed within the session "
+                        f"({known[1]} before, {got} now)")
+            if known is None:
+                self.followed[name] = pair
+                self._cache.clear()
+                log.info("session %d: rebind %s: %s -> %s", self.session, name, rec, got)
+        problem = self._negative_balance()
+        if problem is not None:
+            return problem
         self._derive_channels()
         got, rec = params.get("existing_channel_id"), recorded.get("existing_channel_id")
         if got is not None and rec is not None:
@@ -184,6 +208,22 @@ class Rebinder:
             rec_key = _payload(rec_id, "ak") if rec_id else None
             if rec_key is not None and rec_key in self.ids:
                 self.accounts[role] = self.ids[rec_key]
+        return None
+
+    def _delta(self, name: str) -> int:
+        pair = self.followed.get(name)
+        return pair[1] - pair[0] if pair else 0
+
+    def balance_deltas(self) -> tuple[int, int]:
+        """How much the initiator's and the responder's balances differ from the recorded ones, from the
+        followed amounts and push amount."""
+        push = self._delta("push_amount")
+        return self._delta("initiator_amount") - push, self._delta("responder_amount") + push
+
+    def _negative_balance(self) -> str | None:
+        for name, (_, got) in self.followed.items():
+            if got < 0:
+                return f"--rebind cannot follow the URL parameter {name}={got}: it is negative"
         return None
 
     def _learn(self, recorded: bytes, client: bytes, what: str) -> None:
@@ -267,6 +307,8 @@ class Rebinder:
         (re-encoded); the same object when nothing changes."""
         if isinstance(data, dict):
             changed = {k: self.map_json(v) for k, v in data.items()}
+            if self.followed and "account" in data and "balance" in data:
+                self._follow_balance(data, changed)
             return changed if any(changed[k] is not data[k] for k in data) else data
         if isinstance(data, list):
             items = [self.map_json(v) for v in data]
@@ -274,6 +316,27 @@ class Rebinder:
         if isinstance(data, str) and (self.ids or self.signatures):
             return self.map_text(data)
         return data
+
+    def _follow_balance(self, data: dict[str, Any], changed: dict[str, Any]) -> None:
+        """A ``{"account": ak_…, "balance": N}`` entry (``channels.get.balances``) of a recorded participant:
+        the balance shifted as :meth:`balance_deltas` says."""
+        account = _payload(data["account"], "ak")
+        recorded = self._recorded_roles()
+        if account not in recorded:
+            return
+        delta = self.balance_deltas()[0 if recorded[account] == "initiator" else 1]
+        balance = data["balance"]
+        if delta and isinstance(balance, int) and not isinstance(balance, bool):
+            changed["balance"] = balance + delta
+        elif delta and isinstance(balance, str) and balance.isdigit():
+            changed["balance"] = str(int(balance) + delta)
+
+    def _recorded_roles(self) -> dict[bytes, str]:
+        out: dict[bytes, str] = {}
+        for initiator, _, responder in self.creates:
+            out.setdefault(initiator, "initiator")
+            out.setdefault(responder, "responder")
+        return out
 
     def map_text(self, text: str) -> str:
         """One string: an id or a ``tx_`` blob mapped, anything else unchanged (the same object)."""
@@ -313,7 +376,25 @@ class Rebinder:
             mapped = self._map_value(value)
             if mapped is not value:
                 changes[name] = mapped
+        if self.followed:
+            self._follow_fields(obj, changes)
         return obj.with_fields(**changes) if changes else obj
+
+    def _follow_fields(self, obj: Decoded, changes: dict[str, Any]) -> None:
+        """The followed URL parameters in ``obj``'s fields (into ``changes``)."""
+        if obj.type == "channel_create_tx":
+            for name in ("initiator_amount", "responder_amount"):
+                if self._delta(name):
+                    changes[name] = int(obj[name]) + self._delta(name)
+            for name in ("channel_reserve", "lock_period"):
+                if name in self.followed:
+                    changes[name] = self.followed[name][1]
+        elif obj.type in BALANCE_TXS:
+            d_initiator, d_responder = self.balance_deltas()
+            if d_initiator:
+                changes["initiator_amount_final"] = int(obj["initiator_amount_final"]) + d_initiator
+            if d_responder:
+                changes["responder_amount_final"] = int(obj["responder_amount_final"]) + d_responder
 
     def _map_value(self, value: Any) -> Any:
         if isinstance(value, ApiValue):
