@@ -266,28 +266,34 @@ class Rebinder:
         inner = strip_signatures(got)
         account = self.accounts.get(role)
         known_got = set(self.signatures.values())
-        new_got = [s for s in got_sigs if s not in known_got]
         if account is None or inner is None:
             return None
-        if not new_got:
-            return (f"--rebind: the sign reply adds no signature of the {role} "
-                    f"({encode_api('ak', account)}) to the transaction")
         digest = hashlib.blake2b(inner, digest_size=32).digest()
         ids = (self.network_id,) if self.network_id else self.network_ids
-        for sig in new_got:
-            for network_id in ids:
-                if _verify(account, sig, network_id.encode() + digest):
-                    self.network_id = network_id
-                    break
-            else:
+
+        def verifies(sig: bytes) -> str | None:
+            return next((n for n in ids if _verify(account, sig, n.encode() + digest)), None)
+
+        mine = None
+        for sig in got_sigs:
+            if sig in known_got:  # a signature the node forwarded (the other participant's, or signed before)
+                continue
+            network_id = verifies(sig)
+            if network_id is None:
                 return (f"--rebind: a signature in the signed_tx does not verify for the {role}'s account "
                         f"{encode_api('ak', account)} (network id {' or '.join(ids)})")
+            self.network_id, mine = network_id, sig
+        if mine is None:  # the same transaction signed again (Ed25519 signatures are deterministic)
+            mine = next((sig for sig in got_sigs if verifies(sig) is not None), None)
+            if mine is None:
+                return (f"--rebind: the sign reply carries no signature of the {role} "
+                        f"({encode_api('ak', account)}) over the transaction")
         rec_new = [s for s in rec_sigs if s not in self.signatures and s not in known_got]
-        if len(rec_new) == 1 and len(new_got) == 1:
-            self.signatures[rec_new[0]] = new_got[0]
+        if len(rec_new) == 1 and mine not in known_got:
+            self.signatures[rec_new[0]] = mine
             self._cache.clear()
-            log.info("session %d: rebind %s signature: %s -> %s", self.session, role, encode_api("sg", rec_new[0])[:16],
-                      encode_api("sg", new_got[0])[:16])
+            log.info("session %d: rebind %s signature: %s -> %s", self.session, role,
+                     encode_api("sg", rec_new[0])[:16], encode_api("sg", mine)[:16])
         return None
 
     # -- applying
