@@ -138,6 +138,14 @@ def test_a_client_with_fresh_accounts_plays_the_example_to_the_end_and_gets_its_
     assert f"{recorded['initiator_id']} -> {keys['initiator'].address}" in mapping
     assert f"{recorded['responder_id']} -> {keys['responder'].address}" in mapping
     assert "rebind channel_id" in mapping and mapping.count("signature:") == 2
+    # the same pairs from the API (a Rebinder that learns from the URLs alone)
+    rebinder = Rebinder(Script.build(served), recorded_creates(Script.build(served)))
+    url = Script.build(played).roles["initiator"][0].open.event.url
+    assert rebinder.connect(Script.build(served).roles["initiator"][0], dict(parse_qsl(urlsplit(url).query))) is None
+    pairs = dict(rebinder.mapping())
+    assert pairs[recorded["initiator_id"]] == keys["initiator"].address
+    assert pairs[recorded["responder_id"]] == keys["responder"].address
+    assert sum(1 for k in pairs if k.startswith("ch_")) == 1
 
 
 def test_the_node_forwards_the_signature_the_client_returned(monkeypatch):
