@@ -25,7 +25,8 @@ Fixtures, each small and overridable in a ``conftest.py``: ``chanlog_transcript`
 :class:`~chanlog.model.Transcript` to serve), ``chanlog_options`` (the :class:`FakeNode` options and
 ``allow_partial``), ``chanlog_node`` (the running :class:`~chanlog.replay.NodeThread`), ``chanlog_url``.
 Command-line options (group ``chanlog``): ``--chanlog-mode``, ``--chanlog-timeout``,
-``--chanlog-allow-partial``; the marker's keywords win over them.
+``--chanlog-allow-partial``; the marker's keywords win over them. ``rebind=True`` on the marker (with
+``network_ids=(...)`` when needed) serves a client with its own accounts (:mod:`chanlog.replay.rebind`).
 """
 
 from __future__ import annotations

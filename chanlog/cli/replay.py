@@ -77,8 +77,9 @@ def replay_command(transcript: Path, host: str, port: int, mode: str, timeout: f
 
     With --rebind a client may use its own accounts (chanlog.replay.rebind): the ids in its URL replace
     the recorded ones everywhere, the channel id is recomputed, the signatures it returns are checked
-    against its account and forwarded; a URL that changes amounts, reserve, push amount or lock period
-    is a divergence naming that parameter.
+    against its account and forwarded; changed amounts, reserve, push amount or lock period are followed
+    in the channel_create_tx and the balances derived from them; a value it cannot follow (not an integer,
+    changed within a session) is a divergence naming the parameter. state_hash and proofs pass through.
     """
     from chanlog.replay import FakeNode, load_transcript, starts_on_open_channel, with_prelude
 
