@@ -1,6 +1,7 @@
 """How much of the corpus a real client plays: ``@aeternity/aepp-sdk`` 14 against ``chanlog replay``.
 
-Usage: ``python benchmarks/sdk_coverage.py [LOG_DIR_OR_FILE ...] [--mode strict|lenient] [--jobs N]``
+Usage: ``python benchmarks/sdk_coverage.py [LOG_DIR_OR_FILE ...] [--mode strict|lenient] [--jobs N]
+[--fresh-accounts]``
 
 Each node Markdown log given (folders are searched for ``*.md``; default ``../shared/corpus/json-rpc``) is
 imported and played for both roles by the real SDK (``tests/sdk/driver.mjs``, installed by ``tests/npm.py``
@@ -10,7 +11,11 @@ an open channel gets the nearest ``init_per_group.md`` (its folder, else a paren
 Prints one line per log (``pass``/``FAIL``, frames played/total, seconds, the first divergence or SDK error,
 how many node frames the SDK's state machine ignored for want of a handler),
 then ``sdk strict: P/N logs, F% of frames`` (frames of the passing logs over the frames of all logs, preludes
-not counted). Exit status 0 (also when logs fail: this measures); 2 bad usage; skips with the reason (exit 0)
+not counted).
+
+``--fresh-accounts`` plays every log twice: as above, and with both SDK clients on freshly generated key pairs
+against ``chanlog replay --rebind``; each line then gives both verdicts, and the summary line the fresh-account
+coverage and every log that passes with the recorded accounts but not with fresh ones. Exit status 0 (also when logs fail: this measures); 2 bad usage; skips with the reason (exit 0)
 when node/npm are missing or the SDK cannot be installed.
 """
 
@@ -63,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="logs played at once (default 2)")
     parser.add_argument("--timeout", type=float, default=8.0,
                         help="seconds the fake node waits for an expected client frame (default 8)")
+    parser.add_argument("--fresh-accounts", action="store_true",
+                        help="also play every log with fresh key pairs against chanlog replay --rebind")
     parser.add_argument("-v", "--verbose", action="store_true", help="print the fake node's report of failures")
     args = parser.parse_args(argv)
     paths = args.paths or [DEFAULT_CORPUS]
@@ -76,20 +83,26 @@ def main(argv: list[str] | None = None) -> int:
         print("sdk_coverage: no .md logs found")
         return 2
     started = time.monotonic()
-    passed = frames_all = frames_passed = 0
+    passed = frames_all = frames_passed = fresh_passed = fresh_frames = 0
+    regressions: list[str] = []
     with tempfile.TemporaryDirectory(prefix="sdk_coverage-") as tmp:
 
-        def one(index_log: tuple[int, Path]) -> tuple[Path, sdkplay.Prepared | None, sdkplay.Outcome | None, str]:
+        def one(index_log: tuple[int, Path]) -> tuple[Path, sdkplay.Prepared | None, sdkplay.Outcome | None,
+                                                      sdkplay.Outcome | None, str]:
             index, log = index_log
             try:
                 prepared = sdkplay.prepare(log, root)
             except Exception as exc:  # a log that does not import is reported, not fatal
-                return log, None, None, f"{type(exc).__name__}: {exc}"
+                return log, None, None, None, f"{type(exc).__name__}: {exc}"
             outcome = sdkplay.play(prepared, sdk, Path(tmp) / str(index), mode=args.mode, node_timeout=args.timeout)
-            return log, prepared, outcome, ""
+            fresh = None
+            if args.fresh_accounts:
+                fresh = sdkplay.play(prepared, sdk, Path(tmp) / f"{index}-fresh", mode=args.mode,
+                                     node_timeout=args.timeout, fresh_accounts=True)
+            return log, prepared, outcome, fresh, ""
 
         with ThreadPoolExecutor(max(1, args.jobs)) as pool:
-            for log, prepared, outcome, error in pool.map(one, enumerate(logs)):
+            for log, prepared, outcome, fresh, error in pool.map(one, enumerate(logs)):
                 name = str(log.resolve().relative_to(root)) if log.resolve().is_relative_to(root) else str(log)
                 if prepared is None or outcome is None:
                     print(f"ERROR {name}: {error}", flush=True)
@@ -98,12 +111,21 @@ def main(argv: list[str] | None = None) -> int:
                 if outcome.ok:
                     passed += 1
                     frames_passed += prepared.frames
-                verdict = "pass" if outcome.ok else "FAIL"
+                verdict = "pass" if outcome.ok else "FAIL"  # with --fresh-accounts: recorded/fresh
                 prelude = f" (prelude {prepared.prelude.parent.name}/{prepared.prelude.name})" if prepared.prelude else ""
                 problem = f"  {outcome.first_problem}" if outcome.first_problem else ""
                 ignored = sum((outcome.summary.get("unhandled") or {}).values())
                 if ignored:
                     problem += f"  (the SDK ignored {ignored} node frames it has no handler for)"
+                if fresh is not None:
+                    if fresh.ok:
+                        fresh_passed += 1
+                        fresh_frames += prepared.frames
+                    elif outcome.ok:
+                        regressions.append(name)
+                    verdict += "/" + ("pass" if fresh.ok else "FAIL")
+                    if fresh.first_problem and fresh.first_problem != outcome.first_problem:
+                        problem += f"  fresh accounts: {fresh.first_problem}"
                 print(f"{verdict} {name}{prelude}: {outcome.played}/{outcome.total} frames, "
                       f"{outcome.seconds:.1f} s{problem}", flush=True)
                 if args.verbose and not outcome.ok:
@@ -111,6 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     share = 100.0 * frames_passed / frames_all if frames_all else 0.0
     print(f"sdk {args.mode}: {passed}/{len(logs)} logs, {share:.1f}% of frames "
           f"({time.monotonic() - started:.0f} s, {args.jobs} jobs)")
+    if args.fresh_accounts:
+        fresh_share = 100.0 * fresh_frames / frames_all if frames_all else 0.0
+        print(f"sdk {args.mode} fresh accounts (--rebind): {fresh_passed}/{len(logs)} logs, {fresh_share:.1f}% of "
+              f"frames; pass with the recorded accounts but not with fresh ones: {len(regressions)}"
+              + (f" ({', '.join(regressions)})" if regressions else ""))
     return 0
 
 

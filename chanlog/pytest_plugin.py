@@ -25,7 +25,8 @@ Fixtures, each small and overridable in a ``conftest.py``: ``chanlog_transcript`
 :class:`~chanlog.model.Transcript` to serve), ``chanlog_options`` (the :class:`FakeNode` options and
 ``allow_partial``), ``chanlog_node`` (the running :class:`~chanlog.replay.NodeThread`), ``chanlog_url``.
 Command-line options (group ``chanlog``): ``--chanlog-mode``, ``--chanlog-timeout``,
-``--chanlog-allow-partial``; the marker's keywords win over them.
+``--chanlog-allow-partial``; the marker's keywords win over them. ``rebind=True`` on the marker (with
+``network_ids=(...)`` when needed) serves a client with its own accounts (:mod:`chanlog.replay.rebind`).
 """
 
 from __future__ import annotations
@@ -101,11 +102,12 @@ def _load(request: pytest.FixtureRequest, source: Any) -> Transcript:
 
 @pytest.fixture
 def chanlog_options(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """Options for the fake node (``mode``, ``timeout``, ``grace``, ``sessions``, ``transform``) and the
+    """Options for the fake node (``mode``, ``timeout``, ``grace``, ``sessions``, ``transform``, ``rebind``,
+    ``network_ids``) and the
     verdict (``allow_partial``): defaults, then the command line, then the marker's keywords."""
     config = request.config
     options: dict[str, Any] = {"mode": "strict", "timeout": 30.0, "grace": 2.0, "sessions": 1, "transform": None,
-                               "allow_partial": False}
+                               "allow_partial": False, "rebind": False, "network_ids": None}
     if config.getoption("chanlog_mode"):
         options["mode"] = config.getoption("chanlog_mode")
     if config.getoption("chanlog_timeout") is not None:

@@ -108,9 +108,13 @@ def _read_url(proc: subprocess.Popen[str], timeout: float) -> str | None:
 
 
 def play(prepared: Prepared, sdk: Path, workdir: Path, *, mode: str = "strict", node_timeout: float = 10,
-         driver_timeout: float = 60, linger: float = 0, compat: str | None = "sdk14") -> Outcome:
+         driver_timeout: float = 60, linger: float = 0, compat: str | None = "sdk14",
+         fresh_accounts: bool = False, wrong_key: bool = False, verbose: bool = False) -> Outcome:
     """Serve ``prepared`` with ``chanlog replay --compat COMPAT --mode MODE`` (no ``--compat`` when ``None``)
-    and play it with the SDK; the driver's script is made for the sdk14 transformation either way."""
+    and play it with the SDK; the driver's script is made for the sdk14 transformation either way.
+
+    ``fresh_accounts``: both SDK clients use freshly generated key pairs and the node runs with ``--rebind``
+    (``-v``: its stderr shows the mapping); ``wrong_key``: they sign with other keys than their URLs name."""
     start = time.monotonic()
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "transcript.yaml"
@@ -120,7 +124,8 @@ def play(prepared: Prepared, sdk: Path, workdir: Path, *, mode: str = "strict", 
     total = sum(1 for _ in prepared.transcript.frames())
     proc = subprocess.Popen([sys.executable, "-m", "chanlog", "replay", str(path), "--port", "0", "--mode", mode,
                              "--sessions", "1", "--timeout", str(node_timeout),
-                             *(("--compat", compat) if compat else ())],
+                             *(("--compat", compat) if compat else ()),
+                             *(("--rebind", "-v") if fresh_accounts else ()), *(("-vv",) if verbose else ())],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     summary: dict[str, Any] = {}
     try:
@@ -132,7 +137,9 @@ def play(prepared: Prepared, sdk: Path, workdir: Path, *, mode: str = "strict", 
                            node_exit=proc.returncode, node_stderr=err)
         try:
             done = subprocess.run(["node", str(DRIVER), "--sdk", str(sdk), "--url", url, "--script", str(script_path),
-                                   "--timeout", str(driver_timeout), "--linger", str(linger)],
+                                   "--timeout", str(driver_timeout), "--linger", str(linger),
+                                   *(("--fresh-accounts",) if fresh_accounts else ()),
+                                   *(("--wrong-key",) if wrong_key else ())],
                                   capture_output=True, text=True, timeout=driver_timeout + linger + 20)
             lines = done.stdout.strip().splitlines()
             try:

@@ -55,9 +55,16 @@ def setup_logging(verbose: int) -> None:
               help="Serve this transcript (or node Markdown log) first, on the same connections, for a "
                    "TRANSCRIPT that starts on an open channel: e.g. the init_per_group log of a node log's "
                    "group. Frame numbers in reports count the prelude's frames first.")
+@click.option("--rebind", is_flag=True,
+              help="Serve clients with their own accounts: map the recorded initiator_id/responder_id (from "
+                   "each client's URL), the channel id and the signatures to the clients' in every frame and "
+                   "tx_ blob (re-encoded); state_hash and proofs pass through unchanged. -v prints the mapping.")
+@click.option("--network-id", "network_ids", multiple=True, metavar="ID",
+              help="With --rebind: the network id the clients sign with (repeatable; default: ae_mainnet, "
+                   "ae_uat, ae_devnet, ae_chanlog_replay, the first that verifies).")
 def replay_command(transcript: Path, host: str, port: int, mode: str, timeout: float, grace: float,
                    sessions: int, allow_partial: bool, verbose: int, compat: str | None = None,
-                   prelude: Path | None = None) -> None:
+                   prelude: Path | None = None, rebind: bool = False, network_ids: tuple[str, ...] = ()) -> None:
     """Serve TRANSCRIPT (a YAML transcript, or a node Markdown log imported on the fly) as a fake node.
 
     The URL (ws://HOST:PORT/channel) is printed on standard output once the node listens. Each client
@@ -67,6 +74,12 @@ def replay_command(transcript: Path, host: str, port: int, mode: str, timeout: f
     every client frame (chanlog.replay.matchers). A divergence is sent to the client as a JSON-RPC error,
     reported on standard error, and makes the command exit 1 after its last session. Several
     sessions may run at once when clients add chanlog_session=KEY to the URL.
+
+    With --rebind a client may use its own accounts (chanlog.replay.rebind): the ids in its URL replace
+    the recorded ones everywhere, the channel id is recomputed, the signatures it returns are checked
+    against its account and forwarded; changed amounts, reserve, push amount or lock period are followed
+    in the channel_create_tx and the balances derived from them; a value it cannot follow (not an integer,
+    changed within a session) is a divergence naming the parameter. state_hash and proofs pass through.
     """
     from chanlog.replay import FakeNode, load_transcript, starts_on_open_channel, with_prelude
 
@@ -88,8 +101,10 @@ def replay_command(transcript: Path, host: str, port: int, mode: str, timeout: f
 
         transform = transformer(compat)
         click.echo(f"chanlog replay: --compat {compat}: serving a TRANSFORMED transcript", err=True)
+    if network_ids and not rebind:
+        raise click.UsageError("--network-id needs --rebind")
     node = FakeNode(loaded, host=host, port=port, mode=mode, timeout=timeout, grace=grace,
-                    sessions=sessions or None, transform=transform)
+                    sessions=sessions or None, transform=transform, rebind=rebind, network_ids=network_ids)
     ok = asyncio.run(_serve(node, allow_partial))
     sys.exit(0 if ok else 1)
 

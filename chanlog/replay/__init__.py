@@ -38,6 +38,8 @@ Package layout (imports flow downwards only):
 * :mod:`~chanlog.replay.matchers`: frame matchers and divergence reports;
 * :mod:`~chanlog.replay.prelude`: a log that starts on an open channel, after the log that opened it;
 * :mod:`~chanlog.replay.script`: the script built from a transcript;
+* :mod:`~chanlog.replay.rebind`: ``rebind=True``, clients with their own accounts (ids, channel id,
+  signatures and changed amounts mapped per session);
 * :mod:`~chanlog.replay.progress`: the dependency board and deadlines;
 * :mod:`~chanlog.replay.session`: one session (connections, inbox, report);
 * :mod:`~chanlog.replay.node`: the fake node (WebSocket server);

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 from chanlog.model import ROLES, Transcript
 from chanlog.replay.errors import ReplayError
 from chanlog.replay.matchers import Divergence, Mode
+from chanlog.replay.rebind import recorded_creates
 from chanlog.replay.script import Script
 from chanlog.replay.session import Session, SessionReport
 
@@ -46,7 +47,11 @@ class FakeNode:
     * ``sessions``: how many sessions to serve (``None``: no limit); :meth:`wait` returns when they
       have all ended;
     * ``transform``: a function ``Transcript -> Transcript`` applied once before serving (both the
-      frames sent and the client frames expected come from its result), e.g. a compatibility upgrade.
+      frames sent and the client frames expected come from its result), e.g. a compatibility upgrade;
+    * ``rebind``: serve clients with their own accounts (:mod:`chanlog.replay.rebind`): each session maps
+      the recorded accounts, channel id and signatures to those of its clients; ``network_ids``: the
+      network ids their signatures are checked with (default
+      :data:`~chanlog.replay.rebind.DEFAULT_NETWORK_IDS`).
 
     Use ``async with FakeNode(...) as node:`` or :meth:`start` / :meth:`stop`; from synchronous code,
     :func:`serve_in_thread`. Reports: :attr:`reports` (one :class:`SessionReport` per ended session).
@@ -54,11 +59,16 @@ class FakeNode:
 
     def __init__(self, transcript: Transcript, *, host: str = DEFAULT_HOST, port: int = 0,
                  mode: Mode | str = Mode.STRICT, timeout: float = DEFAULT_TIMEOUT, grace: float = DEFAULT_GRACE,
-                 sessions: int | None = 1, transform: Transform | None = None) -> None:
+                 sessions: int | None = 1, transform: Transform | None = None, rebind: bool = False,
+                 network_ids: tuple[str, ...] | list[str] | None = None) -> None:
         if transform is not None:
             transcript = transform(transcript)
         self.transcript = transcript
         self.script = Script.build(transcript)
+        self.rebind = bool(rebind)
+        self.network_ids = tuple(network_ids) if network_ids else None
+        self.creates = recorded_creates(self.script) if rebind else []
+        """``(initiator, nonce, responder)`` of the recorded channel_create_tx (for ``rebind``)."""
         self.host = host
         self.port = port
         self.mode = Mode(mode)

@@ -13,8 +13,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chanlog.model import ROLES, dump_json
-from chanlog.replay.matchers import MATCHERS, Arrival, Divergence, Mode, check, diff, is_ping, make_pong
+from chanlog.replay.matchers import (
+    MATCHERS,
+    Arrival,
+    Divergence,
+    Expected,
+    Mode,
+    check,
+    diff,
+    is_ping,
+    make_pong,
+)
 from chanlog.replay.progress import ABANDONED, DONE, PENDING, Deadline, Progress
+from chanlog.replay.rebind import Rebinder
 from chanlog.replay.script import CLOSE, NODE, ConnScript, Step, same_id
 
 if TYPE_CHECKING:
@@ -149,6 +160,8 @@ class Session:
         """The channel id each participant's node side has stamped on a frame so far (per role: the two
         FSMs learn it at different moments)."""
         self.report = SessionReport(number, self.script.transcript.name, self.script.frame_count)
+        self.rebinder = Rebinder(self.script, node.creates, node.network_ids, number) if node.rebind else None
+        """With ``rebind``: the mapping of recorded values to this session's clients' (:mod:`~chanlog.replay.rebind`)."""
         self.ended = False
         self._idle: asyncio.TimerHandle | None = None
         self._conns: set[_Conn] = set()
@@ -220,6 +233,7 @@ class Session:
             self._idle = None
         if self.channel_ids[role] is None and params.get("existing_channel_id"):
             self.channel_ids[role] = params["existing_channel_id"]
+        problem = self.rebinder.connect(cs, params) if self.rebinder is not None else None
         conn = _Conn(ws, cs)
         self._conns.add(conn)
         if cs.open is not None:
@@ -229,7 +243,11 @@ class Session:
         try:
             self.running += 1
             try:
-                finished = await self._run(conn)
+                if problem is not None:
+                    await self._diverge(conn, None, None, problem)
+                    finished = False
+                else:
+                    finished = await self._run(conn)
             finally:
                 self.running -= 1
             if finished:
@@ -370,6 +388,11 @@ class Session:
         exp = step.expected
         assert exp is not None
         text = exp.wire
+        data = exp.data
+        if self.rebinder is not None:
+            data = self.rebinder.map_json(exp.data)
+            if data is not exp.data:
+                text = dump_json(data, step.event.fmt or "compact")  # type: ignore[attr-defined]
         if step.reply_to >= 0:
             has_id, actual = conn.actual_ids.get(step.reply_to, (True, step.recorded_id))
             if self.progress.state[step.reply_to] == ABANDONED:
@@ -379,7 +402,7 @@ class Session:
                 self.report.withheld += 1
                 return True
             if not same_id(actual, step.recorded_id):
-                data = dict(exp.data)
+                data = dict(data)
                 data["id"] = actual
                 text = dump_json(data, step.event.fmt or "compact")  # type: ignore[attr-defined]
         try:
@@ -388,7 +411,8 @@ class Session:
             return False
         self.report.sent += 1
         if step.channel_id:
-            self.channel_ids[step.role] = step.channel_id
+            self.channel_ids[step.role] = (step.channel_id if self.rebinder is None
+                                           else self.rebinder.map_text(step.channel_id))
         return True
 
     # -- client frames
@@ -424,13 +448,17 @@ class Session:
                           f"{step.describe()}")
                 await self._diverge(conn, step, None, reason)
                 return False
-            if isinstance(item, str) and item == step.expected.wire:  # type: ignore[union-attr]
+            expected = self._expected(step)
+            if self.rebinder is None and isinstance(item, str) and item == expected.wire:
                 self._matched(conn, step, None)
                 return True
             arrival = Arrival.parse(item)
             if lenient and await self._match_pending(conn, arrival):
                 continue
-            reasons = check(step.expected, arrival, MATCHERS[self.node.mode])  # type: ignore[arg-type]
+            reasons = check(expected, arrival, MATCHERS[self.node.mode])
+            if not reasons and self.rebinder is not None:
+                problem = self.rebinder.signed(conn.script.role, expected, arrival)
+                reasons = [problem] if problem else []
             if not reasons:
                 self._matched(conn, step, arrival)
                 return True
@@ -440,6 +468,14 @@ class Session:
                 return True
             await self._diverge(conn, step, arrival, "; ".join(reasons))
             return False
+
+    def _expected(self, step: Step) -> Expected:
+        """The recorded client frame of ``step`` as this session expects it (after the rebinding)."""
+        exp = step.expected
+        assert exp is not None
+        if self.rebinder is None:
+            return exp
+        return self.rebinder.expected(exp, step.event.fmt)  # type: ignore[attr-defined]
 
     def _matched(self, conn: _Conn, step: Step, arrival: Arrival | None) -> None:
         """Record a matched client frame (``arrival`` ``None``: exactly the recorded one, or a ping)."""
@@ -455,7 +491,7 @@ class Session:
     async def _match_pending(self, conn: _Conn, arrival: Arrival) -> bool:
         """Lenient: a late frame for a skipped slot; plays the slot and the answers held back for it."""
         for slot in conn.pending:
-            if not check(slot.expected, arrival, MATCHERS[Mode.LENIENT]):  # type: ignore[arg-type]
+            if not check(self._expected(slot), arrival, MATCHERS[Mode.LENIENT]):
                 conn.pending.remove(slot)
                 self._matched(conn, slot, arrival)
                 for held in conn.deferred.pop(slot.index, ()):
@@ -465,7 +501,7 @@ class Session:
 
     async def _diverge(self, conn: _Conn, step: Step | None, arrival: Arrival | None, reason: str) -> None:
         cs = conn.script
-        exp = step.expected if step is not None else None
+        exp = self._expected(step) if step is not None else None
         wire = exp.wire if exp is not None else None
         report = Divergence(
             reason=reason, role=cs.role, nth=cs.nth + 1, frame=exp.number if exp else None,

@@ -1,7 +1,7 @@
 // Drive the official JavaScript SDK's Channel client (@aeternity/aepp-sdk 14) through an action script.
 //
 // Usage: node driver.mjs --sdk DIR --url ws://127.0.0.1:PORT/channel --script SCRIPT.json [--timeout S]
-//                        [--linger S] [--verbose]
+//                        [--linger S] [--verbose] [--fresh-accounts [--wrong-key]]
 //
 //   DIR      a directory whose node_modules holds @aeternity/aepp-sdk (the tests install 14.1.1 there)
 //   SCRIPT   an action script (format 1) written by chanlog.replay.actions.action_script(..., "sdk14")
@@ -18,6 +18,13 @@
 // sign callback (an abort). Each step first waits until the node frames recorded before it have arrived.
 // Transactions are signed with a fresh random key (the fake node compares the transaction inside
 // `signed_tx`, not the signatures). Listeners go on before each open, so a rejected open is reported.
+//
+// --fresh-accounts: one freshly generated key pair per role (AccountMemory.generate()); the URLs name these
+// accounts instead of the recorded ones (initiator_id, responder_id; a reconnect names the channel id the SDK
+// learnt on that role's earlier connection), every sign callback signs with its role's key, and the ids in the
+// script's action parameters (e.g. the from/to of a transfer) are replaced too: the fake node must run with
+// --rebind. --wrong-key (with --fresh-accounts) signs with yet another key than the one the URL names.
+// The summary then also holds `accounts` ({initiator, responder}) and `signed` (every signed_tx returned).
 //
 // --linger S keeps the connections open S seconds after the end (to see the SDK's pings answered).
 // Prints one JSON summary line on stdout: {ok, steps_done, steps, waiting_for, connections: [{conn, role,
@@ -42,6 +49,8 @@ const { values: args } = parseArgs({
     timeout: { type: 'string', default: '60' },
     linger: { type: 'string', default: '0' },
     verbose: { type: 'boolean', default: false },
+    'fresh-accounts': { type: 'boolean', default: false },
+    'wrong-key': { type: 'boolean', default: false },
   },
 });
 if (!args.sdk || !args.url || !args.script) {
@@ -57,7 +66,21 @@ const { call, notify } = await load('channel/internal.js');
 const JsonBig = (await load('utils/json-big.js')).default;
 
 // Big integers stay exact: JsonBig keeps them as strings and the SDK writes numeric strings as numbers.
-const script = JsonBig.parse(readFileSync(args.script, 'utf8'));
+let scriptText = readFileSync(args.script, 'utf8');
+// --fresh-accounts: one key pair per role; the recorded ids in the script (URLs, action params) name them.
+const fresh = {};
+if (args['fresh-accounts']) {
+  for (const role of ['initiator', 'responder']) fresh[role] = MemoryAccount.generate();
+  const recorded = {};
+  for (const entry of JsonBig.parse(scriptText).connections) {
+    for (const role of ['initiator', 'responder']) recorded[role] ??= entry.params?.[`${role}_id`];
+  }
+  for (const role of ['initiator', 'responder']) {
+    if (recorded[role]) scriptText = scriptText.replaceAll(recorded[role], fresh[role].address);
+  }
+}
+const script = JsonBig.parse(scriptText);
+const signedTxs = []; // --fresh-accounts: every signed_tx our sign callbacks returned
 const NETWORK_ID = 'ae_chanlog_replay';
 const log = (...parts) => { if (args.verbose) process.stderr.write(`[driver] ${parts.join(' ')}\n`); };
 
@@ -123,7 +146,8 @@ function connState(conn) {
   const entry = script.connections.find((c) => Number(c.conn) === conn);
   const state = {
     conn, role: entry.role, entry, channel: null, received: 0, sent: 0, closed: false, pings: 0, pongs: 0,
-    signTurn: null, signTurnWaiters: [], account: MemoryAccount.generate(), outgoing: [], scriptedPings: 0,
+    signTurn: null, signTurnWaiters: [], outgoing: [], scriptedPings: 0,
+    account: args['fresh-accounts'] && !args['wrong-key'] ? fresh[entry.role] : MemoryAccount.generate(),
     scriptedPingsSent: 0, closeCode: null,
   };
   conns.set(conn, state);
@@ -146,7 +170,9 @@ async function signFor(state, tag, tx) {
     return Number(step.decline);
   }
   log(state.role, 'signs', tag);
-  return state.account.signTransaction(tx, { networkId: NETWORK_ID });
+  const signed = await state.account.signTransaction(tx, { networkId: NETWORK_ID });
+  if (args['fresh-accounts']) signedTxs.push(signed);
+  return signed;
 }
 
 function camel(key) {
@@ -170,6 +196,14 @@ async function openConn(step) {
     if (k !== 'protocol') options[camel(k)] = v;
   }
   if (isReestablish(step)) options.reestablish = true;
+  if (args['fresh-accounts'] && options.existingChannelId !== undefined) {
+    // A reconnect names the channel this run opened (its id derives from the fresh accounts).
+    for (const other of conns.values()) {
+      if (other !== state && other.role === state.role && other.channel) {
+        try { options.existingChannelId = other.channel.id(); } catch { /* not known on that connection */ }
+      }
+    }
+  }
   log(state.role, 'opens connection', state.conn, options.reestablish ? '(reestablish)' : '');
   // Listeners go on before the open, as an application does, so that a rejected open is reported.
   const channel = new Channel();
@@ -347,6 +381,9 @@ function summary(ok, done) {
     errors: errors.slice(0, 20).map((e) => ({ ...e, error: String(e.error).slice(0, 1000) })),
     unhandled,
     rejected,
+    ...(args['fresh-accounts'] ? {
+      accounts: { initiator: fresh.initiator.address, responder: fresh.responder.address }, signed: signedTxs,
+    } : {}),
   });
 }
 
