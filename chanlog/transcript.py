@@ -513,3 +513,83 @@ def _line_in(node: yaml.Node, path: str) -> int:
         node = child
         line = node.start_mark.line + 1
     return line
+
+
+def event_pieces(events: Iterable[Event], chunk: int = 64) -> Iterator[str]:
+    """The ``events:`` part of transcript YAML, ``chunk`` events at a time: after a head dumped without
+    events (:func:`head_piece`) the same bytes as :func:`dumps` gives for the whole transcript."""
+    from chanlog.model import event_to_dict
+
+    batch: list[dict[str, Any]] = []
+    started = False
+    for event in events:
+        batch.append(event_to_dict(event))
+        if len(batch) >= chunk:
+            if not started:
+                yield "events:\n"
+                started = True
+            yield yaml.dump(batch, **DUMP_OPTIONS)
+            batch = []
+    if batch:
+        if not started:
+            yield "events:\n"
+            started = True
+        yield yaml.dump(batch, **DUMP_OPTIONS)
+    if not started:
+        yield "events: []\n"
+
+
+def head_piece(head: Transcript) -> str:
+    """Transcript YAML of ``head``'s keys before ``events`` (chanlog, name, protocol, source)."""
+    doc = head.to_dict()
+    doc.pop("events", None)
+    return yaml.dump(doc, **DUMP_OPTIONS)
+
+
+def write_pieces(path: str | Path | None, pieces: Iterable[str]) -> None:
+    """Write text ``pieces`` one after another to ``path`` atomically (:func:`write_atomic`), or to
+    standard output for ``None`` or ``-``. Raises :class:`ChanlogError` naming the file when it cannot be
+    written."""
+    if path is None or str(path) == "-":
+        try:
+            for piece in pieces:
+                sys.stdout.write(piece)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise ChanlogError(f"cannot write: {exc.strerror or exc}", "<stdout>") from None
+        return
+    try:
+        write_atomic(Path(path), pieces)
+    except OSError as exc:
+        raise ChanlogError(f"cannot write: {exc.strerror or exc}", str(path)) from None
+
+
+def spool_stdin(error: type[ChanlogError] = TranscriptError) -> Any:
+    """Standard input copied a buffer at a time into an unnamed temporary file (so that it can be read
+    twice, in bounded memory); returns the open file (binary), rewound. Raises ``error`` when stdin
+    cannot be read."""
+    import shutil
+    import tempfile
+
+    spool = tempfile.NamedTemporaryFile(prefix="chanlog-stdin-", suffix=".tmp")
+    stream = getattr(sys.stdin, "buffer", None)
+    try:
+        if stream is None:  # a text stream put in place by a caller (tests)
+            for piece in iter(lambda: sys.stdin.read(READ_CHUNK), ""):
+                spool.write(piece.encode("utf-8"))
+        else:
+            shutil.copyfileobj(stream, spool, READ_CHUNK)
+    except OSError as exc:
+        spool.close()
+        raise error(f"cannot read: {exc.strerror or exc}", "<stdin>") from None
+    spool.flush()
+    spool.seek(0)
+    return spool
+
+
+def copy_text(fh: IO[str]) -> Iterator[str]:
+    """The text of an open file from its start, :data:`READ_CHUNK` characters at a time."""
+    fh.seek(0)
+    return iter(lambda: fh.read(READ_CHUNK), "")
