@@ -23,9 +23,10 @@ import difflib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from chanlog.model import Close, Event, Frame, Open, Transcript
-from chanlog.volatile import normalize, normalize_url, pong_order
+from chanlog.volatile import is_ping, is_pong, normalize, normalize_url, pong_order
 
 #: Lines of unchanged context shown around each difference.
 CONTEXT = 2
@@ -167,3 +168,106 @@ def _span(items: list[tuple[str, str]], start: int, end: int) -> str:
         return f"(nothing, before item {start + 1})"
     first, last = items[start][0], items[end - 1][0]
     return first if start == end - 1 else f"{first} .. {last}"
+
+
+# -- streaming (issue 17, "Inputs of any size") -----------------------------------------------------
+
+#: Rows inserted into the spool per batch.
+_BATCH = 512
+
+
+@dataclass
+class StreamSummary:
+    """What :func:`diff_streams` saw of transcript A, for the "equal" line."""
+
+    connections: int = 0
+    frames: int = 0
+
+
+def diff_streams(a: Any, b: Any, a_name: str = "A", b_name: str = "B", context: int = CONTEXT,
+                 summary: StreamSummary | None = None, progress: Any = None) -> Iterator[str]:
+    """:func:`diff_transcripts` of two :class:`~chanlog.transcript.StreamedTranscript`, in memory bounded by
+    the largest connection rather than by the transcripts: each transcript is read once, event by event,
+    into a temporary SQLite database (one row per frame: its comparable line); then the connections are
+    compared one at a time, each loaded from the database, with difflib as before. Yields the same lines
+    as :func:`diff_transcripts`. ``summary`` (if given) gets A's connection and frame counts; ``progress``
+    (a tqdm-like bar) gets ``update(bytes)`` as the files are read. Raises
+    :class:`~chanlog.errors.TranscriptError` naming ``file:line`` of a bad event."""
+    import sqlite3
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="chanlog-diff-") as folder:
+        db = sqlite3.connect(f"{folder}/spool.sqlite")
+        try:
+            db.execute("PRAGMA journal_mode=OFF")
+            db.execute("PRAGMA synchronous=OFF")
+            db.execute("CREATE TABLE conns (side INTEGER, role TEXT, idx INTEGER, conn INTEGER, open TEXT,"
+                       " code INTEGER, closed_by TEXT, has_close INTEGER, PRIMARY KEY (side, role, idx))")
+            db.execute("CREATE TABLE items (side INTEGER, conn INTEGER, seq INTEGER, label TEXT, line TEXT,"
+                       " sender TEXT, ping TEXT, PRIMARY KEY (side, conn, seq)) WITHOUT ROWID")
+            counts = [_spool(db, 0, a, progress), _spool(db, 1, b, progress)]
+            if summary is not None:
+                summary.connections, summary.frames = counts[0]
+            if a.head.protocol != b.head.protocol:
+                yield f"protocol: {a_name} {a.head.protocol}, {b_name} {b.head.protocol}"
+            keys = [tuple(row) for row in db.execute("SELECT DISTINCT role, idx FROM conns ORDER BY role, idx")]
+            for key in keys:
+                va, vb = _view(db, 0, key), _view(db, 1, key)
+                yield from _diff_connection(key, va, vb, a_name, b_name, context)  # type: ignore[arg-type]
+        finally:
+            db.close()
+
+
+def _spool(db: Any, side: int, streamed: Any, progress: Any) -> tuple[int, int]:
+    conns: dict[int, list[Any]] = {}
+    seqs: dict[int, int] = {}
+    counts: dict[str, int] = {}
+    rows: list[tuple[Any, ...]] = []
+    frames = 0
+    read = 0
+    for event in streamed.events():
+        meta = conns.get(event.conn)
+        if meta is None:
+            counts[event.role] = counts.get(event.role, 0) + 1
+            meta = conns[event.conn] = [side, event.role, counts[event.role], event.conn, None, None, None, 0]
+        if isinstance(event, Open):
+            meta[4] = open_line(event)
+        elif isinstance(event, Frame):
+            frames += 1
+            seq = seqs.get(event.conn, 0)
+            seqs[event.conn] = seq + 1
+            ping = json.dumps(event.data) if (is_ping(event.data) or is_pong(event.data)) else None
+            rows.append((side, event.conn, seq, f"frame {frames}", frame_line(event), event.sender, ping))
+            if len(rows) >= _BATCH:
+                db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                rows.clear()
+                if progress is not None:
+                    now = streamed.position()
+                    progress.update(now - read)
+                    read = now
+        elif isinstance(event, Close):
+            meta[5], meta[6], meta[7] = event.code, event.closed_by, 1
+    db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    db.executemany("INSERT INTO conns VALUES (?, ?, ?, ?, ?, ?, ?, ?)", conns.values())
+    if progress is not None:
+        progress.update(streamed.size - read)
+    return len(conns), frames
+
+
+def _view(db: Any, side: int, key: tuple[str, int]) -> ConnView | None:
+    row = db.execute("SELECT conn, open, code, closed_by, has_close FROM conns WHERE side = ? AND role = ? "
+                     "AND idx = ?", (side, *key)).fetchone()
+    if row is None:
+        return None
+    conn, opened, code, closed_by, has_close = row
+    view = ConnView(key[0], key[1], conn)
+    view.open = ("open", opened) if opened is not None else None
+    if has_close:
+        view.close = Close(role=key[0], conn=conn, code=code, closed_by=closed_by)
+    for label, line, sender, ping in db.execute("SELECT label, line, sender, ping FROM items WHERE side = ? "
+                                                "AND conn = ? ORDER BY seq", (side, conn)):
+        view.items.append((label, line))
+        view.parsed.append((sender, json.loads(ping) if ping is not None else None))
+    view.items = [view.items[i] for i in pong_order(view.parsed)]
+    view.parsed = []
+    return view

@@ -335,8 +335,9 @@ class StreamedTranscript:
     every chanlog writer puts it; a file with keys after it raises :class:`TranscriptError` naming the
     line (load such a file whole with :func:`load`)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, name: str | None = None) -> None:
         self.path = path
+        self.name = name or str(path)
         self.size = path.stat().st_size
         self._fh: IO[str] | None = None
         self.head = next(self._walk(head_only=True))  # type: ignore[arg-type]
@@ -357,7 +358,7 @@ class StreamedTranscript:
         yield from walk  # type: ignore[misc]
 
     def _walk(self, head_only: bool) -> Iterator[Transcript | Event]:
-        filename = str(self.path)
+        filename = self.name
         try:
             fh = open(self.path, encoding="utf-8")
         except OSError as exc:
@@ -439,10 +440,14 @@ class StreamedTranscript:
                                   f"{filename}:1") from None
 
 
-def stream(path: str | Path) -> StreamedTranscript:
+def stream(path: str | Path, name: str | None = None) -> StreamedTranscript:
     """Open a transcript file for reading event by event (:class:`StreamedTranscript`); the same rules and
-    limits as :func:`load` (:class:`JSONTypedLoader`). Raises :class:`TranscriptError` naming ``file:line``."""
-    return StreamedTranscript(Path(path))
+    limits as :func:`load` (:class:`JSONTypedLoader`). ``name`` is the file's name in errors (default: the
+    path). Raises :class:`TranscriptError` naming ``file:line``."""
+    try:
+        return StreamedTranscript(Path(path), name)
+    except OSError as exc:
+        raise TranscriptError(f"cannot read: {exc.strerror}", name or str(path)) from None
 
 
 class _ItemLoader(JSONTypedLoader):
