@@ -398,10 +398,10 @@ class StreamedTranscript:
         loader.get_event()
         doc: dict[str, Any] = {}
         while not loader.check_event(yaml.MappingEndEvent):
-            key_node = loader.compose_item()
+            key_node = loader.compose_item(1)
             key = loader.construct_item(key_node)
             if key != "events":
-                doc[key] = loader.construct_item(loader.compose_item())
+                doc[key] = loader.construct_item(loader.compose_item(1))
                 continue
             line = key_node.start_mark.line + 1
             if not loader.check_event(yaml.SequenceStartEvent):
@@ -418,7 +418,7 @@ class StreamedTranscript:
                 return
             index = 0
             while not loader.check_event(yaml.SequenceEndEvent):
-                node = loader.compose_item()
+                node = loader.compose_item(2)
                 try:
                     yield event_from_dict(loader.construct_item(node), f"events[{index}]")
                 except TranscriptError as exc:
@@ -455,12 +455,13 @@ class _ItemLoader(JSONTypedLoader):
     events), so a file is read piece by piece. Aliases, non-JSON tags and deep nesting are refused as the
     whole-file loader refuses them."""
 
-    def compose_item(self) -> yaml.Node:
+    def compose_item(self, depth: int) -> yaml.Node:
+        """The next node, whose parent is at ``depth`` in the document (the top mapping is at 1)."""
         if self.check_event(yaml.AliasEvent):
             event = self.get_event()
             raise yaml.constructor.ConstructorError(
                 None, None, "aliases (*name) are not allowed in a transcript", event.start_mark)
-        self._depth = 0
+        self._depth = depth
         self.anchors = {}
         return self._compose(None, None)
 
@@ -471,16 +472,14 @@ class _ItemLoader(JSONTypedLoader):
         if isinstance(event, yaml.AliasEvent):
             raise yaml.constructor.ConstructorError(
                 None, None, "aliases (*name) are not allowed in a transcript", event.start_mark)
-        if isinstance(event, yaml.CollectionStartEvent):
-            self._depth += 1
-            if self._depth > MAX_YAML_DEPTH:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"nested deeper than MAX_YAML_DEPTH ({MAX_YAML_DEPTH})", event.start_mark)
-            try:
-                return Composer.compose_node(self, parent, index)
-            finally:
-                self._depth -= 1
-        return Composer.compose_node(self, parent, index)
+        if self._depth >= MAX_YAML_DEPTH:  # a node below the deepest level allowed (as _check_graph counts)
+            raise yaml.constructor.ConstructorError(
+                None, None, f"nested deeper than MAX_YAML_DEPTH ({MAX_YAML_DEPTH})", event.start_mark)
+        self._depth += 1
+        try:
+            return Composer.compose_node(self, parent, index)
+        finally:
+            self._depth -= 1
 
     # Composer.compose_*_node call self.compose_node for children: route them through the checks
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:  # type: ignore[override]

@@ -16,7 +16,7 @@ sees the original character; line breaks and other control characters become spa
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -77,11 +77,17 @@ _OPENS = ": opens a WebSocket connection"
 
 
 def flow(entries: Iterable[DocEntry], label_of: Callable[[DocEntry], str] | None = None) -> list[Phase]:
+    """The sequence diagram as phases of arrows (a list of :func:`iter_flow`)."""
+    return list(iter_flow(entries, label_of))
+
+
+def iter_flow(entries: Iterable[DocEntry], label_of: Callable[[DocEntry], str] | None = None) -> Iterator[Phase]:
     """The sequence diagram as phases of arrows, from the document's entries (hidden ones left out).
 
     A new phase starts at an entry whose ``starts`` names one (see
     :func:`~chanlog.render.document.doc_entries`); connections opened just before a phase starts belong to
-    it. ``label_of`` gives an arrow's text (default :func:`arrow_label`)."""
+    it. ``label_of`` gives an arrow's text (default :func:`arrow_label`). A generator holding one phase at
+    a time: each phase is given out once the next one starts (issue 17, inputs of any size)."""
     phases: list[Phase] = [Phase(None)]
     for entry in entries:
         event = entry.event
@@ -101,6 +107,9 @@ def flow(entries: Iterable[DocEntry], label_of: Callable[[DocEntry], str] | None
                            and phases[-1].arrows[-1].endswith(_OPENS)):
                         moved.insert(0, phases[-1].arrows.pop())
                     phases.append(Phase(start, moved))
+                    done = phases.pop(0)
+                    if done.arrows:
+                        yield done
             text = label_of(entry) if label_of is not None else arrow_label(event)
             error = entry.error
             if event.sender == "client":
@@ -112,7 +121,7 @@ def flow(entries: Iterable[DocEntry], label_of: Callable[[DocEntry], str] | None
         elif isinstance(event, Close):
             code = f" ({event.code})" if event.code is not None else ""
             phases[-1].arrows.append(f"Note over {ALIAS[event.role]}: closes the connection{code}")
-    return [p for p in phases if p.arrows]
+    yield from (p for p in phases if p.arrows)
 
 
 def diagram(part: list[Phase], autonumber: bool = True) -> str:
@@ -153,29 +162,36 @@ def flow_parts(phases: list[Phase], limit: int = MERMAID_PART_SIZE) -> list[list
     usually one diagram). Cuts fall between phases; a phase too long for a diagram of its own is cut between
     arrows, its later pieces named ``<name> (continued)``. Returns the diagrams, each a list of phases
     (``[[]]`` for none)."""
-    parts: list[list[Phase]] = [[]]
+    return list(iter_flow_parts(phases, limit))
+
+
+def iter_flow_parts(phases: Iterable[Phase], limit: int = MERMAID_PART_SIZE) -> Iterator[list[Phase]]:
+    """:func:`flow_parts` as a generator: each diagram is given out when full, so only one is held."""
+    part: list[Phase] = []
     size = _DIAGRAM_HEAD
     for phase in phases:
         whole = _phase_size(phase)
-        if parts[-1] and size + whole > limit and _DIAGRAM_HEAD + whole <= limit:
-            parts.append([])
+        if part and size + whole > limit and _DIAGRAM_HEAD + whole <= limit:
+            yield part
+            part = []
             size = _DIAGRAM_HEAD
         if size + whole <= limit:
-            parts[-1].append(phase)
+            part.append(phase)
             size += whole
             continue
         piece = Phase(phase.name)  # too long for any diagram: fill this one, then the next ones
-        parts[-1].append(piece)
+        part.append(piece)
         size += _phase_size(piece)
         for arrow in phase.arrows:
             line = _line_size(arrow)
             if piece.arrows and size + line > limit:
                 piece = Phase(f"{phase.name} (continued)" if phase.name else None)
-                parts.append([piece])
+                yield part
+                part = [piece]
                 size = _DIAGRAM_HEAD + _phase_size(piece)
             piece.arrows.append(arrow)
             size += line
-    return parts
+    yield part
 
 
 def _phase_size(phase: Phase) -> int:
