@@ -204,7 +204,7 @@ def diff_streams(a: Any, b: Any, a_name: str = "A", b_name: str = "B", context: 
             db.execute("CREATE TABLE conns (side INTEGER, role TEXT, idx INTEGER, conn INTEGER, open TEXT,"
                        " code INTEGER, closed_by TEXT, has_close INTEGER, PRIMARY KEY (side, role, idx))")
             db.execute("CREATE TABLE items (side INTEGER, conn INTEGER, seq INTEGER, label TEXT, line TEXT,"
-                       " sender TEXT, ping TEXT, PRIMARY KEY (side, conn, seq)) WITHOUT ROWID")
+                       " PRIMARY KEY (side, conn, seq)) WITHOUT ROWID")
             counts = [_spool(db, 0, a, progress), _spool(db, 1, b, progress)]
             if summary is not None:
                 summary.connections, summary.frames = counts[0]
@@ -212,7 +212,10 @@ def diff_streams(a: Any, b: Any, a_name: str = "A", b_name: str = "B", context: 
                 yield f"protocol: {a_name} {a.head.protocol}, {b_name} {b.head.protocol}"
             keys = [tuple(row) for row in db.execute("SELECT DISTINCT role, idx FROM conns ORDER BY role, idx")]
             for key in keys:
-                va, vb = _view(db, 0, key), _view(db, 1, key)
+                ma, mb = _meta(db, 0, key), _meta(db, 1, key)
+                if ma is not None and mb is not None and _same(db, ma, mb):
+                    continue  # the usual case, compared without loading the connection
+                va, vb = _view(db, 0, key, ma), _view(db, 1, key, mb)
                 yield from _diff_connection(key, va, vb, a_name, b_name, context)  # type: ignore[arg-type]
         finally:
             db.close()
@@ -221,6 +224,7 @@ def diff_streams(a: Any, b: Any, a_name: str = "A", b_name: str = "B", context: 
 def _spool(db: Any, side: int, streamed: Any, progress: Any) -> tuple[int, int]:
     conns: dict[int, list[Any]] = {}
     seqs: dict[int, int] = {}
+    waiting: dict[int, list[int]] = {}  # per connection: comparison groups of pings not yet answered
     counts: dict[str, int] = {}
     rows: list[tuple[Any, ...]] = []
     frames = 0
@@ -234,12 +238,20 @@ def _spool(db: Any, side: int, streamed: Any, progress: Any) -> tuple[int, int]:
             meta[4] = open_line(event)
         elif isinstance(event, Frame):
             frames += 1
-            seq = seqs.get(event.conn, 0)
-            seqs[event.conn] = seq + 1
-            ping = json.dumps(event.data) if (is_ping(event.data) or is_pong(event.data)) else None
-            rows.append((side, event.conn, seq, f"frame {frames}", frame_line(event), event.sender, ping))
+            # the comparison order of pong_order, as a key: frame n opens group n (rank 2n); a pong is
+            # ranked right after the oldest unanswered ping of its connection (2g + 1)
+            group = seqs.get(event.conn, 0)
+            pings = waiting.setdefault(event.conn, [])
+            if event.sender == "node" and pings and is_pong(event.data):
+                rank = 2 * pings.pop(0) + 1
+            else:
+                seqs[event.conn] = group + 1
+                rank = 2 * group
+                if event.sender == "client" and is_ping(event.data):
+                    pings.append(group)
+            rows.append((side, event.conn, rank, f"frame {frames}", frame_line(event)))
             if len(rows) >= _BATCH:
-                db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?)", rows)
                 rows.clear()
                 if progress is not None:
                     now = streamed.position()
@@ -247,27 +259,44 @@ def _spool(db: Any, side: int, streamed: Any, progress: Any) -> tuple[int, int]:
                     read = now
         elif isinstance(event, Close):
             meta[5], meta[6], meta[7] = event.code, event.closed_by, 1
-    db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?)", rows)
     db.executemany("INSERT INTO conns VALUES (?, ?, ?, ?, ?, ?, ?, ?)", conns.values())
     if progress is not None:
         progress.update(streamed.size - read)
     return len(conns), frames
 
 
-def _view(db: Any, side: int, key: tuple[str, int]) -> ConnView | None:
-    row = db.execute("SELECT conn, open, code, closed_by, has_close FROM conns WHERE side = ? AND role = ? "
-                     "AND idx = ?", (side, *key)).fetchone()
-    if row is None:
+def _meta(db: Any, side: int, key: tuple[str, int]) -> tuple[Any, ...] | None:
+    return db.execute("SELECT conn, open, code, closed_by, has_close FROM conns WHERE side = ? AND role = ? "
+                      "AND idx = ?", (side, *key)).fetchone()
+
+
+def _same(db: Any, ma: tuple[Any, ...], mb: tuple[Any, ...]) -> bool:
+    """Whether two connections compare equal (as :func:`_diff_connection` would find), reading their
+    frames side by side from the spool."""
+    (ca, oa, *close_a), (cb, ob, *close_b) = ma, mb
+    if (oa is not None and ob is not None and oa != ob) or (close_a[2] and close_b[2] and close_line(
+            Close(role="", conn=0, code=close_a[0], closed_by=close_a[1]),
+            Close(role="", conn=0, code=close_b[0], closed_by=close_b[1])) != close_line(
+            Close(role="", conn=0, code=close_b[0], closed_by=close_b[1]),
+            Close(role="", conn=0, code=close_a[0], closed_by=close_a[1]))):
+        return False
+    query = "SELECT line FROM items WHERE side = ? AND conn = ? ORDER BY seq"
+    left, right = db.cursor().execute(query, (0, ca)), db.cursor().execute(query, (1, cb))
+    for row_a, row_b in zip(left, right, strict=False):
+        if row_a != row_b:
+            return False
+    return left.fetchone() is None and right.fetchone() is None
+
+
+def _view(db: Any, side: int, key: tuple[str, int], meta: tuple[Any, ...] | None) -> ConnView | None:
+    if meta is None:
         return None
-    conn, opened, code, closed_by, has_close = row
+    conn, opened, code, closed_by, has_close = meta
     view = ConnView(key[0], key[1], conn)
     view.open = ("open", opened) if opened is not None else None
     if has_close:
         view.close = Close(role=key[0], conn=conn, code=code, closed_by=closed_by)
-    for label, line, sender, ping in db.execute("SELECT label, line, sender, ping FROM items WHERE side = ? "
-                                                "AND conn = ? ORDER BY seq", (side, conn)):
-        view.items.append((label, line))
-        view.parsed.append((sender, json.loads(ping) if ping is not None else None))
-    view.items = [view.items[i] for i in pong_order(view.parsed)]
-    view.parsed = []
+    view.items = list(db.execute("SELECT label, line FROM items WHERE side = ? AND conn = ? ORDER BY seq",
+                                 (side, conn)))
     return view
