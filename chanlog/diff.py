@@ -172,8 +172,8 @@ def _span(items: list[tuple[str, str]], start: int, end: int) -> str:
 
 # -- streaming (issue 17, "Inputs of any size") -----------------------------------------------------
 
-#: Rows inserted into the spool per batch.
-_BATCH = 512
+#: Characters of comparable lines inserted into the spool per batch (a batch is held in memory).
+_BATCH_CHARS = 1 << 18
 
 
 @dataclass
@@ -229,6 +229,7 @@ def _spool(db: Any, side: int, streamed: Any, progress: Any) -> tuple[int, int]:
     rows: list[tuple[Any, ...]] = []
     frames = 0
     read = 0
+    batch = 0
     for event in streamed.events():
         meta = conns.get(event.conn)
         if meta is None:
@@ -249,8 +250,11 @@ def _spool(db: Any, side: int, streamed: Any, progress: Any) -> tuple[int, int]:
                 rank = 2 * group
                 if event.sender == "client" and is_ping(event.data):
                     pings.append(group)
-            rows.append((side, event.conn, rank, f"frame {frames}", frame_line(event)))
-            if len(rows) >= _BATCH:
+            line = frame_line(event)
+            rows.append((side, event.conn, rank, f"frame {frames}", line))
+            batch += len(line)
+            if batch >= _BATCH_CHARS:
+                batch = 0
                 db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?)", rows)
                 rows.clear()
                 if progress is not None:

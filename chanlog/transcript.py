@@ -519,7 +519,7 @@ def _line_in(node: yaml.Node, path: str) -> int:
     return line
 
 
-def event_pieces(events: Iterable[Event], chunk: int = 64) -> Iterator[str]:
+def event_pieces(events: Iterable[Event], chunk: int = 16) -> Iterator[str]:
     """The ``events:`` part of transcript YAML, ``chunk`` events at a time: after a head dumped without
     events (:func:`head_piece`) the same bytes as :func:`dumps` gives for the whole transcript."""
     from chanlog.model import event_to_dict
