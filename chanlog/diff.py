@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import difflib
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -287,10 +288,7 @@ def _same(db: Any, ma: tuple[Any, ...], mb: tuple[Any, ...]) -> bool:
         return False
     query = "SELECT line FROM items WHERE side = ? AND conn = ? ORDER BY seq"
     left, right = db.cursor().execute(query, (0, ca)), db.cursor().execute(query, (1, cb))
-    for row_a, row_b in zip(left, right, strict=False):
-        if row_a != row_b:
-            return False
-    return left.fetchone() is None and right.fetchone() is None
+    return all(row_a == row_b for row_a, row_b in itertools.zip_longest(left, right))
 
 
 def _view(db: Any, side: int, key: tuple[str, int], meta: tuple[Any, ...] | None) -> ConnView | None:
