@@ -42,6 +42,16 @@ def test_streaming_equals_whole_file_on_the_corpus(log, tmp_path):
     loaded = load(out)
     assert [event_to_dict(e) for e in streamed.events()] == [event_to_dict(e) for e in loaded.events]
 
+
+#: Every 8th corpus log for the slower comparisons of render and diff (every era and both protocols appear).
+SAMPLE = corpus_params()[::8]
+
+
+@pytest.mark.parametrize("log", SAMPLE)
+def test_streamed_render_and_diff_equal_whole_file_on_the_corpus(log, tmp_path):
+    out = tmp_path / "t.yaml"
+    dump(import_file(log), out)
+    loaded = load(out)
     for layout, options in (("node", None), ("doc", None), ("html", None),
                             ("doc", Options(hide=frozenset({"ping", "get"}), show_time=True))):
         got = "".join(render_stream(stream(out), layout=layout, options=options))
@@ -155,3 +165,18 @@ def test_import_render_and_diff_allocate_far_less_than_the_input(tmp_path):
     assert out.stat().st_size > size  # and rendered
     for command, peak in peaks.items():
         assert peak < size / 4, f"chanlog {command}: a peak of {peak:,} bytes for an input of {size:,}"
+
+
+@pytest.mark.parametrize("log", corpus_params())
+def test_diagrams_one_at_a_time_equal_the_whole_flow_cut(log):
+    """:func:`iter_diagrams` (bounded) equals ``flow_parts(flow(...))``, also with limits small enough that
+    phases fit no diagram and are cut as they stream."""
+    from chanlog.render.describe import Describer, load_descriptions
+    from chanlog.render.document import doc_entries
+    from chanlog.render.mermaid import flow, flow_parts, iter_diagrams
+
+    transcript = import_file(log)
+    for hide in (frozenset(), frozenset({"ping", "info"})):
+        entries = doc_entries(transcript, Describer(load_descriptions(), transcript.protocol), Options(hide=hide))
+        for limit in (40_000, 3000, 300, 150):
+            assert list(iter_diagrams(entries, limit=limit)) == flow_parts(flow(entries), limit), (hide, limit)

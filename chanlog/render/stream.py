@@ -31,7 +31,7 @@ from chanlog.importer import HEADING_WORDS
 from chanlog.model import Connection, Event, Frame, Open, Transcript
 from chanlog.render.describe import Describer, load_descriptions
 from chanlog.render.document import DocEntry, Options, iter_doc_entries, label_of
-from chanlog.render.mermaid import Phase, iter_flow, iter_flow_parts
+from chanlog.render.mermaid import Phase, iter_diagrams
 
 
 def streamable(layout: str, options: Options | None) -> bool:
@@ -158,7 +158,7 @@ def render_stream(streamed: Any, layout: str = "doc", template_dir: str | Path |
             if progress is not None:
                 progress.update(max(0, streamed.size - read))
 
-        diagrams = _Diagrams(iter_flow_parts(iter_flow(first_pass(), lambda e: label_of(e, options))))
+        diagrams = _Diagrams(iter_diagrams(first_pass(), lambda e: label_of(e, options)))
         values.update(describe=describe, params=view.params, options=options, diagrams=diagrams,
                       entries=_Again(lambda: iter_doc_entries(streamed.events(), describe, options.hide),
                                      entry_count),
