@@ -29,6 +29,8 @@ def diff_command(a: Path, b: Path, context: int) -> None:
     address (and host, existing_fsm_id) in open URLs, JSON layout, notes, where a pong falls among the
     node's frames; close codes when one side does not know them, an open when one side starts
     mid-connection. Output lines: '-' only in A, '+' only in B, with frame numbers of each transcript.
+    Transcripts of any size are read event by event in bounded memory (events must be the last key); a
+    progress bar goes to standard error when it is a terminal.
     """
     from chanlog.diff import StreamSummary, diff_streams
     from chanlog.progress import byte_bar

@@ -20,7 +20,8 @@ def import_command(log: Path, output: Path | None, name: str | None) -> None:
     LOG is a log as the node's test suite writes them (aeternity/protocol,
     node/api/examples/channels/*.md): current headings, timestamped headings, 2018 headings, or the
     scraped text of a rendered log page. '-' reads standard input. Both protocols (json-rpc and
-    legacy) are detected. A region that cannot be parsed is an error naming file:line.
+    legacy) are detected. A region that cannot be parsed is an error naming file:line. A log of any size
+    is read line by line in bounded memory; a progress bar goes to standard error when it is a terminal.
 
     A HAR (LOG ending in .har, or JSON) with WebSocket messages (Chrome DevTools, Playwright,
     mitmproxy --set hardump=FILE) becomes one transcript per channel session, paired as the recorder
