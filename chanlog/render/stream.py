@@ -42,17 +42,19 @@ def streamable(layout: str, options: Options | None) -> bool:
 class _Again:
     """A re-iterable view: each ``iter()`` starts a new walk (``walk()``); ``len()`` is known beforehand."""
 
-    def __init__(self, walk: Callable[[], Iterator[Any]], length: int) -> None:
+    def __init__(self, walk: Callable[[], Iterator[Any]], length: int | None) -> None:
         self._walk, self._length = walk, length
 
     def __iter__(self) -> Iterator[Any]:
         return self._walk()
 
     def __len__(self) -> int:
+        if self._length is None:
+            raise TypeError("the number of events is not known before they are read (node layout, streamed)")
         return self._length
 
     def __bool__(self) -> bool:
-        return self._length > 0
+        return self._length is None or self._length > 0
 
 
 class StreamedView:
@@ -64,7 +66,7 @@ class StreamedView:
         head: Transcript = streamed.head
         self.name, self.protocol, self.source = head.name, head.protocol, head.source
         self._streamed = streamed
-        self.events = _Again(streamed.events, 0)
+        self.events = _Again(streamed.events, None)
         self.channel_id: str | None = None
         self._first: dict[int, Event] = {}
         self._opens: dict[str, Open] = {}
@@ -159,6 +161,7 @@ def render_stream(streamed: Any, layout: str = "doc", template_dir: str | Path |
                 progress.update(max(0, streamed.size - read))
 
         diagrams = _Diagrams(iter_diagrams(first_pass(), lambda e: label_of(e, options)))
+        view.events = _Again(streamed.events, view.event_count)
         values.update(describe=describe, params=view.params, options=options, diagrams=diagrams,
                       entries=_Again(lambda: iter_doc_entries(streamed.events(), describe, options.hide),
                                      entry_count),
