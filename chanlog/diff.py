@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import base64
 import difflib
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from chanlog.model import Close, Event, Frame, Open, Transcript
-from chanlog.volatile import normalize, normalize_url, pong_order
+from chanlog.volatile import is_ping, is_pong, normalize, normalize_url, pong_order
 
 #: Lines of unchanged context shown around each difference.
 CONTEXT = 2
@@ -167,3 +169,136 @@ def _span(items: list[tuple[str, str]], start: int, end: int) -> str:
         return f"(nothing, before item {start + 1})"
     first, last = items[start][0], items[end - 1][0]
     return first if start == end - 1 else f"{first} .. {last}"
+
+
+# -- streaming (issue 17, "Inputs of any size") -----------------------------------------------------
+
+#: Characters of comparable lines inserted into the spool per batch (a batch is held in memory).
+_BATCH_CHARS = 1 << 18
+
+
+@dataclass
+class StreamSummary:
+    """What :func:`diff_streams` saw of transcript A, for the "equal" line."""
+
+    connections: int = 0
+    frames: int = 0
+
+
+def diff_streams(a: Any, b: Any, a_name: str = "A", b_name: str = "B", context: int = CONTEXT,
+                 summary: StreamSummary | None = None, progress: Any = None) -> Iterator[str]:
+    """:func:`diff_transcripts` of two :class:`~chanlog.transcript.StreamedTranscript`, in memory bounded by
+    the largest connection rather than by the transcripts: each transcript is read once, event by event,
+    into a temporary SQLite database (one row per frame: its comparable line); then the connections are
+    compared one at a time, each loaded from the database, with difflib as before. Yields the same lines
+    as :func:`diff_transcripts`. ``summary`` (if given) gets A's connection and frame counts; ``progress``
+    (a tqdm-like bar) gets ``update(bytes)`` as the files are read. Raises
+    :class:`~chanlog.errors.TranscriptError` naming ``file:line`` of a bad event."""
+    import sqlite3
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="chanlog-diff-") as folder:
+        db = sqlite3.connect(f"{folder}/spool.sqlite")
+        try:
+            db.execute("PRAGMA journal_mode=OFF")
+            db.execute("PRAGMA synchronous=OFF")
+            db.execute("CREATE TABLE conns (side INTEGER, role TEXT, idx INTEGER, conn INTEGER, open TEXT,"
+                       " code INTEGER, closed_by TEXT, has_close INTEGER, PRIMARY KEY (side, role, idx))")
+            db.execute("CREATE TABLE items (side INTEGER, conn INTEGER, seq INTEGER, label TEXT, line TEXT,"
+                       " PRIMARY KEY (side, conn, seq)) WITHOUT ROWID")
+            counts = [_spool(db, 0, a, progress), _spool(db, 1, b, progress)]
+            if summary is not None:
+                summary.connections, summary.frames = counts[0]
+            if a.head.protocol != b.head.protocol:
+                yield f"protocol: {a_name} {a.head.protocol}, {b_name} {b.head.protocol}"
+            keys = [tuple(row) for row in db.execute("SELECT DISTINCT role, idx FROM conns ORDER BY role, idx")]
+            for key in keys:
+                ma, mb = _meta(db, 0, key), _meta(db, 1, key)
+                if ma is not None and mb is not None and _same(db, ma, mb):
+                    continue  # the usual case, compared without loading the connection
+                va, vb = _view(db, 0, key, ma), _view(db, 1, key, mb)
+                yield from _diff_connection(key, va, vb, a_name, b_name, context)  # type: ignore[arg-type]
+        finally:
+            db.close()
+
+
+def _spool(db: Any, side: int, streamed: Any, progress: Any) -> tuple[int, int]:
+    conns: dict[int, list[Any]] = {}
+    seqs: dict[int, int] = {}
+    waiting: dict[int, list[int]] = {}  # per connection: comparison groups of pings not yet answered
+    counts: dict[str, int] = {}
+    rows: list[tuple[Any, ...]] = []
+    frames = 0
+    read = 0
+    batch = 0
+    for event in streamed.events():
+        meta = conns.get(event.conn)
+        if meta is None:
+            counts[event.role] = counts.get(event.role, 0) + 1
+            meta = conns[event.conn] = [side, event.role, counts[event.role], event.conn, None, None, None, 0]
+        if isinstance(event, Open):
+            meta[4] = open_line(event)
+        elif isinstance(event, Frame):
+            frames += 1
+            # the comparison order of pong_order, as a key: frame n opens group n (rank 2n); a pong is
+            # ranked right after the oldest unanswered ping of its connection (2g + 1)
+            group = seqs.get(event.conn, 0)
+            pings = waiting.setdefault(event.conn, [])
+            if event.sender == "node" and pings and is_pong(event.data):
+                rank = 2 * pings.pop(0) + 1
+            else:
+                seqs[event.conn] = group + 1
+                rank = 2 * group
+                if event.sender == "client" and is_ping(event.data):
+                    pings.append(group)
+            line = frame_line(event)
+            rows.append((side, event.conn, rank, f"frame {frames}", line))
+            batch += len(line)
+            if batch >= _BATCH_CHARS:
+                batch = 0
+                db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?)", rows)
+                rows.clear()
+                if progress is not None:
+                    now = streamed.position()
+                    progress.update(now - read)
+                    read = now
+        elif isinstance(event, Close):
+            meta[5], meta[6], meta[7] = event.code, event.closed_by, 1
+    db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?)", rows)
+    db.executemany("INSERT INTO conns VALUES (?, ?, ?, ?, ?, ?, ?, ?)", conns.values())
+    if progress is not None:
+        progress.update(streamed.size - read)
+    return len(conns), frames
+
+
+def _meta(db: Any, side: int, key: tuple[str, int]) -> tuple[Any, ...] | None:
+    return db.execute("SELECT conn, open, code, closed_by, has_close FROM conns WHERE side = ? AND role = ? "
+                      "AND idx = ?", (side, *key)).fetchone()
+
+
+def _same(db: Any, ma: tuple[Any, ...], mb: tuple[Any, ...]) -> bool:
+    """Whether two connections compare equal (as :func:`_diff_connection` would find), reading their
+    frames side by side from the spool."""
+    (ca, oa, *close_a), (cb, ob, *close_b) = ma, mb
+    if (oa is not None and ob is not None and oa != ob) or (close_a[2] and close_b[2] and close_line(
+            Close(role="", conn=0, code=close_a[0], closed_by=close_a[1]),
+            Close(role="", conn=0, code=close_b[0], closed_by=close_b[1])) != close_line(
+            Close(role="", conn=0, code=close_b[0], closed_by=close_b[1]),
+            Close(role="", conn=0, code=close_a[0], closed_by=close_a[1]))):
+        return False
+    query = "SELECT line FROM items WHERE side = ? AND conn = ? ORDER BY seq"
+    left, right = db.cursor().execute(query, (0, ca)), db.cursor().execute(query, (1, cb))
+    return all(row_a == row_b for row_a, row_b in itertools.zip_longest(left, right))
+
+
+def _view(db: Any, side: int, key: tuple[str, int], meta: tuple[Any, ...] | None) -> ConnView | None:
+    if meta is None:
+        return None
+    conn, opened, code, closed_by, has_close = meta
+    view = ConnView(key[0], key[1], conn)
+    view.open = ("open", opened) if opened is not None else None
+    if has_close:
+        view.close = Close(role=key[0], conn=conn, code=code, closed_by=closed_by)
+    view.items = list(db.execute("SELECT label, line FROM items WHERE side = ? AND conn = ? ORDER BY seq",
+                                 (side, conn)))
+    return view

@@ -31,6 +31,7 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -113,6 +114,7 @@ class _Entry:
     body: str | None  # URL, JSON text, or note text
     body_line: int
     lang: str | None = None  # a frame fence's info string (javascript, text, binary)
+    era_words: str | None = None  # the era whose heading words the entry uses (current or 2018)
 
 
 def import_log(text: str, filename: str = "<log>") -> Transcript:
@@ -121,26 +123,10 @@ def import_log(text: str, filename: str = "<log>") -> Transcript:
     Raises :class:`LogImportError` with ``where`` = ``filename:line`` for an empty file, an unknown
     heading, a broken or unterminated fence, a JSON block that does not parse, or stray text.
     """
-    if not text.strip():
-        raise LogImportError("empty file: no log entries", f"{filename}:1")
     lines = text.split("\n")
-    if any(_HEADING.match(line) for line in lines) or any(line.startswith("#### ") for line in lines):
-        entries, era, title = _parse_markdown(lines, filename), None, None
-    elif any(_SCRAPED_HEADING.match(line) for line in lines):
-        entries, title = _parse_scraped(lines, filename)
-        era = "scraped"
-    else:
-        raise LogImportError("no log entries: expected headings such as '#### initiator ---> node'",
-                             f"{filename}:1")
-    if era is None:
-        era = _era_of(entries, lines)
-    stem = Path(filename).stem if filename not in ("-", "<stdin>", "<log>") else "session"
-    transcript = Transcript(name=title or stem, events=_events(entries, filename),
-                            source={"kind": "node-log", "era": era, "file": Path(filename).name})
-    if era == "scraped" and title:
-        transcript.source["title"] = title
-    transcript.protocol = _protocol(transcript)
-    return transcript
+    log = LogStream(lambda: iter(lines), filename)
+    events = list(log.events())
+    return log.transcript(events)
 
 
 def import_file(path: str | Path) -> Transcript:
@@ -153,111 +139,216 @@ def import_file(path: str | Path) -> Transcript:
     return import_log(*read_source(path, LogImportError))
 
 
+def file_lines(path: Path) -> Callable[[], Iterator[str]]:
+    """For :class:`LogStream`: a function giving the lines of the UTF-8 file ``path`` (line ends removed,
+    ``\\r\\n`` read as ``\\n`` as :func:`import_file` reads them), read a buffer at a time. Reading errors
+    raise :class:`LogImportError` naming the file."""
+
+    def lines() -> Iterator[str]:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                last = None
+                for line in fh:
+                    last = line
+                    yield line[:-1] if line.endswith("\n") else line
+                if last is None or last.endswith("\n"):
+                    yield ""  # as text.split("\n") gives
+        except OSError as exc:
+            raise LogImportError(f"cannot read: {exc.strerror}", str(path)) from None
+        except UnicodeDecodeError as exc:
+            raise LogImportError(f"not UTF-8 text: {exc.reason}", str(path)) from None
+
+    return lines
+
+
+class LogStream:
+    """A log read line by line (issue 17, "Inputs of any size"): :meth:`events` yields each event as its
+    entry is parsed, so memory is bounded by the largest entry, not by the log. ``lines`` is called for
+    each pass (a first pass tells the Markdown eras from scraped page text, as :func:`import_log` does)
+    and returns the log's lines without their line ends (:func:`file_lines`). After :meth:`events` is
+    exhausted, :meth:`transcript` gives the head (name, protocol, era, title) around any list of events.
+    Errors as :func:`import_log`."""
+
+    def __init__(self, lines: Callable[[], Iterator[str]], filename: str = "<log>") -> None:
+        self.lines, self.filename = lines, filename
+        self.era: str | None = None
+        self.title: str | None = None
+        self.protocol: str | None = None
+        self._open_protocol: str | None = None
+        self._frame_protocol: str | None = None
+        self._stamped = False
+        self._2018 = False
+
+    def _kind(self) -> str:
+        scraped = content = False
+        for line in self.lines():
+            content = content or bool(line.strip())
+            if _HEADING.match(line) or line.startswith("#### "):
+                return "markdown"
+            scraped = scraped or _SCRAPED_HEADING.match(line) is not None
+        if not content:
+            raise LogImportError("empty file: no log entries", f"{self.filename}:1")
+        if scraped:
+            return "scraped"
+        raise LogImportError("no log entries: expected headings such as '#### initiator ---> node'",
+                             f"{self.filename}:1")
+
+    def events(self) -> Iterator[Event]:
+        """Every event of the log, in order; see :func:`import_log`."""
+        if self._kind() == "markdown":
+            entries = self._noted(_parse_markdown(self.lines(), self.filename))
+        else:
+            self.era = "scraped"
+            entries = _parse_scraped(self.lines(), self.filename, self)
+        for event in _split_overlapping(_events(entries, self.filename)):
+            if self._open_protocol is None:
+                if isinstance(event, Open):
+                    proto = event.params.get("protocol")
+                    if proto in ("json-rpc", "legacy"):
+                        self._open_protocol = proto
+                elif isinstance(event, Frame) and self._frame_protocol is None:
+                    obj = event.obj
+                    self._frame_protocol = ("json-rpc" if "jsonrpc" in obj else
+                                            "legacy" if "action" in obj else None)
+            yield event
+        if self.era is None:
+            self.era = "2018" if self._2018 else "stamped" if self._stamped else "current"
+        self.protocol = self._open_protocol or self._frame_protocol or "json-rpc"
+
+    def _noted(self, entries: Iterable[_Entry]) -> Iterator[_Entry]:
+        for entry in entries:
+            self._2018 = self._2018 or entry.era_words == "2018"
+            self._stamped = self._stamped or entry.stamp is not None
+            yield entry
+
+    def transcript(self, events: list[Event] | None = None) -> Transcript:
+        """The transcript: name, protocol and source as :func:`import_log` gives them, with ``events``
+        (none for a head only). Call after :meth:`events` is exhausted."""
+        filename = self.filename
+        stem = Path(filename).stem if filename not in ("-", "<stdin>", "<log>") else "session"
+        transcript = Transcript(name=self.title or stem, events=events or [], protocol=self.protocol or "json-rpc",
+                                source={"kind": "node-log", "era": self.era, "file": Path(filename).name})
+        if self.era == "scraped" and self.title:
+            transcript.source["title"] = self.title
+        return transcript
+
+
 # -- Markdown eras --------------------------------------------------------------------------------
 
 
-def _parse_markdown(lines: list[str], filename: str) -> list[_Entry]:
-    entries: list[_Entry] = []
-    n = len(lines)
-    i = 0
-    # leading blank lines only
-    while i < n and lines[i] == "":
-        i += 1
-    while i < n:
-        line = lines[i]
+class _Lines:
+    """Lines with one of lookahead and their 1-based numbers."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self._it = iter(lines)
+        self.number = 0  # of the current line
+        self.current: str | None = None
+        self.advance()
+
+    def advance(self) -> None:
+        self.current = next(self._it, None)
+        self.number += 1
+
+
+def _parse_markdown(source: Iterator[str], filename: str) -> Iterator[_Entry]:
+    lines = _Lines(source)
+    while lines.current == "":  # leading blank lines only
+        lines.advance()
+    while lines.current is not None:
+        line, number = lines.current, lines.number
         match = _HEADING.match(line)
         if match is None:
             what = "unknown heading" if line.startswith("#") else "unexpected text"
             raise LogImportError(f"{what} {line[:80]!r}: expected '#### <initiator|responder> <entry>'",
-                                 f"{filename}:{i + 1}")
+                                 f"{filename}:{number}")
         kind = _KIND_OF_WORDS[match["words"]]
-        entry = _Entry(i + 1, match["role"], kind, match["stamp"], None, i + 2)
-        i += 1
+        entry = _Entry(number, match["role"], kind, match["stamp"], None, number + 1,
+                       era_words=_ERA_OF_WORDS[match["words"]])
+        lines.advance()
         if kind in ("open", "client", "node"):
-            opening = _FENCE_OPEN.match(lines[i]) if i < n else None
+            opening = _FENCE_OPEN.match(lines.current) if lines.current is not None else None
             lang = opening[2] if opening else None
             if opening is None or (kind == "open") != (lang is None):
                 want = "```" if kind == "open" else "```javascript"
-                raise LogImportError(f"expected a {want} fence after the heading", f"{filename}:{i + 1}")
-            start = i + 1
-            j = start
-            while j < n and lines[j] != opening[1]:
-                j += 1
-            if j >= n:
-                raise LogImportError(f"unterminated fence (no closing {opening[1]})", f"{filename}:{i + 1}")
-            entry.body, entry.body_line, entry.lang = "\n".join(lines[start:j]), start + 1, lang
-            i = j + 1
+                raise LogImportError(f"expected a {want} fence after the heading", f"{filename}:{lines.number}")
+            fence_line = lines.number
+            lines.advance()
+            start = lines.number
+            body: list[str] = []
+            while lines.current is not None and lines.current != opening[1]:
+                body.append(lines.current)
+                lines.advance()
+            if lines.current is None:
+                raise LogImportError(f"unterminated fence (no closing {opening[1]})", f"{filename}:{fence_line}")
+            entry.body, entry.body_line, entry.lang = "\n".join(body), start, lang
+            lines.advance()
         elif kind == "note":
             quoted = []
-            while i < n and lines[i].startswith(">"):
-                quoted.append(unescape_note(lines[i][2:] if lines[i].startswith("> ") else lines[i][1:]))
-                i += 1
+            while lines.current is not None and lines.current.startswith(">"):
+                text = lines.current
+                quoted.append(unescape_note(text[2:] if text.startswith("> ") else text[1:]))
+                lines.advance()
             if not quoted:
-                raise LogImportError("expected a '> sentence' line after the info heading", f"{filename}:{i + 1}")
+                raise LogImportError("expected a '> sentence' line after the info heading",
+                                     f"{filename}:{lines.number}")
             entry.body = "\n".join(quoted)
-        entries.append(entry)
+        yield entry
         # one blank line between entries; end of file after the last
-        if i < n and lines[i] != "":
-            raise LogImportError(f"unexpected text {lines[i][:80]!r} after the entry", f"{filename}:{i + 1}")
-        while i < n and lines[i] == "":
-            i += 1
-    return entries
-
-
-def _era_of(entries: list[_Entry], lines: list[str]) -> str:
-    for entry in entries:
-        words = _HEADING.match(lines[entry.line - 1])["words"]  # type: ignore[index]
-        if _ERA_OF_WORDS[words] == "2018":
-            return "2018"
-    return "stamped" if any(e.stamp for e in entries) else "current"
+        if lines.current is not None and lines.current != "":
+            raise LogImportError(f"unexpected text {lines.current[:80]!r} after the entry",
+                                 f"{filename}:{lines.number}")
+        while lines.current == "":
+            lines.advance()
 
 
 # -- scraped page text (seed 003) ------------------------------------------------------------------
 
 
-def _parse_scraped(lines: list[str], filename: str) -> tuple[list[_Entry], str | None]:
+def _parse_scraped(source: Iterator[str], filename: str, log: LogStream) -> Iterator[_Entry]:
     """Entries of a scraped page: ``<role> <words>`` lines, each followed by a blank line and a body
     (URL line, pretty JSON up to the next blank line, or a sentence). Text before the first entry is
-    page chrome; its last non-blank line is the title."""
-    n = len(lines)
-    first = next(i for i, line in enumerate(lines) if _SCRAPED_HEADING.match(line))
-    preamble = [line for line in lines[:first] if line.strip()]
-    title = preamble[-1].strip() if preamble else None
-    entries: list[_Entry] = []
-    i = first
-    while i < n:
-        line = lines[i]
+    page chrome; its last non-blank line is the title (set on ``log``)."""
+    lines = _Lines(source)
+    title = None
+    while lines.current is not None and not _SCRAPED_HEADING.match(lines.current):
+        if lines.current.strip():
+            title = lines.current.strip()
+        lines.advance()
+    log.title = title
+    while lines.current is not None:
+        line = lines.current
         if not line.strip():
-            i += 1
+            lines.advance()
             continue
         match = _SCRAPED_HEADING.match(line)
         if match is None:
             raise LogImportError(f"unexpected text {line[:80]!r}: expected '<initiator|responder> <entry>'",
-                                 f"{filename}:{i + 1}")
+                                 f"{filename}:{lines.number}")
         kind = _KIND_OF_WORDS[match["words"]]
-        entry = _Entry(i + 1, match["role"], kind, None, None, i + 1)
-        i += 1
+        entry = _Entry(lines.number, match["role"], kind, None, None, lines.number)
+        lines.advance()
         if kind != "close":
-            while i < n and not lines[i].strip():
-                i += 1
-            if i >= n:
+            while lines.current is not None and not lines.current.strip():
+                lines.advance()
+            if lines.current is None:
                 raise LogImportError(f"the {kind} entry has no body", f"{filename}:{entry.line}")
-            start = i
+            start = lines.number
+            body = []
             if kind in ("client", "node"):
-                while i < n and lines[i].strip():
-                    i += 1
+                while lines.current is not None and lines.current.strip():
+                    body.append(lines.current)
+                    lines.advance()
             else:
-                i += 1
-            entry.body, entry.body_line = "\n".join(lines[start:i]), start + 1
-        entries.append(entry)
-    return entries, title
+                body.append(lines.current)
+                lines.advance()
+            entry.body, entry.body_line = "\n".join(body), start
+        yield entry
 
 
 # -- entries -> events ------------------------------------------------------------------------------
 
 
-def _events(entries: list[_Entry], filename: str) -> list[Event]:
-    events: list[Event] = []
+def _events(entries: Iterable[_Entry], filename: str) -> Iterator[Event]:
     current: dict[str, int | None] = {"initiator": None, "responder": None}
     next_conn = 0
     first_time: datetime | None = None
@@ -281,22 +372,21 @@ def _events(entries: list[_Entry], filename: str) -> list[Event]:
             url = (entry.body or "").strip()
             if not url.startswith(("ws://", "wss://", "http://", "https://")):
                 raise LogImportError(f"expected a WebSocket URL, got {url[:80]!r}", f"{filename}:{entry.body_line}")
-            events.append(Open(conn=conn_of(entry.role), url=url, **common))
+            yield Open(conn=conn_of(entry.role), url=url, **common)
         elif entry.kind in ("client", "node"):
-            events.append(_frame(entry, conn_of(entry.role), common, filename))
+            yield _frame(entry, conn_of(entry.role), common, filename)
         elif entry.kind == "note":
-            events.append(Note(conn=conn_of(entry.role), text=entry.body or "", **common))
+            yield Note(conn=conn_of(entry.role), text=entry.body or "", **common)
         else:
-            events.append(Close(conn=conn_of(entry.role), closed_by="client", **common))
+            yield Close(conn=conn_of(entry.role), closed_by="client", **common)
             current[entry.role] = None
-    return _split_overlapping(events)
 
 
 #: ``channels.info`` events after which the node's FSM for that connection is gone.
 _TERMINAL_EVENTS = frozenset({"died"})
 
 
-def _split_overlapping(events: list[Event]) -> list[Event]:
+def _split_overlapping(events: Iterable[Event]) -> Iterator[Event]:
     """Give each event the right connection when a role has two connections open at once.
 
     A log writes a participant's second connection (a new channel) while its first is still winding
@@ -304,17 +394,21 @@ def _split_overlapping(events: list[Event]) -> list[Event]:
     the second's open). Node frames then go by ``channel_id`` (to the open connection that carries it,
     when the newest one already carries another), a close to a connection whose FSM ``died``, and other
     entries to the role's connection that had the last entry. Logs without overlapping connections are
-    left exactly as read. Connections are renumbered in order of first appearance.
+    left exactly as read. Connections are renumbered in order of first appearance. A generator: each
+    event is given out as soon as its connection is known.
     """
     live: dict[str, list[int]] = {"initiator": [], "responder": []}
     chan: dict[int, str] = {}
     last: dict[str, int] = {}
     ended: set[int] = set()
+    order: dict[int, int] = {}
     for event in events:
         conns = live[event.role]
         if isinstance(event, Open):
             conns.append(event.conn)
             last[event.role] = event.conn
+            event.conn = order.setdefault(event.conn, len(order))
+            yield event
             continue
         if not conns:
             conns.append(event.conn)
@@ -336,19 +430,14 @@ def _split_overlapping(events: list[Event]) -> list[Event]:
                 chan[conn] = channel_id
             if event.info_event in _TERMINAL_EVENTS:  # type: ignore[union-attr]
                 ended.add(conn)
-        event.conn = conn
         if isinstance(event, Close):
             conns.remove(conn)
             if last.get(event.role) == conn:
                 last.pop(event.role)
         else:
             last[event.role] = conn
-    order: dict[int, int] = {}
-    for event in events:
-        order.setdefault(event.conn, len(order))
-    for event in events:
-        event.conn = order[event.conn]
-    return events
+        event.conn = order.setdefault(conn, len(order))
+        yield event
 
 
 def _frame(entry: _Entry, conn: int, common: dict, filename: str) -> Frame:
@@ -382,18 +471,3 @@ def _parse_stamp(stamp: str) -> datetime:
     base, _, millis = stamp.partition(".")
     when = datetime.strptime(base, "%Y-%m-%d %H:%M:%S")
     return when.replace(microsecond=int(millis or 0) * 1000)
-
-
-def _protocol(transcript: Transcript) -> str:
-    for event in transcript.events:
-        if isinstance(event, Open):
-            proto = event.params.get("protocol")
-            if proto in ("json-rpc", "legacy"):
-                return proto
-    for _, frame in transcript.frames():
-        obj = frame.obj
-        if "jsonrpc" in obj:
-            return "json-rpc"
-        if "action" in obj:
-            return "legacy"
-    return "json-rpc"

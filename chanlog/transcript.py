@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import gc
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import yaml
 
 from chanlog.errors import ChanlogError, TranscriptError
-from chanlog.model import MAX_JSON_DEPTH, MAX_NUMBER_DIGITS, Transcript
+from chanlog.model import MAX_JSON_DEPTH, MAX_NUMBER_DIGITS, Event, Transcript
 
 try:  # libyaml when present; the pure-Python classes otherwise
     from yaml import CSafeDumper as _Dumper
@@ -316,3 +316,284 @@ def _split_path(path: str) -> list[str | int]:
         else:
             parts.append(piece)
     return parts
+
+
+# -- streaming (issue 17, "Inputs of any size") -----------------------------------------------------
+
+#: Bytes read from a transcript file at a time by :func:`stream`.
+READ_CHUNK = 1 << 16
+
+
+class StreamedTranscript:
+    """A transcript file read one event at a time (:func:`stream`): memory bounded by the largest event,
+    not by the file.
+
+    ``head`` is a :class:`Transcript` with the keys before ``events`` (name, protocol, source) and no
+    events. ``events()`` opens the file again and yields each event as it is parsed (so a caller may
+    walk them several times); ``size`` is the file's size in bytes and ``position()`` how far the
+    current walk has read (for a progress bar). The events sequence must be the mapping's last key, as
+    every chanlog writer puts it; a file with keys after it raises :class:`TranscriptError` naming the
+    line (load such a file whole with :func:`load`)."""
+
+    def __init__(self, path: Path, name: str | None = None) -> None:
+        self.path = path
+        self.name = name or str(path)
+        self.size = path.stat().st_size
+        self._fh: IO[str] | None = None
+        self.head = next(self._walk(head_only=True))  # type: ignore[arg-type]
+
+    def position(self) -> int:
+        """Bytes of the file read so far by the current :meth:`events` walk."""
+        fh = self._fh
+        try:
+            return fh.buffer.tell() if fh is not None and not fh.closed else self.size  # type: ignore[union-attr]
+        except (OSError, ValueError):
+            return 0
+
+    def events(self) -> Iterator[Event]:
+        """Every event in file order, validated as :meth:`Transcript.from_dict` does. Raises
+        :class:`TranscriptError` naming ``file:line`` of the first bad event."""
+        walk = self._walk(head_only=False)
+        next(walk)
+        yield from walk  # type: ignore[misc]
+
+    def _walk(self, head_only: bool) -> Iterator[Transcript | Event]:
+        filename = self.name
+        try:
+            fh = open(self.path, encoding="utf-8")
+        except OSError as exc:
+            raise TranscriptError(f"cannot read: {exc.strerror}", filename) from None
+        self._fh = fh
+        collecting = gc.isenabled()
+        try:
+            loader = _ItemLoader(fh)
+            try:
+                yield from self._items(loader, filename, head_only)
+            except yaml.MarkedYAMLError as exc:
+                mark = exc.problem_mark or exc.context_mark
+                line = f":{mark.line + 1}" if mark is not None else ""
+                what = "YAML syntax" if isinstance(exc, yaml.scanner.ScannerError | yaml.parser.ParserError) else "YAML"
+                raise TranscriptError(f"{what}: {exc.problem or exc.context}", f"{filename}{line}") from None
+            except yaml.YAMLError as exc:
+                raise TranscriptError(f"YAML: {exc}", filename) from None
+            except UnicodeDecodeError as exc:
+                raise TranscriptError(f"not UTF-8 text: {exc.reason}", filename) from None
+            finally:
+                loader.dispose()
+        finally:
+            fh.close()
+            if collecting and not gc.isenabled():
+                gc.enable()
+
+    def _items(self, loader: _ItemLoader, filename: str, head_only: bool) -> Iterator[Transcript | Event]:
+        from chanlog.model import event_from_dict
+
+        loader.get_event()  # stream start
+        if loader.check_event(yaml.StreamEndEvent):
+            raise TranscriptError("empty file, not a transcript", f"{filename}:1")
+        loader.get_event()  # document start
+        if not loader.check_event(yaml.MappingStartEvent):
+            raise TranscriptError("a transcript is a mapping with keys chanlog, name, protocol, events",
+                                  f"{filename}:1")
+        loader.get_event()
+        doc: dict[str, Any] = {}
+        while not loader.check_event(yaml.MappingEndEvent):
+            key_node = loader.compose_item(1)
+            key = loader.construct_item(key_node)
+            if key != "events":
+                doc[key] = loader.construct_item(loader.compose_item(1))
+                continue
+            line = key_node.start_mark.line + 1
+            if not loader.check_event(yaml.SequenceStartEvent):
+                raise TranscriptError("events: events must be a list", f"{filename}:{line}")
+            loader.get_event()
+            doc["events"] = []
+            try:
+                head = Transcript.from_dict(upgrade(doc, "chanlog"))
+            except TranscriptError as exc:
+                raise TranscriptError(f"{exc.where}: {exc.message}" if exc.where else exc.message,
+                                      f"{filename}:1") from None
+            yield head
+            if head_only:
+                return
+            index = 0
+            while not loader.check_event(yaml.SequenceEndEvent):
+                node = loader.compose_item(2)
+                try:
+                    yield event_from_dict(loader.construct_item(node), f"events[{index}]")
+                except TranscriptError as exc:
+                    where = exc.where or ""
+                    sub = where.split("]", 1)[1] if "]" in where else ""
+                    raise TranscriptError(f"{where}: {exc.message}",
+                                          f"{filename}:{_line_in(node, sub)}") from None
+                index += 1
+            end = loader.get_event()
+            if not loader.check_event(yaml.MappingEndEvent):
+                raise TranscriptError("keys after the events list: put events last to read the file as a "
+                                      "stream", f"{filename}:{end.end_mark.line + 1}")
+            return
+        doc.setdefault("events", None)
+        try:
+            Transcript.from_dict(upgrade(doc, "chanlog"))
+        except TranscriptError as exc:
+            raise TranscriptError(f"{exc.where}: {exc.message}" if exc.where else exc.message,
+                                  f"{filename}:1") from None
+
+
+def stream(path: str | Path, name: str | None = None) -> StreamedTranscript:
+    """Open a transcript file for reading event by event (:class:`StreamedTranscript`); the same rules and
+    limits as :func:`load` (:class:`JSONTypedLoader`). ``name`` is the file's name in errors (default: the
+    path). Raises :class:`TranscriptError` naming ``file:line``."""
+    try:
+        return StreamedTranscript(Path(path), name)
+    except OSError as exc:
+        raise TranscriptError(f"cannot read: {exc.strerror}", name or str(path)) from None
+
+
+class _ItemLoader(JSONTypedLoader):
+    """:class:`JSONTypedLoader` composing one node at a time (PyYAML's pure-Python composer on the parser's
+    events), so a file is read piece by piece. Aliases, non-JSON tags and deep nesting are refused as the
+    whole-file loader refuses them."""
+
+    def compose_item(self, depth: int) -> yaml.Node:
+        """The next node, whose parent is at ``depth`` in the document (the top mapping is at 1)."""
+        if self.check_event(yaml.AliasEvent):
+            event = self.get_event()
+            raise yaml.constructor.ConstructorError(
+                None, None, "aliases (*name) are not allowed in a transcript", event.start_mark)
+        self._depth = depth
+        self.anchors = {}
+        return self._compose(None, None)
+
+    def _compose(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        from yaml.composer import Composer
+
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            raise yaml.constructor.ConstructorError(
+                None, None, "aliases (*name) are not allowed in a transcript", event.start_mark)
+        if self._depth >= MAX_YAML_DEPTH:  # a node below the deepest level allowed (as _check_graph counts)
+            raise yaml.constructor.ConstructorError(
+                None, None, f"nested deeper than MAX_YAML_DEPTH ({MAX_YAML_DEPTH})", event.start_mark)
+        self._depth += 1
+        try:
+            return Composer.compose_node(self, parent, index)
+        finally:
+            self._depth -= 1
+
+    # Composer.compose_*_node call self.compose_node for children: route them through the checks
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:  # type: ignore[override]
+        return self._compose(parent, index)
+
+    def construct_item(self, node: yaml.Node) -> Any:
+        _check_graph(node)
+        data = self.construct_object(node, deep=True)
+        self.constructed_objects = {}
+        self.recursive_objects = {}
+        return data
+
+
+def _bind_composer() -> None:
+    from yaml.composer import Composer
+
+    for name in ("compose_scalar_node", "compose_sequence_node", "compose_mapping_node"):
+        setattr(_ItemLoader, name, getattr(Composer, name))
+
+
+_bind_composer()
+
+
+def _line_in(node: yaml.Node, path: str) -> int:
+    """The 1-based line of the node at ``path`` (``.from``, ``.data.params``) below ``node``."""
+    line = node.start_mark.line + 1
+    for part in _split_path(path):
+        child = None
+        if isinstance(part, int) and isinstance(node, yaml.SequenceNode) and part < len(node.value):
+            child = node.value[part]
+        elif isinstance(part, str) and isinstance(node, yaml.MappingNode):
+            child = next((v for k, v in node.value if k.value == part), None)
+        if child is None:
+            break
+        node = child
+        line = node.start_mark.line + 1
+    return line
+
+
+def event_pieces(events: Iterable[Event], chunk: int = 16) -> Iterator[str]:
+    """The ``events:`` part of transcript YAML, ``chunk`` events at a time: after a head dumped without
+    events (:func:`head_piece`) the same bytes as :func:`dumps` gives for the whole transcript."""
+    from chanlog.model import event_to_dict
+
+    batch: list[dict[str, Any]] = []
+    started = False
+    for event in events:
+        batch.append(event_to_dict(event))
+        if len(batch) >= chunk:
+            if not started:
+                yield "events:\n"
+                started = True
+            yield yaml.dump(batch, **DUMP_OPTIONS)
+            batch = []
+    if batch:
+        if not started:
+            yield "events:\n"
+            started = True
+        yield yaml.dump(batch, **DUMP_OPTIONS)
+    if not started:
+        yield "events: []\n"
+
+
+def head_piece(head: Transcript) -> str:
+    """Transcript YAML of ``head``'s keys before ``events`` (chanlog, name, protocol, source)."""
+    doc = head.to_dict()
+    doc.pop("events", None)
+    return yaml.dump(doc, **DUMP_OPTIONS)
+
+
+def write_pieces(path: str | Path | None, pieces: Iterable[str]) -> None:
+    """Write text ``pieces`` one after another to ``path`` atomically (:func:`write_atomic`), or to
+    standard output for ``None`` or ``-``. Raises :class:`ChanlogError` naming the file when it cannot be
+    written."""
+    if path is None or str(path) == "-":
+        try:
+            for piece in pieces:
+                sys.stdout.write(piece)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise ChanlogError(f"cannot write: {exc.strerror or exc}", "<stdout>") from None
+        return
+    try:
+        write_atomic(Path(path), pieces)
+    except OSError as exc:
+        raise ChanlogError(f"cannot write: {exc.strerror or exc}", str(path)) from None
+
+
+def spool_stdin(error: type[ChanlogError] = TranscriptError) -> Any:
+    """Standard input copied a buffer at a time into an unnamed temporary file (so that it can be read
+    twice, in bounded memory); returns the open file (binary), rewound. Raises ``error`` when stdin
+    cannot be read."""
+    import shutil
+    import tempfile
+
+    spool = tempfile.NamedTemporaryFile(prefix="chanlog-stdin-", suffix=".tmp")
+    stream = getattr(sys.stdin, "buffer", None)
+    try:
+        if stream is None:  # a text stream put in place by a caller (tests)
+            for piece in iter(lambda: sys.stdin.read(READ_CHUNK), ""):
+                spool.write(piece.encode("utf-8"))
+        else:
+            shutil.copyfileobj(stream, spool, READ_CHUNK)
+    except OSError as exc:
+        spool.close()
+        raise error(f"cannot read: {exc.strerror or exc}", "<stdin>") from None
+    spool.flush()
+    spool.seek(0)
+    return spool
+
+
+def copy_text(fh: IO[str]) -> Iterator[str]:
+    """The text of an open file from its start, :data:`READ_CHUNK` characters at a time."""
+    fh.seek(0)
+    return iter(lambda: fh.read(READ_CHUNK), "")

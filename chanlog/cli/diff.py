@@ -29,18 +29,37 @@ def diff_command(a: Path, b: Path, context: int) -> None:
     address (and host, existing_fsm_id) in open URLs, JSON layout, notes, where a pong falls among the
     node's frames; close codes when one side does not know them, an open when one side starts
     mid-connection. Output lines: '-' only in A, '+' only in B, with frame numbers of each transcript.
+    Transcripts of any size are read event by event in bounded memory (events must be the last key); a
+    progress bar goes to standard error when it is a terminal.
     """
-    from chanlog.diff import diff_transcripts
-    from chanlog.transcript import load
+    from chanlog.diff import StreamSummary, diff_streams
+    from chanlog.progress import byte_bar
+    from chanlog.transcript import spool_stdin, stream
 
+    stdin = spool_stdin() if "-" in (str(a), str(b)) else None
     try:
-        ta, tb = load(a), load(b)
-    except ChanlogError as exc:
-        fail(str(exc), 2)
-    lines = diff_transcripts(ta, tb, str(a), str(b), context=context)
-    if lines:
-        click.echo(terminal_safe("\n".join(lines), keep_newlines=True))
+        try:
+            sa, sb = (stream(stdin.name, "<stdin>") if str(p) == "-" else stream(p)  # type: ignore[union-attr]
+                      for p in (a, b))
+        except ChanlogError as exc:
+            fail(str(exc), 2)
+        summary = StreamSummary()
+        bar = byte_bar(sa.size + sb.size, "diff")
+        differs = False
+        try:
+            for line in diff_streams(sa, sb, str(a), str(b), context=context, summary=summary, progress=bar):
+                if not differs:
+                    bar.close()
+                    differs = True
+                click.echo(terminal_safe(line, keep_newlines=True))
+        except ChanlogError as exc:
+            bar.close()
+            fail(str(exc), 2)
+        bar.close()
+    finally:
+        if stdin is not None:
+            stdin.close()
+    if differs:
         sys.exit(1)
-    frames = sum(1 for _ in ta.frames())
-    click.echo(f"equal: {len(ta.connections())} connections, {frames} frames "
+    click.echo(f"equal: {summary.connections} connections, {summary.frames} frames "
                "(ignoring ids, fsm_id, signatures, times, node address)", err=True)

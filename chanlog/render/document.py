@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,23 +84,8 @@ def doc_entries(transcript: Transcript, describe: Describer | None = None,
     """Every selected event with its frame number, phase, hidden flag and the encoded objects found in it
     (in document order). Raises :class:`RenderError` when ``options.phase`` names no phase of the flow."""
     options = options or Options()
-    entries: list[DocEntry] = []
-    number = 0
-    phase: str | None = None
-    hidden_ids: set[tuple[str, int, Any]] = set()
-    contracts = CallAnnotator()  # calls named from the contract code met earlier in the transcript
-    for event in transcript.events:
-        if isinstance(event, Frame):
-            number += 1
-            started = describe.phase(event) if describe is not None else None
-            phase = started or phase
-            blobs = list(_find_blobs(event.data)) if event.is_json and _may_hold_blobs(event) else []
-            if event.is_json:
-                blobs = contracts.doc_blobs(event.data, number, blobs)
-            hidden = _hidden(event, options.hide, hidden_ids)
-            entries.append(DocEntry(number, event, blobs, phase, hidden, is_error(event), started))
-        else:
-            entries.append(DocEntry(None, event, phase=phase))
+    entries = list(iter_doc_entries(transcript.events, describe, options.hide))
+    number = max((e.number for e in entries if e.number is not None), default=0)
     if options.frames is not None:
         first, last = options.frames
         entries = _between(entries, first or 1, last if last is not None else number)
@@ -111,6 +96,28 @@ def doc_entries(transcript: Transcript, describe: Describer | None = None,
             raise RenderError(f"no phase {options.phase!r} in this flow (phases: {', '.join(known) or 'none'})")
         entries = [e for e in entries if (e.phase or "").casefold() == wanted]
     return entries
+
+
+def iter_doc_entries(events: Iterable[Event], describe: Describer | None = None,
+                     hide: frozenset[str] = frozenset()) -> Iterator[DocEntry]:
+    """Every event's :class:`DocEntry` (frame number, phase, hidden flag, encoded objects), one at a time
+    (issue 17, inputs of any size): what :func:`doc_entries` gives before selecting frames or a phase."""
+    number = 0
+    phase: str | None = None
+    hidden_ids: set[tuple[str, int, Any]] = set()
+    contracts = CallAnnotator()  # calls named from the contract code met earlier in the transcript
+    for event in events:
+        if isinstance(event, Frame):
+            number += 1
+            started = describe.phase(event) if describe is not None else None
+            phase = started or phase
+            blobs = list(_find_blobs(event.data)) if event.is_json and _may_hold_blobs(event) else []
+            if event.is_json:
+                blobs = contracts.doc_blobs(event.data, number, blobs)
+            hidden = _hidden(event, hide, hidden_ids)
+            yield DocEntry(number, event, blobs, phase, hidden, is_error(event), started)
+        else:
+            yield DocEntry(None, event, phase=phase)
 
 
 def _between(entries: list[DocEntry], first: int, last: int) -> list[DocEntry]:

@@ -16,9 +16,9 @@ sees the original character; line breaks and other control characters become spa
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chanlog.errors import RenderError
 from chanlog.model import Close, Frame, Open
@@ -77,11 +77,17 @@ _OPENS = ": opens a WebSocket connection"
 
 
 def flow(entries: Iterable[DocEntry], label_of: Callable[[DocEntry], str] | None = None) -> list[Phase]:
+    """The sequence diagram as phases of arrows (a list of :func:`iter_flow`)."""
+    return list(iter_flow(entries, label_of))
+
+
+def iter_flow(entries: Iterable[DocEntry], label_of: Callable[[DocEntry], str] | None = None) -> Iterator[Phase]:
     """The sequence diagram as phases of arrows, from the document's entries (hidden ones left out).
 
     A new phase starts at an entry whose ``starts`` names one (see
     :func:`~chanlog.render.document.doc_entries`); connections opened just before a phase starts belong to
-    it. ``label_of`` gives an arrow's text (default :func:`arrow_label`)."""
+    it. ``label_of`` gives an arrow's text (default :func:`arrow_label`). A generator holding one phase at
+    a time: each phase is given out once the next one starts (issue 17, inputs of any size)."""
     phases: list[Phase] = [Phase(None)]
     for entry in entries:
         event = entry.event
@@ -101,6 +107,9 @@ def flow(entries: Iterable[DocEntry], label_of: Callable[[DocEntry], str] | None
                            and phases[-1].arrows[-1].endswith(_OPENS)):
                         moved.insert(0, phases[-1].arrows.pop())
                     phases.append(Phase(start, moved))
+                    done = phases.pop(0)
+                    if done.arrows:
+                        yield done
             text = label_of(entry) if label_of is not None else arrow_label(event)
             error = entry.error
             if event.sender == "client":
@@ -112,7 +121,7 @@ def flow(entries: Iterable[DocEntry], label_of: Callable[[DocEntry], str] | None
         elif isinstance(event, Close):
             code = f" ({event.code})" if event.code is not None else ""
             phases[-1].arrows.append(f"Note over {ALIAS[event.role]}: closes the connection{code}")
-    return [p for p in phases if p.arrows]
+    yield from (p for p in phases if p.arrows)
 
 
 def diagram(part: list[Phase], autonumber: bool = True) -> str:
@@ -153,29 +162,36 @@ def flow_parts(phases: list[Phase], limit: int = MERMAID_PART_SIZE) -> list[list
     usually one diagram). Cuts fall between phases; a phase too long for a diagram of its own is cut between
     arrows, its later pieces named ``<name> (continued)``. Returns the diagrams, each a list of phases
     (``[[]]`` for none)."""
-    parts: list[list[Phase]] = [[]]
+    return list(iter_flow_parts(phases, limit))
+
+
+def iter_flow_parts(phases: Iterable[Phase], limit: int = MERMAID_PART_SIZE) -> Iterator[list[Phase]]:
+    """:func:`flow_parts` as a generator: each diagram is given out when full, so only one is held."""
+    part: list[Phase] = []
     size = _DIAGRAM_HEAD
     for phase in phases:
         whole = _phase_size(phase)
-        if parts[-1] and size + whole > limit and _DIAGRAM_HEAD + whole <= limit:
-            parts.append([])
+        if part and size + whole > limit and _DIAGRAM_HEAD + whole <= limit:
+            yield part
+            part = []
             size = _DIAGRAM_HEAD
         if size + whole <= limit:
-            parts[-1].append(phase)
+            part.append(phase)
             size += whole
             continue
         piece = Phase(phase.name)  # too long for any diagram: fill this one, then the next ones
-        parts[-1].append(piece)
+        part.append(piece)
         size += _phase_size(piece)
         for arrow in phase.arrows:
             line = _line_size(arrow)
             if piece.arrows and size + line > limit:
                 piece = Phase(f"{phase.name} (continued)" if phase.name else None)
-                parts.append([piece])
+                yield part
+                part = [piece]
                 size = _DIAGRAM_HEAD + _phase_size(piece)
             piece.arrows.append(arrow)
             size += line
-    return parts
+    yield part
 
 
 def _phase_size(phase: Phase) -> int:
@@ -211,3 +227,130 @@ def arrow_label(frame: Frame) -> str:
         result = frame.obj.get("result")
         return f"result: {result}" if isinstance(result, str | int | bool) else "result"
     return "frame"
+
+
+def _flow_items(entries: Iterable[DocEntry], label_of: Callable[[DocEntry], str] | None) -> Iterator[Any]:
+    """What :func:`iter_flow` reads from each entry: ``("start", name)`` where a frame starts a phase, then
+    the arrow or note (hidden entries left out)."""
+    for entry in entries:
+        event = entry.event
+        if entry.hidden:
+            continue
+        if event.role not in ALIAS or event.role == "node":
+            raise RenderError(f"unknown role {event.role!r} (expected initiator or responder)",
+                              f"frame {entry.number}" if entry.number is not None else None)
+        if isinstance(event, Frame):
+            if entry.starts is not None:
+                yield ("start", entry.starts)
+            text = label_of(entry) if label_of is not None else arrow_label(event)
+            if event.sender == "client":
+                yield Arrow(ALIAS[event.role], "N", text, False, entry.number, entry.error)
+            else:
+                yield Arrow("N", ALIAS[event.role], text, True, entry.number, entry.error)
+        elif isinstance(event, Open):
+            yield f"Note over {ALIAS[event.role]}{_OPENS}"
+        elif isinstance(event, Close):
+            code = f" ({event.code})" if event.code is not None else ""
+            yield f"Note over {ALIAS[event.role]}: closes the connection{code}"
+
+
+class _Parts:
+    """The state of :func:`iter_flow_parts`, fed a phase at a time or, for a phase too long for any diagram,
+    an arrow at a time; finished diagrams collect in ``done``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.part, self.size, self.done = limit, [], _DIAGRAM_HEAD, []
+        self.piece: Phase | None = None
+
+    def add_phase(self, phase: Phase) -> None:
+        whole = _phase_size(phase)
+        if self.part and self.size + whole > self.limit and _DIAGRAM_HEAD + whole <= self.limit:
+            self.done.append(self.part)
+            self.part, self.size = [], _DIAGRAM_HEAD
+        if self.size + whole <= self.limit:
+            self.part.append(phase)
+            self.size += whole
+            return
+        self.begin_long(phase.name)
+        for arrow in phase.arrows:
+            self.long_arrow(arrow)
+
+    def begin_long(self, name: str | None) -> None:
+        self.piece = Phase(name)  # too long for any diagram: fill this one, then the next ones
+        self.name = name
+        self.part.append(self.piece)
+        self.size += _phase_size(self.piece)
+
+    def long_arrow(self, arrow: Arrow | str) -> None:
+        line = _line_size(arrow)
+        piece = self.piece
+        assert piece is not None
+        if piece.arrows and self.size + line > self.limit:
+            piece = self.piece = Phase(f"{self.name} (continued)" if self.name else None)
+            self.done.append(self.part)
+            self.part = [piece]
+            self.size = _DIAGRAM_HEAD + _phase_size(piece)
+        piece.arrows.append(arrow)
+        self.size += line
+
+
+def iter_diagrams(entries: Iterable[DocEntry], label_of: Callable[[DocEntry], str] | None = None,
+                  limit: int = MERMAID_PART_SIZE) -> Iterator[list[Phase]]:
+    """``flow_parts(flow(entries, label_of), limit)`` one diagram at a time, in memory bounded by ``limit``
+    (issue 17, inputs of any size): a phase is held whole only while it could still fit one diagram; once
+    it cannot, its arrows go into diagrams as they come (the connections opened at its end are held back,
+    as the next phase may take them)."""
+    parts = _Parts(limit)
+    current = Phase(None)
+    size = _phase_size(current)  # of current without its trailing opens
+    trailing: list[Arrow | str] = []  # notes of opens at the end of current, not yet in size
+    has_arrow = long = False
+    for item in _flow_items(entries, label_of):
+        if isinstance(item, tuple):
+            start = item[1]
+            if start == current.name:
+                continue
+            if not has_arrow:  # only notes so far: they open it
+                current.name = start
+                size = _phase_size(current) - sum(_line_size(a) for a in trailing)
+                continue
+            if not long:  # (a long phase is in the diagrams already)
+                del current.arrows[len(current.arrows) - len(trailing):]
+                if current.arrows:
+                    parts.add_phase(current)
+            current = Phase(start, trailing)
+            trailing = []
+            size = _phase_size(current) - sum(_line_size(a) for a in current.arrows)
+            trailing = list(current.arrows)
+            has_arrow = long = False
+        elif long:
+            if isinstance(item, str) and item.endswith(_OPENS):
+                trailing.append(item)
+            else:
+                for note in trailing:
+                    parts.long_arrow(note)
+                trailing = []
+                parts.long_arrow(item)
+        else:
+            current.arrows.append(item)
+            if isinstance(item, str) and item.endswith(_OPENS):
+                trailing.append(item)
+            else:
+                size += sum(_line_size(a) for a in trailing) + _line_size(item)
+                trailing = []
+                has_arrow = has_arrow or not isinstance(item, str)
+                if has_arrow and _DIAGRAM_HEAD + size > limit:  # it fits no diagram: stream its arrows
+                    parts.begin_long(current.name)
+                    for arrow in current.arrows:
+                        parts.long_arrow(arrow)
+                    current.arrows = []
+                    long = True
+        yield from parts.done
+        parts.done.clear()
+    if long:
+        for note in trailing:
+            parts.long_arrow(note)
+    elif current.arrows:
+        parts.add_phase(current)
+    parts.done.append(parts.part)
+    yield from parts.done
