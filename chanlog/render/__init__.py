@@ -34,8 +34,10 @@ selection, decoded fields), :mod:`~chanlog.render.mermaid` (the diagram and its 
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import json
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -109,8 +111,17 @@ def render_values(values: dict[str, Any]) -> str:
     """Render the variables made by :func:`prepare` with their layout's template."""
     layout, template_dir = values["_layout"], values["_template_dir"]
     env = environment(str(template_dir) if template_dir is not None else None, layout == "html")
-    try:
+    with template_errors(LAYOUTS[layout]):
         return env.get_template(LAYOUTS[layout]).render(values)
+
+
+@contextlib.contextmanager
+def template_errors(name: str) -> Iterator[None]:
+    """Turn what a template raises while it loads or renders into one :class:`RenderError`: syntax errors
+    and failures (a user template dividing by zero, an undefined name) name ``template:line``; ``name`` (the
+    template's file name) when no template frame is found."""
+    try:
+        yield
     except jinja2.TemplateSyntaxError as exc:
         raise RenderError(f"template syntax: {exc.message}", f"{exc.filename or exc.name}:{exc.lineno}") from None
     except jinja2.TemplateNotFound as exc:
@@ -118,7 +129,7 @@ def render_values(values: dict[str, Any]) -> str:
     except (jinja2.UndefinedError, TypeError, ValueError, AttributeError, LookupError, ArithmeticError) as exc:
         where = template_frame(exc)
         raise RenderError(f"template failed: {type(exc).__name__}: {exc}",
-                          f"{where[0]}:{where[1]}" if where else LAYOUTS[layout]) from None
+                          f"{where[0]}:{where[1]}" if where else name) from None
 
 
 def template_frame(exc: BaseException) -> tuple[str, int] | None:
@@ -143,12 +154,10 @@ def render_index(summaries: list[Any], fmt: str = "md", template_dir: str | Path
     its page, and the inputs that did not render. ``fmt`` is ``md`` or ``html``. Raises
     :class:`RenderError` for a template error."""
     env = environment(str(template_dir) if template_dir is not None else None, fmt == "html")
-    try:
+    with template_errors(INDEXES[fmt]):
         return env.get_template(INDEXES[fmt]).render(
             sessions=[s for s in summaries if s.failure is None], failures=[s for s in summaries if s.failure],
             mermaid_js=mermaid_js or DEFAULT_MERMAID_JS, index_url=None)
-    except jinja2.TemplateError as exc:
-        raise RenderError(f"template error: {exc.message}", INDEXES[fmt]) from None
 
 
 #: Where HTML pages load Mermaid from unless told otherwise (``--mermaid-js``): the version the tests pin.

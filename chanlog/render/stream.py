@@ -24,8 +24,6 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-import jinja2
-
 from chanlog.errors import RenderError
 from chanlog.importer import HEADING_WORDS
 from chanlog.model import Connection, Event, Frame, Open, Transcript
@@ -129,7 +127,7 @@ def render_stream(streamed: Any, layout: str = "doc", template_dir: str | Path |
     ``progress`` (a tqdm-like bar, optional) gets ``update(bytes)`` during the first pass. Raises
     :class:`RenderError` as :func:`~chanlog.render.render` does (also when not :func:`streamable`) and
     :class:`~chanlog.errors.TranscriptError` for a bad event (naming ``file:line``)."""
-    from chanlog.render import DEFAULT_MERMAID_JS, LAYOUTS, environment
+    from chanlog.render import DEFAULT_MERMAID_JS, LAYOUTS, environment, template_errors
 
     if layout not in LAYOUTS:
         raise RenderError(f"unknown layout {layout!r} (expected one of {', '.join(LAYOUTS)})")
@@ -170,19 +168,9 @@ def render_stream(streamed: Any, layout: str = "doc", template_dir: str | Path |
     values.update(context or {})
     env = environment(str(template_dir) if template_dir is not None else None, layout == "html")
     try:
-        try:
+        with template_errors(LAYOUTS[layout]):
             template = env.get_template(LAYOUTS[layout])
             yield from template.generate(values)
-        except jinja2.TemplateSyntaxError as exc:
-            raise RenderError(f"template syntax: {exc.message}",
-                              f"{exc.filename or exc.name}:{exc.lineno}") from None
-        except jinja2.TemplateNotFound as exc:
-            raise RenderError(f"template not found: {exc.name}") from None
-        except jinja2.UndefinedError as exc:
-            raise RenderError(f"template error: {exc.message}", LAYOUTS[layout]) from None
-        except (TypeError, ValueError, AttributeError, LookupError, ArithmeticError) as exc:
-            raise RenderError(f"template failed: {type(exc).__name__}: {exc}",
-                              _template_line(exc, LAYOUTS[layout])) from None
     finally:
         if diagrams is not None:
             diagrams.close()
@@ -192,16 +180,3 @@ def _noted(events: Iterable[Event], view: StreamedView) -> Iterator[Event]:
     for event in events:
         view.note(event)
         yield event
-
-
-def _template_line(exc: BaseException, name: str) -> str:
-    """``template:line`` where ``exc`` was raised: Jinja2 rewrites tracebacks so that a template's frames
-    carry its file name and line; ``name`` alone when no template frame is found."""
-    where = name
-    tb = exc.__traceback__
-    while tb is not None:
-        filename = tb.tb_frame.f_code.co_filename
-        if filename.endswith((".j2", ".html", ".md")) or "<template>" in filename:
-            where = f"{Path(filename).name}:{tb.tb_lineno}"
-        tb = tb.tb_next
-    return where
