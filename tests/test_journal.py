@@ -694,3 +694,15 @@ def test_events_yaml_writes_recorded_frames_itself_and_the_rest_through_yaml() -
     wmod._mapping(frame, "  ", "- ", [], 1)  # written directly, not through yaml.dump
     with pytest.raises(wmod._Unsafe):
         wmod._mapping(odd[TRICKY.index("ünïcödé ✓")], "  ", "- ", [], 1)  # Unicode: through yaml.dump
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.text(), st.text(alphabet=st.characters(min_codepoint=0x1F, max_codepoint=0x7F)),
+                 st.binary(max_size=20)))
+def test_text_field_is_what_json_dumps_writes(value: str | bytes) -> None:
+    content = value.encode("utf-8") if isinstance(value, str) else value
+    try:
+        expected = b'"text":' + json.dumps(content.decode("utf-8")).encode("ascii")
+    except UnicodeDecodeError:
+        expected = None
+    assert jmod.text_field(content) == expected

@@ -94,6 +94,20 @@ class JournalError(ChanlogError):
 
 
 _escape = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]  # the C string escaper of json
+#: The bytes ``_escape`` keeps as they are but ``"`` and ``\\`` (printable ASCII).
+_PRINTABLE = bytes(range(0x20, 0x7F))
+
+
+def text_field(content: bytes) -> bytes | None:
+    """``"text":`` and the JSON string (ASCII escapes) of a text message's UTF-8 ``content``, as
+    ``json.dumps`` writes it; ``None`` when ``content`` is not UTF-8. Printable ASCII (most frames) only
+    needs ``\\`` and ``"`` escaped: done with two byte replaces instead of decoding, escaping, encoding."""
+    if content.isascii() and not content.translate(None, _PRINTABLE):
+        return b'"text":"' + content.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+    try:
+        return b'"text":' + _escape(content.decode("utf-8")).encode("ascii")
+    except UnicodeDecodeError:
+        return None
 
 
 def _dumps(record: dict[str, Any]) -> bytes:
@@ -380,12 +394,7 @@ class JournalWriter:
         fixed words, the content is JSON-escaped by :func:`json.dumps`), the same JSON as :meth:`write`
         would give with ASCII escapes.
         """
-        body = None
-        if is_text:
-            try:
-                body = b'"text":' + _escape(content.decode("utf-8")).encode("ascii")
-            except UnicodeDecodeError:
-                body = None
+        body = text_field(content) if is_text else None
         if body is None:
             body = b'"binary":"' + base64.b64encode(content) + b'"'
         key = (conn, role, sender)
