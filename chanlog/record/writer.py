@@ -2,9 +2,9 @@
 
 :func:`write_transcript` rebuilds ``NAME.yaml`` from a journal (:mod:`chanlog.record.journal`) in constant
 memory: the journal is read twice (a scan, then a stream of events), the YAML is written a chunk of
-:data:`YAML_CHUNK` events at a time through libyaml's C emitter with a representer for JSON data
-(:class:`FastDumper`: the same bytes as ``yaml.dump``, several times faster) to a temporary file that is
-renamed over the target. ``chanlog recover`` calls it directly.
+:data:`YAML_CHUNK` events at a time (:func:`events_yaml`: recorded frames of plain strings and numbers
+written directly, the rest through libyaml's C emitter with a representer for JSON data, :class:`FastDumper`;
+the same bytes as ``yaml.dump`` either way) to a temporary file that is renamed over the target. ``chanlog recover`` calls it directly.
 
 :class:`TranscriptWriter` runs those writes in a pool of worker processes at a lower CPU priority
 (``os.nice``), several sessions at a time, so that a 200k-frame transcript being written does not take the
@@ -57,8 +57,8 @@ MAX_GAPS_LISTED = 1000
 DEFAULT_WORKERS = 2
 #: ``os.nice`` increment of the worker processes: the proxy keeps the CPU first.
 WORKER_NICE = 10
-#: A worker process writes a transcript of at least this many frames in parts, one process per CPU but one
-#: (the proxy keeps a CPU to itself; at most :data:`MAX_PARTS`), joined in order.
+#: A worker process writes a transcript of at least this many frames in parts, one process per CPU (at most
+#: :data:`MAX_PARTS`; at their lower priority the proxy still comes first on every CPU), joined in order.
 PARALLEL_FRAMES = 20_000
 MAX_PARTS = 4
 
@@ -662,7 +662,7 @@ class TranscriptWriter:
         """Start writing ``out`` from the first ``limit`` bytes of ``journal``; the future gives
         ``(frames, connections)`` or raises :class:`JournalError`/``OSError``."""
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        parts = min(MAX_PARTS, max(1, cpus - 1)) if self.workers > 0 else 1  # forks only in a worker
+        parts = min(MAX_PARTS, max(1, cpus)) if self.workers > 0 else 1  # forks only in a worker
         args = (str(journal), str(out), limit, tail_gap, parts)
         try:
             return self._executor().submit(_write_job, *args)
