@@ -296,7 +296,8 @@ async def cpu_rounds(args: argparse.Namespace, workdir: Path, upstream: int) -> 
     print(f"   with the addon    {med(with_us):7.1f} us   (rounds: {', '.join(f'{x:.0f}' for x in with_us)})")
     print(f"   transcript writer processes: {writers:.1f} CPU s in all (not the proxy's)")
     print(f"RATIO proxy CPU per frame with / without the addon (median of rounds): {med(ratios):.3f}   "
-          f"target <= 1.08")
+          f"target <= 1.08   (rounds: {', '.join(f'{x:.3f}' for x in ratios)}; spread {min(ratios):.3f}-"
+          f"{max(ratios):.3f})")
     cost = hook_cost(20_000, workdir, size)
     print(f"   the hook alone, in-process: {cost * 1e6:.1f} us per frame, {cost * 1e6 / med(without_us):.1%} of the "
           f"proxy's CPU per frame without the addon (the rest of the difference: mitmproxy dispatching to a "

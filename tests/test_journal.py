@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chanlog import transcript as tmod
 from chanlog.cli import main
@@ -647,3 +649,60 @@ def test_transcript_written_in_parts_is_the_same_bytes(tmp_path: Path, monkeypat
 
 
 ROLES_ = ("initiator", "responder")
+
+
+# Strings near the edges of what events_yaml writes itself: its characters, spaces, YAML's implicit types.
+_EDGE_TEXT = st.one_of(
+    st.text(alphabet="abyntfoNYT019.+-=_/ ~<:#'\"", max_size=12),
+    st.sampled_from(TRICKY),
+    st.text(max_size=8),
+    st.builds(lambda a, n: (a + " ") * n, st.sampled_from(["ab", "tx_1", "2.0"]), st.integers(0, 400)),
+)
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10 ** 40), 10 ** 40) | st.floats(allow_nan=False, allow_infinity=False)
+    | _EDGE_TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_EDGE_TEXT, inner, max_size=4),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.fixed_dictionaries({"event": st.sampled_from(["frame", "open"]), "role": _EDGE_TEXT,
+                                       "conn": st.integers(0, 10 ** 6), "t": st.floats(0, 1e9)},
+                                      optional={"data": _JSON_VALUES, "text": _EDGE_TEXT}), min_size=1, max_size=4))
+def test_events_yaml_writes_what_yaml_dump_writes(events: list[dict]) -> None:
+    import yaml
+
+    from chanlog.transcript import DUMP_OPTIONS
+
+    assert wmod.events_yaml(events) == yaml.dump(events, **DUMP_OPTIONS)
+
+
+def test_events_yaml_writes_recorded_frames_itself_and_the_rest_through_yaml() -> None:
+    import copy
+
+    import yaml
+
+    from chanlog.transcript import DUMP_OPTIONS
+
+    frame = {"event": "frame", "role": "initiator", "conn": 0, "t": 1e-05, "from": "node",
+             "data": {"jsonrpc": "2.0", "method": "channels.sign.update", "params": {
+                 "channel_id": "ch_x", "data": {"signed_tx": "tx_+QENCw/a=", "updates": [], "n": [[1, {}], -2.5]}}}}
+    odd = [{**frame, "data": {s: [s, {s: None}], "f": 1 / 3, "big": 10 ** 30}} for s in TRICKY]
+    events = [frame, *odd, copy.deepcopy(frame), {**frame, "data": {"long": "a " * 40_000}}]  # no shared objects
+    assert wmod.events_yaml(events) == yaml.dump(events, **DUMP_OPTIONS)
+    wmod._mapping(frame, "  ", "- ", [], 1)  # written directly, not through yaml.dump
+    with pytest.raises(wmod._Unsafe):
+        wmod._mapping(odd[TRICKY.index("ünïcödé ✓")], "  ", "- ", [], 1)  # Unicode: through yaml.dump
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.text(), st.text(alphabet=st.characters(min_codepoint=0x1F, max_codepoint=0x7F)),
+                 st.binary(max_size=20)))
+def test_text_field_is_what_json_dumps_writes(value: str | bytes) -> None:
+    content = value.encode("utf-8") if isinstance(value, str) else value
+    try:
+        expected = b'"text":' + json.dumps(content.decode("utf-8")).encode("ascii")
+    except UnicodeDecodeError:
+        expected = None
+    assert jmod.text_field(content) == expected

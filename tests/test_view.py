@@ -60,7 +60,6 @@ def deliver(rec: ChannelRecorder, addon: ChannelViewAddon, flow, frame: Frame) -
     message = WebSocketMessage(Opcode.TEXT, frame.sender == "client", frame.wire().encode())
     flow.websocket.messages.append(message)
     rec.websocket_message(flow)
-    addon.websocket_message(flow)
     return message
 
 
@@ -175,3 +174,40 @@ def test_follows_the_recorders_chanlog_path(tmp_path):
         assert VIEW_NAME not in chosen and not text.startswith("initiator")
         rec.done()
         addon.done()
+
+
+def test_no_hook_per_message_and_the_pairing_shown_follows_a_merge(proxy) -> None:
+    """mitmproxy calls every hook a script addon defines, for every frame: the view defines none per
+    message (issue 14, the proxy's CPU per frame). The pairing shown stays current all the same: a
+    connection whose session is merged into another shows the survivor's name and number."""
+    import json
+
+    rec, addon = proxy
+    assert not hasattr(addon, "websocket_message")
+
+    def info(event: str) -> bytes:
+        return json.dumps({"jsonrpc": "2.0", "method": "channels.info",
+                           "params": {"channel_id": "ch_M", "data": {"event": event}}, "version": 1}).encode()
+
+    flows = {}
+    for role in ("initiator", "responder"):  # the initiator's whole connection first, as in a replayed log
+        f = channel_flow(role)
+        f.request.path = f"/channel?role={role}"  # no channel parameters to pair by
+        rec.websocket_start(f)
+        addon.websocket_start(f)
+        flows[role] = f
+        message = WebSocketMessage(Opcode.TEXT, False, info(role))
+        if role == "initiator":
+            first = rec.flows[f.id].session.name
+            f.websocket.messages.append(message)
+            rec.websocket_message(f)
+            f.websocket.close_code, f.websocket.closed_by_client, f.websocket.timestamp_end = 1000, True, 946681300
+            rec.websocket_end(f)
+    assert flows["responder"].metadata["chanlog"]["session"] != first
+    flows["responder"].websocket.messages.append(message)
+    rec.websocket_message(flows["responder"])
+    paired = rec.flows[flows["responder"].id]
+    assert paired.session.name == first  # merged
+    _, text = shown(message, flows["responder"])
+    assert f"session {first}, connection {paired.conn}" in text.splitlines()[0]
+    assert flows["responder"].metadata["chanlog"] == {"session": first, "conn": paired.conn, "role": "responder"}

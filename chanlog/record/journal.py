@@ -55,6 +55,7 @@ import base64
 import errno
 import heapq
 import json
+import math
 import os
 import threading
 import time
@@ -69,7 +70,7 @@ from chanlog.errors import ChanlogError
 
 # MAX_JSON_DEPTH: deepest nesting of a frame's JSON that the transcript keeps parsed (the transcript loader's
 # limit); a deeper frame is kept verbatim as text (nothing is lost, and every reader stays within it).
-from chanlog.model import MAX_JSON_DEPTH, PROTOCOLS, parse_json
+from chanlog.model import JSON_FORMATS, MAX_JSON_DEPTH, MAX_NUMBER_DIGITS, PROTOCOLS, dump_json, parse_json
 from chanlog.record.pairing import JOURNAL_DIR, JOURNAL_SUFFIX, transcript_file_name
 
 __all__ = ["JOURNAL_DIR", "JOURNAL_SUFFIX", "JOURNAL_FORMAT", "EVENT_KINDS", "JournalError", "JournalWriter",
@@ -93,6 +94,20 @@ class JournalError(ChanlogError):
 
 
 _escape = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]  # the C string escaper of json
+#: The bytes ``_escape`` keeps as they are but ``"`` and ``\\`` (printable ASCII).
+_PRINTABLE = bytes(range(0x20, 0x7F))
+
+
+def text_field(content: bytes) -> bytes | None:
+    """``"text":`` and the JSON string (ASCII escapes) of a text message's UTF-8 ``content``, as
+    ``json.dumps`` writes it; ``None`` when ``content`` is not UTF-8. Printable ASCII (most frames) only
+    needs ``\\`` and ``"`` escaped: done with two byte replaces instead of decoding, escaping, encoding."""
+    if content.isascii() and not content.translate(None, _PRINTABLE):
+        return b'"text":"' + content.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+    try:
+        return b'"text":' + _escape(content.decode("utf-8")).encode("ascii")
+    except UnicodeDecodeError:
+        return None
 
 
 def _dumps(record: dict[str, Any]) -> bytes:
@@ -379,12 +394,7 @@ class JournalWriter:
         fixed words, the content is JSON-escaped by :func:`json.dumps`), the same JSON as :meth:`write`
         would give with ASCII escapes.
         """
-        body = None
-        if is_text:
-            try:
-                body = b'"text":' + _escape(content.decode("utf-8")).encode("ascii")
-            except UnicodeDecodeError:
-                body = None
+        body = text_field(content) if is_text else None
         if body is None:
             body = b'"binary":"' + base64.b64encode(content) + b'"'
         key = (conn, role, sender)
@@ -586,7 +596,7 @@ def iter_records(path: Path, limit: int | None = None, first: int = 1,
             if last is not None and lineno > last:
                 break
             try:
-                rec = parse_json(raw)  # bounded depth and numbers (issue 16)
+                rec = load_json(raw)  # bounded depth and numbers (issue 16)
             except RecursionError:
                 raise JournalError("a record nested too deeply to parse (not written by chanlog)",
                                    f"{path}:{lineno}") from None
@@ -616,6 +626,62 @@ def json_depth(data: Any, limit: int) -> int:
     return deepest
 
 
+class _Refused(ValueError):
+    pass
+
+
+def _checked_int(digits: str) -> int:
+    if len(digits) > MAX_NUMBER_DIGITS:
+        raise _Refused(digits)
+    return int(digits)
+
+
+def _checked_float(digits: str) -> float:
+    value = float(digits) if len(digits) <= MAX_NUMBER_DIGITS else math.inf
+    if not math.isfinite(value):
+        raise _Refused(digits)
+    return value
+
+
+def _refused(name: str) -> Any:
+    raise _Refused(name)
+
+
+def load_json(text: str | bytes) -> Any:
+    """:func:`chanlog.model.parse_json` (same limits, same result, same errors), faster on long text such
+    as journal lines and frames: numbers are checked as the parser meets them instead of by a pattern
+    searched over the whole text first. Anything the quick parse refuses (a long number, ``NaN``, a non-finite
+    float, nesting past :data:`MAX_JSON_DEPTH`, malformed JSON) is parsed again by ``parse_json``, which
+    gives its result or raises its error (``ValueError``)."""
+    if isinstance(text, bytes | bytearray):
+        text = bytes(text).decode("utf-8")
+    try:
+        data = json.loads(text, parse_int=_checked_int, parse_float=_checked_float, parse_constant=_refused)
+    except (ValueError, RecursionError):
+        return parse_json(text)
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and json_depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        return parse_json(text)
+    return data
+
+
+def _from_wire(content: str | bytes, **kw: Any) -> Any:
+    """:meth:`chanlog.model.Frame.from_wire` (and :func:`chanlog.model.parse_json_exact`) with
+    :func:`load_json`: the same frame."""
+    from chanlog.model import Frame
+
+    if isinstance(content, bytes):
+        return Frame(binary=content, **kw)
+    try:
+        data = load_json(content)
+    except ValueError:
+        return Frame(text=content, **kw)
+    guess = "pretty" if "\n" in content else ("compact" if '":' in content or "," not in content else "spaced")
+    for fmt in (guess, *JSON_FORMATS):
+        if dump_json(data, fmt) == content:
+            return Frame(data=data, fmt=fmt, **kw)
+    return Frame(text=content, **kw)
+
+
 def frame_from_text(content: str | bytes, **kw: Any) -> Any:
     """:meth:`chanlog.model.Frame.from_wire`, except that JSON nested deeper than :data:`MAX_JSON_DEPTH`
     (or too deep for Python's parser) is kept verbatim as ``text``: nothing is lost, and what is written
@@ -623,16 +689,16 @@ def frame_from_text(content: str | bytes, **kw: Any) -> Any:
     from chanlog.model import Frame
 
     if isinstance(content, bytes):
-        return Frame.from_wire(content, **kw)
+        return _from_wire(content, **kw)
     if content.count("[") + content.count("{") > MAX_JSON_DEPTH:
         try:
-            frame = Frame.from_wire(content, **kw)
+            frame = _from_wire(content, **kw)
         except RecursionError:
             return Frame(text=content, **kw)
         if frame.fmt is not None and json_depth(frame.data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
             return Frame(text=content, **kw)
         return frame
-    return Frame.from_wire(content, **kw)
+    return _from_wire(content, **kw)
 
 
 def scan(path: Path, limit: int | None = None) -> JournalInfo:

@@ -97,7 +97,9 @@ def on_channel_path(flow: Any, channel_path: str) -> bool:
 
 def participant(flow: http.HTTPFlow) -> Participant:
     """The participant of a channel flow: the recorder's pairing kept in ``flow.metadata`` (see
-    :class:`ChannelViewAddon`), else the ``role`` query parameter of its URL."""
+    :class:`ChannelViewAddon`, brought up to date from the live recorder when it still records the
+    flow), else the ``role`` query parameter of its URL."""
+    note_pairing(flow)
     paired = flow.metadata.get(METADATA_KEY)
     if isinstance(paired, dict) and paired.get("role") in ROLES:
         conn = paired.get("conn")
@@ -313,20 +315,11 @@ class ChannelViewAddon:
             self.view.channel_path = ctx.options.chanlog_path
 
     def websocket_start(self, flow: http.HTTPFlow) -> None:
-        """Note the recorder's pairing of a new channel connection."""
-        self._note_pairing(flow)
-
-    def websocket_message(self, flow: http.HTTPFlow) -> None:
-        """Keep the pairing current (sessions merged by the recorder change name)."""
-        self._note_pairing(flow)
-
-    def _note_pairing(self, flow: http.HTTPFlow) -> None:
-        if not on_channel_path(flow, self.view.channel_path):
-            return
-        recorder = _recorder()
-        conn = recorder.flows.get(flow.id) if recorder is not None else None
-        if conn is not None:
-            flow.metadata[METADATA_KEY] = {"session": conn.session.name, "conn": conn.conn, "role": conn.role}
+        """Note the recorder's pairing of a new channel connection. (No hook per message: mitmproxy's
+        call of a script's hook costs the proxy CPU on every frame (issue 14); a frame being shown brings
+        the pairing up to date instead, :func:`participant`.)"""
+        if on_channel_path(flow, self.view.channel_path):
+            note_pairing(flow)
 
     def done(self) -> None:
         """Remove the view again (a reloaded script registers a fresh one)."""
@@ -336,6 +329,18 @@ class ChannelViewAddon:
             except ValueError:  # already gone
                 pass
         self.registered = False
+
+
+def note_pairing(flow: http.HTTPFlow) -> None:
+    """Put the live recorder's pairing of ``flow`` (session name, connection number, role) in
+    ``flow.metadata``; nothing when no recorder records it (any more)."""
+    recorder = _recorder()
+    flows = getattr(recorder, "flows", None)
+    conn = flows.get(flow.id) if isinstance(flows, dict) else None
+    if conn is not None:
+        paired = {"session": conn.session.name, "conn": conn.conn, "role": conn.role}
+        if flow.metadata.get(METADATA_KEY) != paired:
+            flow.metadata[METADATA_KEY] = paired
 
 
 def _recorder() -> Any:

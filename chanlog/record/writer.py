@@ -2,9 +2,9 @@
 
 :func:`write_transcript` rebuilds ``NAME.yaml`` from a journal (:mod:`chanlog.record.journal`) in constant
 memory: the journal is read twice (a scan, then a stream of events), the YAML is written a chunk of
-:data:`YAML_CHUNK` events at a time through libyaml's C emitter with a representer for JSON data
-(:class:`FastDumper`: the same bytes as ``yaml.dump``, several times faster) to a temporary file that is
-renamed over the target. ``chanlog recover`` calls it directly.
+:data:`YAML_CHUNK` events at a time (:func:`events_yaml`: recorded frames of plain strings and numbers
+written directly, the rest through libyaml's C emitter with a representer for JSON data, :class:`FastDumper`;
+the same bytes as ``yaml.dump`` either way) to a temporary file that is renamed over the target. ``chanlog recover`` calls it directly.
 
 :class:`TranscriptWriter` runs those writes in a pool of worker processes at a lower CPU priority
 (``os.nice``), several sessions at a time, so that a 200k-frame transcript being written does not take the
@@ -23,6 +23,7 @@ import math
 import multiprocessing
 import operator
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -33,8 +34,15 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-from chanlog.model import ROLES, SENDERS, Close, Event, Open, Transcript, event_to_dict, parse_json
-from chanlog.record.journal import JournalError, JournalInfo, frame_from_text, ordered_records, scan
+from chanlog.model import ROLES, SENDERS, Close, Event, Open, Transcript, event_to_dict
+from chanlog.record.journal import (
+    JournalError,
+    JournalInfo,
+    frame_from_text,
+    load_json,
+    ordered_records,
+    scan,
+)
 from chanlog.transcript import DUMP_OPTIONS, write_atomic
 
 logger = logging.getLogger(__name__)
@@ -49,8 +57,8 @@ MAX_GAPS_LISTED = 1000
 DEFAULT_WORKERS = 2
 #: ``os.nice`` increment of the worker processes: the proxy keeps the CPU first.
 WORKER_NICE = 10
-#: A worker process writes a transcript of at least this many frames in parts, one process per CPU but one
-#: (the proxy keeps a CPU to itself; at most :data:`MAX_PARTS`), joined in order.
+#: A worker process writes a transcript of at least this many frames in parts, one process per CPU (at most
+#: :data:`MAX_PARTS`; at their lower priority the proxy still comes first on every CPU), joined in order.
 PARALLEL_FRAMES = 20_000
 MAX_PARTS = 4
 
@@ -109,6 +117,168 @@ class FastDumper(_BaseDumper):
 
 
 _FAST_OPTIONS = {**DUMP_OPTIONS, "Dumper": FastDumper}
+
+
+# -- events written directly -------------------------------------------------------------------------
+
+#: Strings written as they are (plain) or in single quotes by :func:`event_yaml`: ASCII letters, digits
+#: and ``_./+=-``, with spaces inside (not first or last). Anything else goes through ``yaml.dump``.
+_SAFE = re.compile(r"[A-Za-z0-9_./+=-](?:[A-Za-z0-9_./+= -]*[A-Za-z0-9_./+=-])?")
+#: Longest string with a space that :func:`event_yaml` writes itself (the emitter folds long plain lines).
+_SAFE_SPACED = 1000
+#: Longest mapping key :func:`event_yaml` writes itself (longer keys get YAML's explicit ``? key`` form).
+_SAFE_KEY = 100
+#: Deepest nesting :func:`event_yaml` writes itself.
+_SAFE_DEPTH = 32
+_IMPLICIT = FastDumper.yaml_implicit_resolvers
+_FLOAT = "tag:yaml.org,2002:float"
+_INF = float("inf")
+
+
+class _Unsafe(Exception):
+    """A value :func:`event_yaml` leaves to ``yaml.dump``."""
+
+
+def _implicit_tag(value: str, cache: dict[str, str] = {}) -> str:  # noqa: B006 - a bounded cache
+    """The tag PyYAML's resolver gives ``value`` written plain (``Resolver.resolve`` for a scalar)."""
+    tag = cache.get(value)
+    if tag is None:
+        tag = _STR
+        for t, rx in _IMPLICIT.get(value[0] if value else "", []) + _IMPLICIT.get(None, []):
+            if rx.match(value):
+                tag = t
+                break
+        if len(cache) < 4096 and len(value) < 64:
+            cache[value] = tag
+    return tag
+
+
+_written: dict[str, str] = {}  # short strings as _scalar writes them (bounded; the same in every dump)
+
+
+def _scalar(value: Any) -> str:
+    """A scalar as ``yaml.dump`` writes it (:data:`DUMP_OPTIONS`), or :class:`_Unsafe`."""
+    t = type(value)
+    if t is str:
+        text = _written.get(value)
+        if text is None:
+            text = _string(value)
+            if len(value) < 64 and len(_written) < 4096:
+                _written[value] = text
+        return text
+    return _other(value, t)
+
+
+def _string(value: str) -> str:
+    """A string as ``yaml.dump`` writes it, or :class:`_Unsafe`."""
+    if not value:
+        return "''"
+    if value[0] not in FastDumper._firsts:
+        if _SAFE.fullmatch(value) is None or (" " in value and len(value) > _SAFE_SPACED):
+            raise _Unsafe
+        return value
+    if _SAFE.fullmatch(value) is None or (" " in value and len(value) > _SAFE_SPACED) or value[0] == "-":
+        raise _Unsafe
+    return value if _implicit_tag(value) == _STR else f"'{value}'"
+
+
+def _other(value: Any, t: type) -> str:
+    if t is int:
+        return str(value)
+    if t is bool:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if t is float:
+        if value != value or value in (_INF, -_INF):
+            raise _Unsafe
+        text = repr(value).lower()
+        if "." not in text and "e" in text:
+            text = text.replace("e", ".0e", 1)
+        if _implicit_tag(text) != _FLOAT:
+            raise _Unsafe
+        return text
+    raise _Unsafe
+
+
+def _key(key: Any) -> str:
+    if type(key) is not str or len(key) > _SAFE_KEY:
+        raise _Unsafe
+    return _scalar(key)
+
+
+def _mapping(d: dict[str, Any], indent: str, first: str, out: list[str], depth: int) -> None:
+    """Lines of a non-empty block mapping; the first key after ``first``, the others after ``indent``."""
+    if depth > _SAFE_DEPTH:
+        raise _Unsafe
+    lead = first
+    for k, v in d.items():
+        out.append(lead)
+        lead = indent
+        out.append(_key(k))
+        t = type(v)
+        if t is dict and v:
+            out.append(":\n")
+            _mapping(v, indent + "  ", indent + "  ", out, depth + 1)
+        elif t is list and v:
+            out.append(":\n")
+            _sequence(v, indent, indent + "- ", out, depth + 1)
+        elif t is dict:
+            out.append(": {}\n")
+        elif t is list:
+            out.append(": []\n")
+        else:
+            out.append(": ")
+            out.append(_scalar(v))
+            out.append("\n")
+
+
+def _sequence(items: list[Any], indent: str, first: str, out: list[str], depth: int) -> None:
+    """Lines of a non-empty block sequence: items start with ``indent + "- "``, the first with ``first``."""
+    if depth > _SAFE_DEPTH:
+        raise _Unsafe
+    inner = indent + "  "
+    lead = first
+    for v in items:
+        t = type(v)
+        if t is dict and v:
+            _mapping(v, inner, lead, out, depth + 1)
+        elif t is list and v:
+            _sequence(v, inner, lead + "- ", out, depth + 1)
+        elif t is dict:
+            out.append(f"{lead}{{}}\n")
+        elif t is list:
+            out.append(f"{lead}[]\n")
+        else:
+            out.append(f"{lead}{_scalar(v)}\n")
+        lead = indent + "- "
+
+
+def events_yaml(events: list[dict[str, Any]]) -> str:
+    """``yaml.dump(events, **DUMP_OPTIONS)`` for a list of event dicts (:func:`chanlog.model.event_to_dict`):
+    the same text, byte for byte. Events made only of plain JSON values whose strings are short and of
+    :data:`_SAFE` characters are written here directly (most recorded frames); any other event is written by
+    ``yaml.dump`` (:class:`FastDumper`). Proven equal by tests (``tests/test_journal.py``, Hypothesis over
+    JSON values)."""
+    pieces: list[str] = []
+    slow: list[dict[str, Any]] = []
+    for event in events:
+        if type(event) is dict and event:
+            out: list[str] = []
+            try:
+                _mapping(event, "  ", "- ", out, 1)
+            except _Unsafe:
+                pass
+            else:
+                if slow:
+                    pieces.append(yaml.dump(slow, **_FAST_OPTIONS))
+                    slow = []
+                pieces.append("".join(out))
+                continue
+        slow.append(event)
+    if slow:
+        pieces.append(yaml.dump(slow, **_FAST_OPTIONS))
+    return "".join(pieces)
 
 
 # -- journal records to events ------------------------------------------------------------------
@@ -328,7 +498,7 @@ def _part_events(path: Path, start: int, end: int, t0: float | None) -> Iterator
             if not raw.strip():
                 continue
             try:
-                rec = parse_json(raw)  # bounded depth and numbers (issue 16)
+                rec = load_json(raw)  # bounded depth and numbers (issue 16)
             except (ValueError, RecursionError):
                 if not raw.endswith(b"\n"):
                     return  # an incomplete last line
@@ -349,10 +519,10 @@ def _dump_part(path: Path, start: int, end: int, t0: float | None, part: Path) -
         for event in _part_events(path, start, end, t0):
             chunk.append(event_to_dict(event))
             if len(chunk) >= YAML_CHUNK:
-                fh.write(yaml.dump(chunk, **_FAST_OPTIONS))
+                fh.write(events_yaml(chunk))
                 chunk = []
         if chunk:
-            fh.write(yaml.dump(chunk, **_FAST_OPTIONS))
+            fh.write(events_yaml(chunk))
 
 
 def _write_in_parts(journal: Path, out: Path, limit: int | None, info: JournalInfo, head: Transcript,
@@ -432,13 +602,13 @@ def yaml_pieces(head: Transcript, events: Iterable[Event]) -> Iterator[str]:
             if not started:
                 yield "events:\n"
                 started = True
-            yield yaml.dump(chunk, **_FAST_OPTIONS)
+            yield events_yaml(chunk)
             chunk = []
     if chunk:
         if not started:
             yield "events:\n"
             started = True
-        yield yaml.dump(chunk, **_FAST_OPTIONS)
+        yield events_yaml(chunk)
     if not started:
         yield "events: []\n"
 
@@ -492,7 +662,7 @@ class TranscriptWriter:
         """Start writing ``out`` from the first ``limit`` bytes of ``journal``; the future gives
         ``(frames, connections)`` or raises :class:`JournalError`/``OSError``."""
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        parts = min(MAX_PARTS, max(1, cpus - 1)) if self.workers > 0 else 1  # forks only in a worker
+        parts = min(MAX_PARTS, max(1, cpus)) if self.workers > 0 else 1  # forks only in a worker
         args = (str(journal), str(out), limit, tail_gap, parts)
         try:
             return self._executor().submit(_write_job, *args)
