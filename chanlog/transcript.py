@@ -519,10 +519,15 @@ def _line_in(node: yaml.Node, path: str) -> int:
     return line
 
 
-def event_pieces(events: Iterable[Event], chunk: int = 16) -> Iterator[str]:
+def event_pieces(events: Iterable[Event], chunk: int = 16,
+                 dump: Callable[[list[dict[str, Any]]], str] | None = None) -> Iterator[str]:
     """The ``events:`` part of transcript YAML, ``chunk`` events at a time: after a head dumped without
-    events (:func:`head_piece`) the same bytes as :func:`dumps` gives for the whole transcript."""
+    events (:func:`head_piece`) the same bytes as :func:`dumps` gives for the whole transcript. ``dump``
+    writes a list of event mappings as a YAML sequence (default ``yaml.dump`` with :data:`DUMP_OPTIONS`;
+    the recorder's writer passes its faster emitter of the same bytes)."""
     from chanlog.model import event_to_dict
+
+    dump = dump or (lambda batch: yaml.dump(batch, **DUMP_OPTIONS))
 
     batch: list[dict[str, Any]] = []
     started = False
@@ -532,13 +537,13 @@ def event_pieces(events: Iterable[Event], chunk: int = 16) -> Iterator[str]:
             if not started:
                 yield "events:\n"
                 started = True
-            yield yaml.dump(batch, **DUMP_OPTIONS)
+            yield dump(batch)
             batch = []
     if batch:
         if not started:
             yield "events:\n"
             started = True
-        yield yaml.dump(batch, **DUMP_OPTIONS)
+        yield dump(batch)
     if not started:
         yield "events: []\n"
 
