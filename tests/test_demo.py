@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import CORPUS, EXAMPLE, REPO, need, need_example
 
-from chanlog.demo import ADDON, DemoError, find_mitmdump, run_demo
+from chanlog.demo import DemoError, find_mitmdump, run_demo
 from chanlog.diff import diff_transcripts
 from chanlog.render import render
 from chanlog.transcript import load
@@ -50,7 +50,7 @@ def test_demo_command_records_the_example_through_mitmdump_and_renders_it(tmp_pa
     assert out.read_text().startswith("# init_per_group\n")  # the session's name, not the file stem
     assert recorded_files[0].stem != "init_per_group"
     assert "```mermaid\nsequenceDiagram" in out.read_text()
-    for stage in ("fake node: ws://127.0.0.1:", f"recorder: mitmdump -s {ADDON} ", "play: init_per_group: played to the end",
+    for stage in ("fake node: ws://127.0.0.1:", f"recorder: mitmdump -s {subprocess_addon()} ", "play: init_per_group: played to the end",
                   "played to the end", "diff against the original: equal"):
         assert stage in done.stderr, stage
 
@@ -87,12 +87,20 @@ def test_missing_pieces_are_clear_errors(tmp_path: Path) -> None:
         run_demo(tmp_path, transcript=tmp_path / "absent.yaml")
 
 
+def subprocess_addon() -> Path:
+    """:data:`chanlog.demo.ADDON` as a ``python -m chanlog`` child sees it: the installed package's (site-packages
+    in CI, the clone with an editable install), which may differ from the one this test process imported."""
+    done = subprocess.run([sys.executable, "-c", "from chanlog.demo import ADDON; print(ADDON)"],
+                          capture_output=True, text=True, timeout=60, check=True)
+    return Path(done.stdout.strip())
+
+
 def test_addon_path_prints_the_shipped_recorder_script() -> None:
     done = subprocess.run([sys.executable, "-m", "chanlog", "addon-path"], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
     path = Path(done.stdout.strip())
-    assert done.stdout == f"{path}\n" and path == ADDON and path.is_file()
+    assert done.stdout == f"{path}\n" and path == subprocess_addon() and path.is_file()
     assert path.parent.name == "addons" and path.parent.parent.name == "chanlog"
     assert sorted(p.name for p in path.parent.iterdir() if p.suffix == ".py") == ["channel.py"]
     # the shipped script and the clone's addons/channel.py load the same recorder
