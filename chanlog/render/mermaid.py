@@ -89,38 +89,24 @@ def iter_flow(entries: Iterable[DocEntry], label_of: Callable[[DocEntry], str] |
     it. ``label_of`` gives an arrow's text (default :func:`arrow_label`). A generator holding one phase at
     a time: each phase is given out once the next one starts (issue 17, inputs of any size)."""
     phases: list[Phase] = [Phase(None)]
-    for entry in entries:
-        event = entry.event
-        if entry.hidden:
-            continue
-        if event.role not in ALIAS or event.role == "node":
-            raise RenderError(f"unknown role {event.role!r} (expected initiator or responder)",
-                              f"frame {entry.number}" if entry.number is not None else None)
-        if isinstance(event, Frame):
-            start = entry.starts
-            if start is not None and start != phases[-1].name:
-                if all(isinstance(a, str) for a in phases[-1].arrows):  # only notes so far: they open it
-                    phases[-1].name = start
-                else:
-                    moved: list[Arrow | str] = []
-                    while (phases[-1].arrows and isinstance(phases[-1].arrows[-1], str)
-                           and phases[-1].arrows[-1].endswith(_OPENS)):
-                        moved.insert(0, phases[-1].arrows.pop())
-                    phases.append(Phase(start, moved))
-                    done = phases.pop(0)
-                    if done.arrows:
-                        yield done
-            text = label_of(entry) if label_of is not None else arrow_label(event)
-            error = entry.error
-            if event.sender == "client":
-                phases[-1].arrows.append(Arrow(ALIAS[event.role], "N", text, False, entry.number, error))
-            else:
-                phases[-1].arrows.append(Arrow("N", ALIAS[event.role], text, True, entry.number, error))
-        elif isinstance(event, Open):
-            phases[-1].arrows.append(f"Note over {ALIAS[event.role]}{_OPENS}")
-        elif isinstance(event, Close):
-            code = f" ({event.code})" if event.code is not None else ""
-            phases[-1].arrows.append(f"Note over {ALIAS[event.role]}: closes the connection{code}")
+    for item in _flow_items(entries, label_of):
+        if isinstance(item, tuple):  # ("start", name): a frame starts a phase
+            start = item[1]
+            if start == phases[-1].name:
+                continue
+            if all(isinstance(a, str) for a in phases[-1].arrows):  # only notes so far: they open it
+                phases[-1].name = start
+                continue
+            moved: list[Arrow | str] = []
+            while (phases[-1].arrows and isinstance(phases[-1].arrows[-1], str)
+                   and phases[-1].arrows[-1].endswith(_OPENS)):
+                moved.insert(0, phases[-1].arrows.pop())
+            phases.append(Phase(start, moved))
+            done = phases.pop(0)
+            if done.arrows:
+                yield done
+        else:
+            phases[-1].arrows.append(item)
     yield from (p for p in phases if p.arrows)
 
 
