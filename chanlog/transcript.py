@@ -107,6 +107,17 @@ def _check_graph(root: yaml.Node) -> None:
         stack.extend((child, depth + 1) for child in children)
 
 
+def yaml_error(exc: yaml.YAMLError, filename: str,
+               error: type[ChanlogError] = TranscriptError) -> ChanlogError:
+    """``exc`` as one ``error`` naming ``filename:line`` (1-based) when PyYAML marks where it happened."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        what = "YAML syntax" if isinstance(exc, yaml.scanner.ScannerError | yaml.parser.ParserError) else "YAML"
+        return error(f"{what}: {exc.problem or exc.context}", f"{filename}{line}")
+    return error(f"YAML: {exc}", filename)
+
+
 def load_yaml(text: str, filename: str = "<yaml>", error: type[ChanlogError] = TranscriptError) -> Any:
     """Parse untrusted YAML ``text`` with :class:`JSONTypedLoader` (JSON types, no aliases or tags, bounded).
 
@@ -117,13 +128,8 @@ def load_yaml(text: str, filename: str = "<yaml>", error: type[ChanlogError] = T
         gc.disable()  # as they pile up, made loading large transcripts superlinear (2.6x per doubling)
     try:
         return yaml.load(text, Loader=JSONTypedLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark is not None else ""
-        what = "YAML syntax" if isinstance(exc, yaml.scanner.ScannerError | yaml.parser.ParserError) else "YAML"
-        raise error(f"{what}: {exc.problem or exc.context}", f"{filename}{line}") from None
     except yaml.YAMLError as exc:
-        raise error(f"YAML: {exc}", filename) from None
+        raise yaml_error(exc, filename, error) from None
     except RecursionError:  # the pure-Python composer (no libyaml) recurses once per level
         raise error(f"nested deeper than MAX_YAML_DEPTH ({MAX_YAML_DEPTH})", filename) from None
     finally:
@@ -369,13 +375,8 @@ class StreamedTranscript:
             loader = _ItemLoader(fh)
             try:
                 yield from self._items(loader, filename, head_only)
-            except yaml.MarkedYAMLError as exc:
-                mark = exc.problem_mark or exc.context_mark
-                line = f":{mark.line + 1}" if mark is not None else ""
-                what = "YAML syntax" if isinstance(exc, yaml.scanner.ScannerError | yaml.parser.ParserError) else "YAML"
-                raise TranscriptError(f"{what}: {exc.problem or exc.context}", f"{filename}{line}") from None
             except yaml.YAMLError as exc:
-                raise TranscriptError(f"YAML: {exc}", filename) from None
+                raise yaml_error(exc, filename) from None
             except UnicodeDecodeError as exc:
                 raise TranscriptError(f"not UTF-8 text: {exc.reason}", filename) from None
             finally:
