@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chanlog.errors import TranscriptError
-from chanlog.model import Close, Frame, Note, Open, Transcript, event_from_dict, parse_json_exact
+from chanlog.model import (
+    JSON_FORMATS,
+    Close,
+    Frame,
+    Note,
+    Open,
+    Transcript,
+    dump_json,
+    event_from_dict,
+    parse_json,
+    parse_json_exact,
+)
 
 
 @pytest.mark.parametrize("wire, fmt", [
@@ -91,3 +106,33 @@ def test_bad_events_name_the_key(event, where):
 
 def test_parse_json_exact_rejects_non_json():
     assert parse_json_exact("{") == (None, None)
+
+
+# -- JSON text formats ------------------------------------------------------------------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    max_leaves=40)
+
+
+@given(_json)
+def test_dump_json_matches_the_standard_encoder_in_every_format(value) -> None:
+    # the fast "pretty" writer must give json.dumps(indent=2)'s text exactly: imported logs are verified
+    # against it byte for byte
+    for fmt, kwargs in JSON_FORMATS.items():
+        assert dump_json(value, fmt) == json.dumps(value, **kwargs)
+    assert parse_json(dump_json(value)) == value
+
+
+def test_dump_json_pretty_falls_back_for_values_it_does_not_write_itself() -> None:
+    class Name(str):
+        pass
+
+    odd = {"int key": {1: Name("x")}, "tuple": (1, 2), "inf": float("inf"), "sub": True}
+    assert dump_json(odd) == json.dumps(odd, indent=2, ensure_ascii=False)
+    deep: list = []
+    for _ in range(5000):  # deeper than the recursion limit: the standard encoder's error, not a crash
+        deep = [deep]
+    with pytest.raises(RecursionError):
+        dump_json(deep)

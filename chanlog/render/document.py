@@ -111,9 +111,10 @@ def iter_doc_entries(events: Iterable[Event], describe: Describer | None = None,
             number += 1
             started = describe.phase(event) if describe is not None else None
             phase = started or phase
-            blobs = list(_find_blobs(event.data)) if event.is_json and _may_hold_blobs(event) else []
-            if event.is_json:
-                blobs = contracts.doc_blobs(event.data, number, blobs)
+            if event.is_json and _may_hold_blobs(event):  # most frames hold no encoded object at all
+                blobs = contracts.doc_blobs(event.data, number, list(_find_blobs(event.data)))
+            else:
+                blobs = []
             hidden = _hidden(event, hide, hidden_ids)
             yield DocEntry(number, event, blobs, phase, hidden, is_error(event), started)
         else:
