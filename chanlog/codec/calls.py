@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -426,17 +427,20 @@ class CallAnnotator:
         """Annotations for one frame's JSON ``data`` (``label`` names it in ``where``: ``frame 12``)."""
         self.frames += 1
         where = label or f"frame {self.frames}"
-        self._learn_code(data, where)
+        found = list(_walk(data, "", blobs=True))
+        self._learn_code(found, where)
         out = []
-        for path, key, text, parent in _walk(data, ""):
-            a = self._annotate(path, key, text, parent, where)
-            out.append(Annotation(a.path, a.kind, a.value, a.error, a.where, text))
+        for path, key, text, parent in found:
+            if key in self.KEYS and text[:3] != "tx_":
+                a = self._annotate(path, key, text, parent, where)
+                out.append(Annotation(a.path, a.kind, a.value, a.error, a.where, text))
         return out
 
-    def _learn_code(self, data: Any, where: str) -> None:
-        """Remember contract code in ``code`` fields and inside ``tx_`` blobs (create-contract updates)."""
-        for _path, key, text, _parent in _walk(data, "", blobs=True):
-            if key == "code":
+    def _learn_code(self, found: list[tuple[str, str, str, dict]], where: str) -> None:
+        """Remember contract code in ``code`` fields and inside ``tx_`` blobs (create-contract updates) of
+        one frame's :func:`_walk` (with ``blobs``)."""
+        for _path, key, text, _parent in found:
+            if key == "code" and text[:3] != "tx_":
                 try:
                     self.book.add(payload_of(text), where)
                 except CodecError:
@@ -530,23 +534,26 @@ def _walk(data: Any, path: str, blobs: bool = False) -> Iterator[tuple[str, str,
                 yield from _walk(v, f"{path}[{i}]", blobs)
 
 
-def _codes_in_tx(text: str) -> Iterator[bytes]:
-    """Contract code inside a ``tx_`` blob (``code`` fields of create-contract updates and transactions)."""
-    from chanlog.decode import Decoded, annotate
+@functools.lru_cache(maxsize=1024)
+def _codes_in_tx(text: str) -> tuple[bytes, ...]:
+    """Contract code inside a ``tx_`` blob (``code`` fields of create-contract updates and transactions).
+    Remembers the last 1,024 blobs: a session sends each transaction several times (sign request, signed
+    reply, update report)."""
+    from chanlog.decode import Decoded, annotate, encode_bytes
 
     try:
         root = annotate(text)
     except Exception:  # noqa: BLE001 - annotate never raises by contract; be safe in a renderer
-        return
+        return ()
+    codes = []
     for node in root.walk():
         if isinstance(node, Decoded) and node.error is None:
             code = node.fields.get("code")
             if isinstance(code, Decoded) and code.type == "compiler_sophia":
-                from chanlog.decode import encode_bytes
-
-                yield encode_bytes(code)
+                codes.append(encode_bytes(code))
             elif code is not None and getattr(code, "payload", None):
-                yield code.payload
+                codes.append(code.payload)
+    return tuple(codes)
 
 
 class DecodedText(str):

@@ -11,9 +11,10 @@ from markupsafe import Markup, escape
 _CODE_SPAN = re.compile(r"(`+)(.+?)\1")
 
 
+@functools.lru_cache(maxsize=1024)
 def describe_html(sentence: str) -> Markup:
     """A description (Markdown from the description table: text and code spans) as HTML: everything
-    escaped, code spans as ``<code>``."""
+    escaped, code spans as ``<code>``. Remembers the last 1,024 sentences (a session repeats a few)."""
     out: list[str] = []
     pos = 0
     for match in _CODE_SPAN.finditer(sentence):

@@ -10,10 +10,11 @@ render. HTML pages load Mermaid from a URL, or from a local file copied once to 
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,26 @@ def render_job(job: Job) -> Summary:
     return summary
 
 
+#: Allocations between two young-generation collections in a worker (Python's default: 700). A page's render
+#: allocates millions of small containers that reference counting frees; collecting ~30 times less often
+#: saves about a tenth of a worker's time, and a page's cyclic garbage is still collected.
+WORKER_GC_THRESHOLD = 20_000
+
+
+def _worker_start() -> None:
+    """A render worker's set-up: what it inherited (modules, templates) moved out of the collector's sight
+    (``gc.freeze``), young collections less frequent (:data:`WORKER_GC_THRESHOLD`)."""
+    gc.freeze()
+    gc.set_threshold(WORKER_GC_THRESHOLD, *gc.get_threshold()[1:])
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def write_page(target: Path, text: str) -> None:
     """Write a generated page whole or not at all (a temporary file beside it, then ``os.replace``); not
     fsynced: a page can be generated again, and a site has many."""
@@ -246,12 +267,16 @@ def render_site(paths: Iterable[str | Path], outdir: Path, fmt: str = "md", layo
             summaries.append(render_job(job))
             if progress is not None:
                 progress(summaries[-1])
-    else:
-        with ProcessPoolExecutor(workers) as pool:
-            for summary in pool.map(render_job, work, chunksize=max(1, len(work) // (workers * 8))):
-                summaries.append(summary)
+    else:  # largest inputs first, one at a time: the last pages to finish are small ones, so no core idles long
+        done: list[Summary | None] = [None] * len(work)
+        with ProcessPoolExecutor(workers, initializer=_worker_start) as pool:
+            futures = {pool.submit(render_job, work[i]): i
+                       for i in sorted(range(len(work)), key=lambda i: -_size(work[i].source))}
+            for future in as_completed(futures):
+                summary = done[futures[future]] = future.result()
                 if progress is not None:
                     progress(summary)
+        summaries = [s for s in done if s is not None]
     index = outdir / f"index{FORMATS[fmt]}"
     try:
         write_page(index, render_index(summaries, fmt, template_dir, asset))
