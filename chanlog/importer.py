@@ -249,6 +249,24 @@ class _Lines:
         self.current = next(self._it, None)
         self.number += 1
 
+    def until(self, end: str) -> list[str] | None:
+        """The lines from the current one up to (not including) the next line equal to ``end``, which becomes
+        the current line; ``None`` when the input ends first (a fence's body, read in one loop)."""
+        if self.current is None:
+            return None
+        if self.current == end:
+            return []
+        body = [self.current]
+        for line in self._it:
+            if line == end:
+                self.number += len(body)
+                self.current = line
+                return body
+            body.append(line)
+        self.number += len(body)
+        self.current = None
+        return None
+
 
 def _parse_markdown(source: Iterator[str], filename: str) -> Iterator[_Entry]:
     lines = _Lines(source)
@@ -274,11 +292,8 @@ def _parse_markdown(source: Iterator[str], filename: str) -> Iterator[_Entry]:
             fence_line = lines.number
             lines.advance()
             start = lines.number
-            body: list[str] = []
-            while lines.current is not None and lines.current != opening[1]:
-                body.append(lines.current)
-                lines.advance()
-            if lines.current is None:
+            body = lines.until(opening[1])
+            if body is None:
                 raise LogImportError(f"unterminated fence (no closing {opening[1]})", f"{filename}:{fence_line}")
             entry.body, entry.body_line, entry.lang = "\n".join(body), start, lang
             lines.advance()

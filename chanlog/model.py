@@ -129,8 +129,7 @@ def parse_json(text: str | bytes) -> Any:
     if isinstance(text, bytes | bytearray):
         text = bytes(text).decode("utf-8")
     try:  # numbers are few in a frame: checking each one is cheaper than scanning the text for long ones
-        data = json.loads(text, parse_constant=_refuse_constant, parse_int=_BOUNDED_INT,
-                          parse_float=_BOUNDED_FLOAT)
+        data = _DECODER.decode(text)
     except _NumberTooLong as exc:
         raise JSONLimitError(exc.args[0], text, max(text.find(exc.args[1]), 0)) from None
     except _NotJSON as exc:
@@ -181,12 +180,13 @@ def _finite_float(digits: str) -> float:
     return value
 
 
-_BOUNDED_INT = _bounded(int)
-_BOUNDED_FLOAT = _bounded(_finite_float)
-
-
 def _refuse_constant(name: str) -> Any:
     raise _NotJSON(f"{name} is not a JSON value", name)
+
+
+#: The one decoder :func:`parse_json` uses (``json.loads`` with arguments makes a new one per call).
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_int=_bounded(int),
+                            parse_float=_bounded(_finite_float))
 
 
 def _too_deep(text: str) -> JSONLimitError:
