@@ -77,6 +77,8 @@ class DocEntry:
     """An error reply or ``channels.error``."""
     starts: str | None = None
     """The phase this frame starts (from the description table), if any."""
+    description: str | None = None
+    """The frame's one-line description (Markdown: text and code spans) from the description table."""
 
 
 def doc_entries(transcript: Transcript, describe: Describer | None = None,
@@ -116,7 +118,8 @@ def iter_doc_entries(events: Iterable[Event], describe: Describer | None = None,
             else:
                 blobs = []
             hidden = _hidden(event, hide, hidden_ids)
-            yield DocEntry(number, event, blobs, phase, hidden, is_error(event), started)
+            yield DocEntry(number, event, blobs, phase, hidden, is_error(event), started,
+                           describe(event) if describe is not None else None)
         else:
             yield DocEntry(None, event, phase=phase)
 
