@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jinja2
+
 from chanlog.errors import ChanlogError, RenderError
 from chanlog.model import Transcript
 
@@ -190,6 +192,25 @@ def render_job(job: Job) -> Summary:
 WORKER_GC_THRESHOLD = 20_000
 
 
+def _preload(job: Job) -> None:
+    """Import what a render worker needs and compile its template in this process before the pool starts
+    (workers started by ``fork`` inherit them instead of each paying for them); errors are left to the
+    workers, which report them per input."""
+    try:
+        import chanlog.codec.calls  # noqa: F401 - contract values in every page
+        import chanlog.decode  # noqa: F401 - the decoder behind every tree
+        import chanlog.importer  # noqa: F401 - node logs
+        from chanlog.render import LAYOUTS, environment
+        from chanlog.render.describe import load_descriptions
+
+        html = job.fmt == "html"
+        env = environment(str(job.template_dir) if job.template_dir is not None else None, html)
+        env.get_template(LAYOUTS["html" if html else job.layout])
+        load_descriptions(job.descriptions, job.template_dir)
+    except (ChanlogError, OSError, ImportError, jinja2.TemplateError):
+        pass
+
+
 def _worker_start() -> None:
     """A render worker's set-up: what it inherited (modules, templates) moved out of the collector's sight
     (``gc.freeze``), young collections less frequent (:data:`WORKER_GC_THRESHOLD`)."""
@@ -269,6 +290,7 @@ def render_site(paths: Iterable[str | Path], outdir: Path, fmt: str = "md", layo
                 progress(summaries[-1])
     else:  # largest inputs first, one at a time: the last pages to finish are small ones, so no core idles long
         done: list[Summary | None] = [None] * len(work)
+        _preload(work[0])
         with ProcessPoolExecutor(workers, initializer=_worker_start) as pool:
             futures = {pool.submit(render_job, work[i]): i
                        for i in sorted(range(len(work)), key=lambda i: -_size(work[i].source))}
