@@ -232,3 +232,17 @@ def test_an_output_folder_inside_the_input_folder_is_not_read_back(tree):
     for _ in range(2):
         summaries = render_site([tree], out, jobs=1)
         assert sorted(s.page for s in summaries) == ["a/b/close.md", "a/broken-2.md", "a/broken.md", "hostile.md"]
+
+
+def test_a_pool_gives_the_pages_and_summaries_of_one_process_in_input_order(tree, tmp_path):
+    """Workers take the largest inputs first; what they give back is still in input order, and the same."""
+    from chanlog.render.site import find_inputs, render_site
+
+    one = render_site([tree], tmp_path / "one", fmt="html", jobs=1)
+    two = render_site([tree], tmp_path / "two", fmt="html", jobs=2)
+    assert [s.source for s in one] == [str(f) for f, _ in find_inputs([tree])] == [s.source for s in two]
+    assert [s.failure for s in one] == [s.failure for s in two]
+    pages = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*.html"))
+    assert len(pages) == 3  # two sessions (two inputs are broken) and the index
+    for page in pages:
+        assert (tmp_path / "one" / page).read_bytes() == (tmp_path / "two" / page).read_bytes(), page
