@@ -706,3 +706,68 @@ def test_text_field_is_what_json_dumps_writes(value: str | bytes) -> None:
     except UnicodeDecodeError:
         expected = None
     assert jmod.text_field(content) == expected
+
+
+_FRAME_TEXTS = st.one_of(
+    _JSON_VALUES.map(lambda v: json.dumps(v, separators=(",", ":"), ensure_ascii=False)),
+    _JSON_VALUES.map(json.dumps),
+    st.sampled_from([COMPACT, SPACED, ODD, PRETTY, '"a,b"', "[]", "1e400", '{"n":1E5}', "[" * 200 + "]" * 200,
+                     '{"a":"\\u00e9"}', '{"a":1,"a":2}', "NaN", ""]),
+    st.text(max_size=20),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=_FRAME_TEXTS, ts=st.one_of(st.floats(allow_nan=True), st.integers(-5, 10 ** 12), st.none()),
+       t0=st.one_of(st.none(), st.floats(0, 2e9)), injected=st.sampled_from([False, True, None, 1]),
+       role=st.sampled_from(["initiator", "responder", "node", 1]), sender=st.sampled_from(["client", "node", "x"]),
+       conn=st.sampled_from([0, 3, -1, 10 ** 7, True, "0"]), binary=st.booleans())
+def test_record_to_dict_is_event_to_dict_of_record_to_event(text, ts, t0, injected, role, sender, conn,
+                                                           binary) -> None:
+    from chanlog.model import event_to_dict
+
+    rec = {"kind": "frame", "conn": conn, "role": role, "from": sender, "ts": ts, "text": text}
+    if injected is not None:
+        rec["injected"] = injected
+    if binary:
+        rec["binary"] = "AAAA"
+    try:
+        expected = event_to_dict(wmod.record_to_event(rec, t0))
+    except (KeyError, TypeError, ValueError) as exc:
+        with pytest.raises(type(exc)):
+            wmod.record_to_dict(rec, t0)
+        return
+    got = wmod.record_to_dict(rec, t0)
+    assert got == expected and list(got) == list(expected)
+    assert [type(v) for v in got.values()] == [type(v) for v in expected.values()]
+
+
+def test_quick_scan_finds_what_the_full_scan_finds(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    w = JournalWriter(path)
+    w.header("s1", "s1.yaml", "2025-01-01T00:00:00+00:00", 100.0)
+    w.open_record(0, "initiator", 100.0, URL_I.replace("&protocol=json-rpc", ""), n=1)
+    w.frame_record(0, "initiator", "node", 100.5, b'"no id"', True, n=2)
+    w.frame_record(0, "initiator", "node", 101.0, COMPACT.encode(), True, n=3)  # the protocol
+    w.frame_record(0, "initiator", "client", 102.0, b'{"params":{"channel_id":"ch_client"}}', True, n=4)
+    w.frame_record(0, "initiator", "node", 103.0, b'{"params":{"channel_id":"ch_q"}}', True, n=5)
+    w.frame_record(0, "initiator", "node", 104.0, b'{"params":{"channel_id":"ch_later"}}', True, n=6)
+    w.close()
+    size = path.stat().st_size
+    with open(path, "ab") as fh:
+        fh.write(b'{"kind":"frame","conn":0,"role":"initiator","from":"node","ts":105.0,"te')  # cut off
+    full, quick = scan(path), scan(path, quick=True)
+    assert (full.frames, full.channel_id, full.protocol, full.truncated, full.last_ts) == (5, "ch_q", "json-rpc",
+                                                                                          8, 104.0)
+    assert quick == full
+    # a quick scan does not parse frame lines once the protocol and channel are known: a bad one is found
+    # when the transcript is written
+    with open(path, "r+b") as fh:
+        fh.truncate(size)
+        fh.seek(0, 2)
+        fh.write(b'{"kind":"frame","conn":0,"role":"initiator","from":"node","ts":105.0,"text":"\\q"}\n')
+    with pytest.raises(JournalError, match=r"j.jsonl:8: not a JSON record"):
+        scan(path)
+    assert scan(path, quick=True).frames == 6
+    with pytest.raises(JournalError, match=r"j.jsonl:8: not a JSON record"):
+        write_transcript(path, tmp_path / "out.yaml")
