@@ -4,7 +4,7 @@
 memory: the journal is read twice (a quick scan, then a stream of event mappings: :func:`record_to_dict`
 makes those of compact JSON frames, most of them, without model objects and parsing each text once), the
 YAML is written a chunk of :data:`YAML_CHUNK` events at a time (:func:`events_yaml`: recorded frames of
-plain strings and numbers written directly, the rest through ``yaml.dump`` with a representer for JSON data,
+plain strings and numbers written directly, the rest through libyaml's C emitter with a representer for JSON data,
 :class:`FastDumper`; the same bytes as ``yaml.dump`` either way) to a temporary file that is renamed over
 the target. ``chanlog recover`` calls it directly.
 
