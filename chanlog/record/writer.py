@@ -8,8 +8,8 @@ plain strings and numbers written directly, the rest through libyaml's C emitter
 :class:`FastDumper`; the same bytes as ``yaml.dump`` either way) to a temporary file that is renamed over
 the target. ``chanlog recover`` calls it directly.
 
-:class:`TranscriptWriter` runs those writes in a pool of worker processes at a lower CPU priority
-(``os.nice``), several sessions at a time, so that a 200k-frame transcript being written does not take the
+:class:`TranscriptWriter` runs those writes in a pool of worker processes at the lowest CPU priority
+(``SCHED_IDLE`` on Linux, else ``os.nice``), several sessions at a time, so that a 200k-frame transcript being written does not take the
 proxy's CPU or hold its GIL: live sessions are not slowed.
 
 Gaps (``gap`` records: frames the recorder could not write, disk full) become ``source.gaps`` in the
@@ -69,7 +69,7 @@ MAX_CONN = 1_000_000
 MAX_GAPS_LISTED = 1000
 #: Worker processes that write transcripts by default (``chanlog_writers``).
 DEFAULT_WORKERS = 2
-#: ``os.nice`` increment of the worker processes: the proxy keeps the CPU first.
+#: ``os.nice`` increment of the worker processes where ``SCHED_IDLE`` is not available (:func:`_worker_init`).
 WORKER_NICE = 10
 #: A worker process writes a transcript of at least this many frames in parts, one process per CPU (at most
 #: :data:`MAX_PARTS`; at their lower priority the proxy still comes first on every CPU), joined in order.
@@ -713,7 +713,14 @@ def _as_dict(event: Event | dict[str, Any]) -> dict[str, Any]:
 
 
 def _worker_init() -> None:
-    """Worker process start: lower its CPU priority so that the proxy comes first."""
+    """Worker process start: the lowest CPU priority there is, so that the proxy comes first: on Linux the
+    ``SCHED_IDLE`` policy (it runs when a CPU has nothing else to do, and the proxy takes the CPU back the
+    moment it wakes up), else ``os.nice`` by :data:`WORKER_NICE`. The processes it forks inherit it."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        return
+    except (AttributeError, OSError):  # pragma: no cover - not Linux, or not permitted
+        pass
     try:
         os.nice(WORKER_NICE)
     except OSError:  # pragma: no cover - not permitted here
