@@ -771,3 +771,28 @@ def test_quick_scan_finds_what_the_full_scan_finds(tmp_path: Path) -> None:
     assert scan(path, quick=True).frames == 6
     with pytest.raises(JournalError, match=r"j.jsonl:8: not a JSON record"):
         write_transcript(path, tmp_path / "out.yaml")
+
+
+def test_a_deep_frame_behind_unicode_escapes_is_kept_as_text_in_parts(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wmod, "PARALLEL_FRAMES", 2)
+    deep = "[" * 200 + "]" * 200
+    line = json.dumps({"kind": "frame", "conn": 0, "role": "initiator", "from": "node", "ts": 1.0, "n": 2,
+                       "text": deep}, separators=(",", ":")).replace("[", "\\u005b")
+    path = tmp_path / "j.jsonl"
+    w = JournalWriter(path)
+    w.header("s", "s.yaml", "now", 0.0)
+    w.open_record(0, "initiator", 0.0, URL_I, n=1)
+    w.close()
+    with open(path, "a") as fh:
+        fh.write(line + "\n")
+    w = JournalWriter(path)
+    for i in range(4):
+        w.frame_record(0, "initiator", "client", 2.0 + i, COMPACT.encode(), True, n=3 + i)
+    w.close()
+    one, split = tmp_path / "one.yaml", tmp_path / "split.yaml"
+    write_transcript(path, one)
+    write_transcript(path, split, parts=2)
+    assert split.read_bytes() == one.read_bytes()
+    (_, frame), *_ = tmod.load(one).frames()
+    assert frame.text == deep and frame.fmt is None

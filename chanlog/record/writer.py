@@ -377,19 +377,20 @@ def record_to_event(rec: dict[str, Any], t0: float | None) -> Event | None:
 _COMPACT = json.JSONEncoder(**JSON_FORMATS["compact"])
 
 
-def record_to_dict(rec: dict[str, Any], t0: float | None) -> dict[str, Any] | None:
+def record_to_dict(rec: dict[str, Any], t0: float | None, shallow: bool = False) -> dict[str, Any] | None:
     """``event_to_dict(record_to_event(rec, t0))``: the same mapping, the same errors. A text frame of
     compact JSON (what clients and the node send) is put together here directly (:func:`_compact_frame`:
-    its text parsed once, no :class:`chanlog.model.Frame` made); any other record goes the long way."""
+    its text parsed once, no :class:`chanlog.model.Frame` made); any other record goes the long way.
+    ``shallow``: the caller knows the text holds at most :data:`MAX_JSON_DEPTH` brackets."""
     if rec.get("kind") == "frame":
-        d = _compact_frame(rec, t0)
+        d = _compact_frame(rec, t0, shallow)
         if d is not None:
             return d
     event = record_to_event(rec, t0)
     return None if event is None else event_to_dict(event)
 
 
-def _compact_frame(rec: dict[str, Any], t0: float | None) -> dict[str, Any] | None:
+def _compact_frame(rec: dict[str, Any], t0: float | None, shallow: bool = False) -> dict[str, Any] | None:
     """The event mapping of a well-formed frame record whose text is JSON that the compact style writes
     back byte for byte and nests at most :data:`MAX_JSON_DEPTH` deep (what :func:`frame_from_text` makes
     of it); ``None`` for anything else (the caller then takes the long way, which checks and reports)."""
@@ -398,7 +399,7 @@ def _compact_frame(rec: dict[str, Any], t0: float | None) -> dict[str, Any] | No
     if (type(text) is not str or role not in ROLES or sender not in SENDERS or type(conn) is not int
             or not 0 <= conn <= MAX_CONN or type(injected) is not bool or "binary" in rec
             or "\n" in text or ('":' not in text and "," in text)  # frame_from_text guesses another style
-            or text.count("[") + text.count("{") > MAX_JSON_DEPTH):
+            or (not shallow and text.count("[") + text.count("{") > MAX_JSON_DEPTH)):
         return None
     try:
         data = CHECKED_DECODER.decode(text)
@@ -591,16 +592,21 @@ def _part_events(path: Path, start: int, end: int, t0: float | None) -> Iterator
                 raw = raw[:len(raw) - (pos - end)]
             if not raw.strip():
                 continue
+            # without \u escapes, a frame's text has the brackets its line has: few in the line, few in the text
+            shallow = raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH and b"\\u" not in raw
             try:
-                rec = load_json(raw)  # bounded depth and numbers (issue 16)
+                rec = CHECKED_DECODER.decode(raw.decode()) if shallow else load_json(raw)  # issue 16's limits
             except (ValueError, RecursionError):
-                if not raw.endswith(b"\n"):
-                    return  # an incomplete last line
-                raise JournalError("not a JSON record", f"{path}: byte {where}") from None
+                try:
+                    rec = load_json(raw)  # what it says, or its error
+                except (ValueError, RecursionError):
+                    if not raw.endswith(b"\n"):
+                        return  # an incomplete last line
+                    raise JournalError("not a JSON record", f"{path}: byte {where}") from None
             if not isinstance(rec, dict):
                 raise JournalError("a journal record is a JSON object", f"{path}: byte {where}")
             try:
-                event = record_to_dict(rec, t0)
+                event = record_to_dict(rec, t0, shallow)
             except (KeyError, TypeError, ValueError) as exc:
                 raise JournalError(f"malformed record: {exc}", f"{path}: byte {where}") from None
             if event is not None:
