@@ -4,13 +4,14 @@
 memory: the journal is read twice (a quick scan, then a stream of event mappings: :func:`record_to_dict`
 makes those of compact JSON frames, most of them, without model objects and parsing each text once), the
 YAML is written a chunk of :data:`YAML_CHUNK` events at a time (:func:`events_yaml`: recorded frames of
-plain strings and numbers written directly, the rest through libyaml's C emitter with a representer for JSON data,
-:class:`FastDumper`; the same bytes as ``yaml.dump`` either way) to a temporary file that is renamed over
-the target. ``chanlog recover`` calls it directly.
+plain strings and numbers written directly, the rest through libyaml's C emitter with a representer for
+JSON data, :class:`FastDumper`; the same bytes as ``yaml.dump`` either way) to a temporary file that is
+renamed over the target. A long journal is converted in parts, one process per CPU, joined in order.
+``chanlog recover`` calls it directly.
 
 :class:`TranscriptWriter` runs those writes in a pool of worker processes at the lowest CPU priority
-(``SCHED_IDLE`` on Linux, else ``os.nice``), several sessions at a time, so that a 200k-frame transcript being written does not take the
-proxy's CPU or hold its GIL: live sessions are not slowed.
+(``SCHED_IDLE`` on Linux, else ``os.nice``), several sessions at a time, so that a 200k-frame transcript
+being written does not take the proxy's CPU or hold its GIL: live sessions are not slowed.
 
 Gaps (``gap`` records: frames the recorder could not write, disk full) become ``source.gaps`` in the
 transcript, each placed by ``after_event`` (the number of events before it) and saying which frames of
