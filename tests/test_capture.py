@@ -851,3 +851,32 @@ def test_shutdown_while_the_disk_is_still_full_says_what_is_missing(tmp_path: Pa
         addon.done()
     assert "at shutdown its journal still cannot be written" in caplog.text
     assert "1 frames (4 bytes) lost: initiator conn 0 frames 2-2" in caplog.text
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "SCHED_IDLE"), reason="SCHED_IDLE is Linux only")
+def test_transcript_writer_processes_run_at_idle_priority(tmp_path: Path) -> None:
+    import os
+
+    from chanlog.record.writer import TranscriptWriter
+
+    writer = TranscriptWriter(1)
+    try:
+        policy = writer._executor().submit(os.sched_getscheduler, 0).result(timeout=60)
+        # what the worker's forked parts inherit
+        child = writer._executor().submit(_policy_of_a_forked_child).result(timeout=60)
+    finally:
+        writer.shutdown()
+    assert policy == child == os.SCHED_IDLE
+    assert os.sched_getscheduler(0) != os.SCHED_IDLE  # this process (the proxy's place) is untouched
+
+
+def _policy_of_a_forked_child() -> int:
+    import os
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, bytes([os.sched_getscheduler(0)]))
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return os.read(read, 1)[0]
