@@ -606,7 +606,7 @@ def iter_records(path: Path, limit: int | None = None, first: int = 1,
                     raw = raw[:remaining]
                 remaining -= len(raw)
             lineno += 1
-            if lineno < first or not raw.strip():
+            if lineno < first or not raw or raw.isspace():  # isspace: strip would copy the line
                 continue
             if last is not None and lineno > last:
                 break

@@ -615,7 +615,7 @@ def _part_events(path: Path, start: int, end: int, t0: float | None) -> Iterator
             where, pos = pos, pos + len(raw)
             if pos > end:
                 raw = raw[:len(raw) - (pos - end)]
-            if not raw.strip():
+            if not raw or raw.isspace():
                 continue
             # without \u escapes, a frame's text has the brackets its line has: few in the line, few in the text
             shallow = raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH and b"\\u" not in raw
