@@ -29,6 +29,8 @@ import operator
 import os
 import re
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -76,6 +78,9 @@ WORKER_NICE = 10
 #: :data:`MAX_PARTS`; at their lower priority the proxy still comes first on every CPU), joined in order.
 PARALLEL_FRAMES = 20_000
 MAX_PARTS = 4
+#: Seconds between a worker process's checks that the proxy that started it is still there (a proxy killed
+#: with SIGKILL cannot stop its workers: they exit by themselves once idle).
+PARENT_CHECK_SECONDS = 1.0
 
 _STR, _INT, _BOOL, _NULL = ("tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:bool",
                             "tag:yaml.org,2002:null")
@@ -743,10 +748,27 @@ def _as_dict(event: Event | dict[str, Any]) -> dict[str, Any]:
 # -- writing off the proxy's event loop -----------------------------------------------------------
 
 
-def _worker_init() -> None:
+_busy = threading.Lock()  # held by a worker process while it writes a transcript
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In a worker process: exit once the process that started it is gone and no write is under way."""
+    while True:
+        time.sleep(PARENT_CHECK_SECONDS)
+        if os.getppid() != parent:
+            with _busy:
+                os._exit(0)
+
+
+def _worker_init(parent: int | None = None) -> None:
     """Worker process start: the lowest CPU priority there is, so that the proxy comes first: on Linux the
     ``SCHED_IDLE`` policy (it runs when a CPU has nothing else to do, and the proxy takes the CPU back the
-    moment it wakes up), else ``os.nice`` by :data:`WORKER_NICE`. The processes it forks inherit it."""
+    moment it wakes up), else ``os.nice`` by :data:`WORKER_NICE`. The processes it forks inherit it. A
+    thread watches ``parent`` (the proxy's process id): should it be killed, the worker exits after the
+    write it is doing."""
+    if parent is not None:
+        threading.Thread(target=_exit_with_parent, args=(parent,), name="chanlog-parent-watch",
+                         daemon=True).start()
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
         return
@@ -761,7 +783,8 @@ def _worker_init() -> None:
 def _write_job(journal: str, out: str, limit: int | None, tail_gap: dict[str, Any] | None,
                parts: int = 1) -> tuple[int, int]:
     """The job a worker runs: :func:`write_transcript`; returns ``(frames, connections)``."""
-    info = write_transcript(Path(journal), Path(out), limit=limit, tail_gap=tail_gap, parts=parts)
+    with _busy:
+        info = write_transcript(Path(journal), Path(out), limit=limit, tail_gap=tail_gap, parts=parts)
     return info.frames, info.connections
 
 
@@ -781,6 +804,7 @@ class TranscriptWriter:
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chanlog-writer")
             else:
                 self._pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_worker_init,
+                                                 initargs=(os.getpid(),),
                                                  mp_context=multiprocessing.get_context("spawn"))
         return self._pool
 
