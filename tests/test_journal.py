@@ -796,3 +796,34 @@ def test_a_deep_frame_behind_unicode_escapes_is_kept_as_text_in_parts(tmp_path: 
     assert split.read_bytes() == one.read_bytes()
     (_, frame), *_ = tmod.load(one).frames()
     assert frame.text == deep and frame.fmt is None
+
+
+def test_parts_started_before_the_scan_are_dropped_when_the_journal_cannot_be_split(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wmod, "PARALLEL_FRAMES", 5)
+    path = tmp_path / "j.jsonl"
+    w = JournalWriter(path)
+    w.header("s", "s.yaml", "now", 100.0)
+    w.open_record(1, "initiator", 100.0, URL_I, n=1)  # connection 1 first: not numbered in order
+    w.open_record(0, "responder", 100.0, URL_R, n=2)
+    for i in range(40):
+        w.frame_record(i % 2, ROLES_[1 - i % 2], "node", 100.0 + i, f'{{"i":{i}}}'.encode(), True, n=3 + i)
+    w.close()
+    started, dropped = [], []
+    real_start = wmod._start_parts
+
+    def start(*a):
+        parts = real_start(*a)
+        started.append(parts)
+        if parts is not None:
+            real_drop = parts.drop
+            parts.drop = lambda: dropped.append(parts) or real_drop()
+        return parts
+
+    monkeypatch.setattr(wmod, "_start_parts", start)
+    one, split = tmp_path / "one.yaml", tmp_path / "split.yaml"
+    write_transcript(path, one)
+    write_transcript(path, split, parts=2)
+    assert split.read_bytes() == one.read_bytes()
+    assert started and started[0] is not None and dropped == started  # started before the scan, then dropped
+    assert not started[0].children and not [p for p in tmp_path.iterdir() if ".part" in p.name]

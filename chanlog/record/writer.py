@@ -28,12 +28,14 @@ import multiprocessing
 import operator
 import os
 import re
+import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -450,7 +452,11 @@ def _compact_frame(rec: dict[str, Any], t0: float | None, shallow: bool = False)
 
 
 def _t0(info: JournalInfo) -> float | None:
-    t0 = info.header.get("t0")
+    return _header_t0(info.header)
+
+
+def _header_t0(header: dict[str, Any]) -> float | None:
+    t0 = header.get("t0")
     return float(t0) if type(t0) in (int, float) and math.isfinite(t0) else None
 
 
@@ -589,15 +595,29 @@ def write_transcript(journal: Path, out: Path | str, limit: int | None = None,
     journal could not take (the session ended while its disk was full), listed last in ``source.gaps``.
     ``parts`` > 1 (only in a process of its own: it forks): a journal of at least :data:`PARALLEL_FRAMES`
     frames, without merged blocks, is converted in that many parts at once, joined in order (the same
-    bytes). Returns the scan of the journal. Raises :class:`JournalError` for a bad journal, ``OSError`` when
-    ``out`` cannot be written.
+    bytes); without ``info``, the other parts start before the scan, which runs beside them (and are
+    dropped if the scan finds the journal cannot be split). Returns the scan of the journal. Raises
+    :class:`JournalError` for a bad journal, ``OSError`` when ``out`` cannot be written.
     """
-    info = info or scan(journal, limit, quick=True)  # every record is read again below, and checked
-    head = transcript_head(info, place_gaps(journal, info, limit, tail_gap) or None)
-    if (parts > 1 and str(out) != "-" and hasattr(os, "fork") and info.frames >= PARALLEL_FRAMES
-            and not info.blocks and info.partial_merge is None and info.numbered_in_order
-            and info.header_line == 1 and _write_in_parts(journal, Path(out), limit, info, head, parts)):
-        return info
+    split = parts > 1 and str(out) != "-" and hasattr(os, "fork")
+    started = _start_parts(journal, Path(out), limit, parts) if split and info is None else None
+    try:
+        info = info or scan(journal, limit, quick=True)  # every record is read again below, and checked
+        head = transcript_head(info, place_gaps(journal, info, limit, tail_gap) or None)
+    except BaseException:
+        if started is not None:
+            started.drop()
+        raise
+    if started is not None and started.bounds[-1] != info.size:  # the file grew meanwhile: split it again
+        started.drop()
+        started = None
+    if (split and info.frames >= PARALLEL_FRAMES and not info.blocks and info.partial_merge is None
+            and info.numbered_in_order and info.header_line == 1):
+        started = started or _start_parts(journal, Path(out), info.size, parts)
+        if started is not None and _write_in_parts(started, Path(out), head):
+            return info
+    elif started is not None:
+        started.drop()
     events = iter_event_dicts(journal, limit=limit, info=info)
     if str(out) == "-":
         for piece in yaml_pieces(head, events):
@@ -666,71 +686,120 @@ class _PartFailed(Exception):
     """A part of a transcript written in parts could not be written."""
 
 
-def _write_in_parts(journal: Path, out: Path, limit: int | None, info: JournalInfo, head: Transcript,
-                    parts: int) -> bool:
-    """:func:`write_transcript` in ``parts`` processes: this one writes the first part straight into the
-    transcript's temporary file while ``parts - 1`` forked ones write the others to files of their own,
-    appended in order after it. False (nothing written) when a part fails, for the caller to write it in
-    one piece (and report the error with its line)."""
-    import tempfile
+#: How much of the journal the process writing a transcript in parts converts itself, against 1 for each
+#: process it forks: it also scans the journal and copies the other parts into the transcript.
+PARENT_WEIGHT = 0.7
 
-    end = limit if limit is not None else info.size
-    with open(journal, "rb") as fh:
-        start = len(fh.readline())
-        bounds = [start]
-        for k in range(1, parts):
-            fh.seek(max(bounds[-1], start + (end - start) * k // parts))
-            fh.readline()
-            bounds.append(min(end, max(bounds[-1], fh.tell())))
-        bounds.append(end)
-    t0 = _t0(info)
-    files = []
-    for _ in range(1, parts):
-        fd, name = tempfile.mkstemp(prefix=f".{out.name}.part", suffix=".tmp", dir=out.parent)
-        os.close(fd)
-        files.append(Path(name))
-    children: list[int] = []
-    try:
-        for k in range(1, parts):
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - runs in the child
-                code = 1
-                try:
-                    _dump_part(journal, bounds[k], bounds[k + 1], t0, files[k - 1])
-                    code = 0
-                finally:
-                    os._exit(code)
-            children.append(pid)
 
-        def pieces() -> Iterator[str]:
-            yield head_piece(head)
-            yield "events:\n"
+@dataclass
+class _Parts:
+    """The parts of a journal being converted by forked processes (:func:`_start_parts`)."""
+
+    journal: Path
+    bounds: list[int]
+    """Byte offsets: part ``k`` is the lines that start from ``bounds[k]`` to ``bounds[k + 1]``."""
+    t0: float | None
+    files: list[Path]
+    """The files of parts 1, 2, ... (part 0 is written by this process, into the transcript)."""
+    children: list[int]
+    """Process ids of the forked processes not yet waited for."""
+
+    def wait(self) -> bool:
+        """Wait for every forked process; True when each wrote its part."""
+        ok = True
+        while self.children:
+            _, status = os.waitpid(self.children.pop(0), 0)
+            ok = ok and status == 0
+        return ok
+
+    def drop(self) -> None:
+        """Stop the forked processes and remove their files."""
+        for pid in self.children:
             try:
-                yield from _part_yaml(journal, bounds[0], bounds[1], t0)
-            except JournalError:
-                raise _PartFailed from None
-            while children:
-                _, status = os.waitpid(children.pop(0), 0)
-                if status != 0:
-                    raise _PartFailed
-            for part in files:
-                with open(part, encoding="utf-8") as fh:
-                    while block := fh.read(1 << 20):
-                        yield block
-
-        try:
-            write_atomic(out, pieces())
-        except _PartFailed:
-            return False
-        return True
-    finally:
-        for pid in children:  # reaped here when the first part failed
-            os.waitpid(pid, 0)
-        for part in files:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:  # pragma: no cover - it ended meanwhile
+                pass
+        self.wait()
+        for part in self.files:
             try:
                 part.unlink()
             except OSError:
                 pass
+
+
+def _start_parts(journal: Path, out: Path, limit: int | None, parts: int) -> _Parts | None:
+    """Fork ``parts - 1`` processes converting the later parts of ``journal`` (up to ``limit`` bytes) to
+    files beside ``out``; this process keeps the first, smaller part (:data:`PARENT_WEIGHT`). ``None`` when
+    the journal is too short to split or does not start with a header line (the caller writes it whole)."""
+    import tempfile
+
+    try:
+        with open(journal, "rb") as fh:
+            first = fh.readline()
+            header = load_json(first)
+            end = limit if limit is not None else os.fstat(fh.fileno()).st_size
+            start = len(first)
+            if (not isinstance(header, dict) or "chanlog_journal" not in header
+                    or end - start < PARALLEL_FRAMES * 64):  # a frame line has at least 64 bytes
+                return None
+            weights = [PARENT_WEIGHT] + [1.0] * (parts - 1)
+            bounds = [start]
+            for k in range(1, parts):
+                fh.seek(max(bounds[-1], start + int((end - start) * sum(weights[:k]) / sum(weights))))
+                fh.readline()
+                bounds.append(min(end, max(bounds[-1], fh.tell())))
+            bounds.append(end)
+    except (OSError, ValueError, RecursionError):
+        return None
+    started = _Parts(journal, bounds, _header_t0(header), [], [])
+    try:
+        for k in range(1, parts):
+            fd, name = tempfile.mkstemp(prefix=f".{out.name}.part", suffix=".tmp", dir=out.parent)
+            os.close(fd)
+            started.files.append(Path(name))
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - runs in the child
+                code = 1
+                try:
+                    _dump_part(journal, bounds[k], bounds[k + 1], started.t0, started.files[-1])
+                    code = 0
+                finally:
+                    os._exit(code)
+            started.children.append(pid)
+    except OSError:
+        started.drop()
+        return None
+    return started
+
+
+def _write_in_parts(started: _Parts, out: Path, head: Transcript) -> bool:
+    """The transcript of a journal converted in parts (:func:`_start_parts`): this process writes the head
+    and the first part straight into the transcript's temporary file, then appends the other parts in
+    order. False (nothing written) when a part fails, for the caller to write it in one piece (and report
+    the error with its line)."""
+    bounds = started.bounds
+
+    def pieces() -> Iterator[str]:
+        yield head_piece(head)
+        yield "events:\n"
+        try:
+            yield from _part_yaml(started.journal, bounds[0], bounds[1], started.t0)
+        except JournalError:
+            raise _PartFailed from None
+        if not started.wait():
+            raise _PartFailed
+        for part in started.files:
+            with open(part, encoding="utf-8") as fh:
+                while block := fh.read(1 << 20):
+                    yield block
+
+    try:
+        write_atomic(out, pieces())
+    except _PartFailed:
+        return False
+    finally:
+        started.drop()  # the processes are done (or failed); their files go
+    return True
 
 
 def yaml_pieces(head: Transcript, events: Iterable[Event] | Iterable[dict[str, Any]]) -> Iterator[str]:
