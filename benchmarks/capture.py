@@ -2,8 +2,8 @@
 
 Run: ``python benchmarks/capture.py`` (``--help`` for sizes; ``--quick`` for a short smoke run). Everything
 runs on 127.0.0.1: a WebSocket "node" and the participants in this process (``websockets``), ``mitmdump``
-from this virtualenv as separate processes. mitmdump runs on the last CPU and this process on the first
-when there are two or more.
+from this virtualenv as separate processes (no CPU pinning: the recorder's transcript writers, children of
+mitmdump at idle priority, may use every CPU).
 
 1. CPU. Two mitmdump processes, one with ``-s addons/channel.py`` (default options) and one without;
    each round sends the same session (two connections, ``--messages`` frames of about ``--frame-size``

@@ -520,20 +520,23 @@ def _line_in(node: yaml.Node, path: str) -> int:
     return line
 
 
-def event_pieces(events: Iterable[Event], chunk: int = 16,
-                 dump: Callable[[list[dict[str, Any]]], str] | None = None) -> Iterator[str]:
+def event_pieces(events: Iterable[Any], chunk: int = 16,
+                 dump: Callable[[list[dict[str, Any]]], str] | None = None,
+                 to_dict: Callable[[Any], dict[str, Any]] | None = None) -> Iterator[str]:
     """The ``events:`` part of transcript YAML, ``chunk`` events at a time: after a head dumped without
     events (:func:`head_piece`) the same bytes as :func:`dumps` gives for the whole transcript. ``dump``
     writes a list of event mappings as a YAML sequence (default ``yaml.dump`` with :data:`DUMP_OPTIONS`;
-    the recorder's writer passes its faster emitter of the same bytes)."""
+    the recorder's writer passes its faster emitter of the same bytes). ``to_dict`` makes an event's
+    mapping (default :func:`chanlog.model.event_to_dict`; the writer's events are mappings already)."""
     from chanlog.model import event_to_dict
 
     dump = dump or (lambda batch: yaml.dump(batch, **DUMP_OPTIONS))
+    to_dict = to_dict or event_to_dict
 
     batch: list[dict[str, Any]] = []
     started = False
     for event in events:
-        batch.append(event_to_dict(event))
+        batch.append(to_dict(event))
         if len(batch) >= chunk:
             if not started:
                 yield "events:\n"

@@ -851,3 +851,66 @@ def test_shutdown_while_the_disk_is_still_full_says_what_is_missing(tmp_path: Pa
         addon.done()
     assert "at shutdown its journal still cannot be written" in caplog.text
     assert "1 frames (4 bytes) lost: initiator conn 0 frames 2-2" in caplog.text
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "SCHED_IDLE"), reason="SCHED_IDLE is Linux only")
+def test_transcript_writer_processes_run_at_idle_priority(tmp_path: Path) -> None:
+    import os
+
+    from chanlog.record.writer import TranscriptWriter
+
+    writer = TranscriptWriter(1)
+    try:
+        policy = writer._executor().submit(os.sched_getscheduler, 0).result(timeout=60)
+        # what the worker's forked parts inherit
+        child = writer._executor().submit(_policy_of_a_forked_child).result(timeout=60)
+    finally:
+        writer.shutdown()
+    assert policy == child == os.SCHED_IDLE
+    assert os.sched_getscheduler(0) != os.SCHED_IDLE  # this process (the proxy's place) is untouched
+
+
+def _policy_of_a_forked_child() -> int:
+    import os
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, bytes([os.sched_getscheduler(0)]))
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return os.read(read, 1)[0]
+
+
+def test_transcript_writer_processes_exit_when_the_proxy_is_killed(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = ("import os, time; from chanlog.record.writer import TranscriptWriter; w = TranscriptWriter(2); "
+            "w.start(); pids = {w._executor().submit(os.getpid).result() for _ in range(8)}; "
+            "print(*sorted(pids), flush=True); time.sleep(120)")
+    proxy = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        used = [int(x) for x in proxy.stdout.readline().split()]
+        workers = [int(pid) for child in Path(f"/proc/{proxy.pid}/task").glob("*/children")
+                   for pid in child.read_text().split()]  # the workers (and multiprocessing's resource tracker)
+    finally:
+        proxy.send_signal(signal.SIGKILL)
+        proxy.wait()
+    assert used and set(used) <= set(workers)
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        with open(f"/proc/{pid}/stat") as fh:  # a zombie waiting for init to reap it is gone too
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+    deadline = time.monotonic() + 30
+    while any(alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in workers if alive(p)]

@@ -706,3 +706,124 @@ def test_text_field_is_what_json_dumps_writes(value: str | bytes) -> None:
     except UnicodeDecodeError:
         expected = None
     assert jmod.text_field(content) == expected
+
+
+_FRAME_TEXTS = st.one_of(
+    _JSON_VALUES.map(lambda v: json.dumps(v, separators=(",", ":"), ensure_ascii=False)),
+    _JSON_VALUES.map(json.dumps),
+    st.sampled_from([COMPACT, SPACED, ODD, PRETTY, '"a,b"', "[]", "1e400", '{"n":1E5}', "[" * 200 + "]" * 200,
+                     '{"a":"\\u00e9"}', '{"a":1,"a":2}', "NaN", ""]),
+    st.text(max_size=20),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=_FRAME_TEXTS, ts=st.one_of(st.floats(allow_nan=True), st.integers(-5, 10 ** 12), st.none()),
+       t0=st.one_of(st.none(), st.floats(0, 2e9)), injected=st.sampled_from([False, True, None, 1]),
+       role=st.sampled_from(["initiator", "responder", "node", 1]), sender=st.sampled_from(["client", "node", "x"]),
+       conn=st.sampled_from([0, 3, -1, 10 ** 7, True, "0"]), binary=st.booleans())
+def test_record_to_dict_is_event_to_dict_of_record_to_event(text, ts, t0, injected, role, sender, conn,
+                                                           binary) -> None:
+    from chanlog.model import event_to_dict
+
+    rec = {"kind": "frame", "conn": conn, "role": role, "from": sender, "ts": ts, "text": text}
+    if injected is not None:
+        rec["injected"] = injected
+    if binary:
+        rec["binary"] = "AAAA"
+    try:
+        expected = event_to_dict(wmod.record_to_event(rec, t0))
+    except (KeyError, TypeError, ValueError) as exc:
+        with pytest.raises(type(exc)):
+            wmod.record_to_dict(rec, t0)
+        return
+    got = wmod.record_to_dict(rec, t0)
+    assert got == expected and list(got) == list(expected)
+    assert [type(v) for v in got.values()] == [type(v) for v in expected.values()]
+
+
+def test_quick_scan_finds_what_the_full_scan_finds(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    w = JournalWriter(path)
+    w.header("s1", "s1.yaml", "2025-01-01T00:00:00+00:00", 100.0)
+    w.open_record(0, "initiator", 100.0, URL_I.replace("&protocol=json-rpc", ""), n=1)
+    w.frame_record(0, "initiator", "node", 100.5, b'"no id"', True, n=2)
+    w.frame_record(0, "initiator", "node", 101.0, COMPACT.encode(), True, n=3)  # the protocol
+    w.frame_record(0, "initiator", "client", 102.0, b'{"params":{"channel_id":"ch_client"}}', True, n=4)
+    w.frame_record(0, "initiator", "node", 103.0, b'{"params":{"channel_id":"ch_q"}}', True, n=5)
+    w.frame_record(0, "initiator", "node", 104.0, b'{"params":{"channel_id":"ch_later"}}', True, n=6)
+    w.close()
+    size = path.stat().st_size
+    with open(path, "ab") as fh:
+        fh.write(b'{"kind":"frame","conn":0,"role":"initiator","from":"node","ts":105.0,"te')  # cut off
+    full, quick = scan(path), scan(path, quick=True)
+    assert (full.frames, full.channel_id, full.protocol, full.truncated, full.last_ts) == (5, "ch_q", "json-rpc",
+                                                                                          8, 104.0)
+    assert quick == full
+    # a quick scan does not parse frame lines once the protocol and channel are known: a bad one is found
+    # when the transcript is written
+    with open(path, "r+b") as fh:
+        fh.truncate(size)
+        fh.seek(0, 2)
+        fh.write(b'{"kind":"frame","conn":0,"role":"initiator","from":"node","ts":105.0,"text":"\\q"}\n')
+    with pytest.raises(JournalError, match=r"j.jsonl:8: not a JSON record"):
+        scan(path)
+    assert scan(path, quick=True).frames == 6
+    with pytest.raises(JournalError, match=r"j.jsonl:8: not a JSON record"):
+        write_transcript(path, tmp_path / "out.yaml")
+
+
+def test_a_deep_frame_behind_unicode_escapes_is_kept_as_text_in_parts(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wmod, "PARALLEL_FRAMES", 2)
+    deep = "[" * 200 + "]" * 200
+    line = json.dumps({"kind": "frame", "conn": 0, "role": "initiator", "from": "node", "ts": 1.0, "n": 2,
+                       "text": deep}, separators=(",", ":")).replace("[", "\\u005b")
+    path = tmp_path / "j.jsonl"
+    w = JournalWriter(path)
+    w.header("s", "s.yaml", "now", 0.0)
+    w.open_record(0, "initiator", 0.0, URL_I, n=1)
+    w.close()
+    with open(path, "a") as fh:
+        fh.write(line + "\n")
+    w = JournalWriter(path)
+    for i in range(4):
+        w.frame_record(0, "initiator", "client", 2.0 + i, COMPACT.encode(), True, n=3 + i)
+    w.close()
+    one, split = tmp_path / "one.yaml", tmp_path / "split.yaml"
+    write_transcript(path, one)
+    write_transcript(path, split, parts=2)
+    assert split.read_bytes() == one.read_bytes()
+    (_, frame), *_ = tmod.load(one).frames()
+    assert frame.text == deep and frame.fmt is None
+
+
+def test_parts_started_before_the_scan_are_dropped_when_the_journal_cannot_be_split(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wmod, "PARALLEL_FRAMES", 5)
+    path = tmp_path / "j.jsonl"
+    w = JournalWriter(path)
+    w.header("s", "s.yaml", "now", 100.0)
+    w.open_record(1, "initiator", 100.0, URL_I, n=1)  # connection 1 first: not numbered in order
+    w.open_record(0, "responder", 100.0, URL_R, n=2)
+    for i in range(40):
+        w.frame_record(i % 2, ROLES_[1 - i % 2], "node", 100.0 + i, f'{{"i":{i}}}'.encode(), True, n=3 + i)
+    w.close()
+    started, dropped = [], []
+    real_start = wmod._start_parts
+
+    def start(*a):
+        parts = real_start(*a)
+        started.append(parts)
+        if parts is not None:
+            real_drop = parts.drop
+            parts.drop = lambda: dropped.append(parts) or real_drop()
+        return parts
+
+    monkeypatch.setattr(wmod, "_start_parts", start)
+    one, split = tmp_path / "one.yaml", tmp_path / "split.yaml"
+    write_transcript(path, one)
+    write_transcript(path, split, parts=2)
+    assert split.read_bytes() == one.read_bytes()
+    assert started and started[0] is not None and dropped == started  # started before the scan, then dropped
+    assert not started[0].children and not [p for p in tmp_path.iterdir() if ".part" in p.name]

@@ -28,8 +28,8 @@ How it works (DESIGN.md, "Pairing participants into one session"):
   ``flow.websocket.messages`` once journaled, unless another part of mitmproxy needs the messages
   (``-w``/``save_stream_file``, ``hardump``, the mitmproxy and mitmweb flow views).
 * When the last open connection of a session closes (and at proxy shutdown for the others) the transcript
-  ``chanlog_dir/NAME.yaml`` is built from the journal by a worker process (``chanlog_writers`` of them, at a
-  lower CPU priority), written atomically, and the journal is marked finished.
+  ``chanlog_dir/NAME.yaml`` is built from the journal by a worker process (``chanlog_writers`` of them, at the
+  lowest CPU priority: ``SCHED_IDLE`` on Linux), written atomically, and the journal is marked finished.
 * Write errors (disk full): the proxy keeps forwarding; the session's journal counts what it loses, one
   log line says so (what, from which frame on), and a ``gap`` record marks exactly which frames are missing
   when the journal can be written again, which it retries every second. The transcript lists the gaps in
@@ -253,8 +253,9 @@ class ChannelRecorder:
                           "and records the gap; 'refuse' also answers new channel sessions with HTTP 503.",
                           choices=ON_ERROR_CHOICES)
         loader.add_option("chanlog_writers", int, DEFAULT_WORKERS,
-                          "Worker processes that write finished transcripts (at a lower CPU priority, "
-                          "several sessions at a time); 0 writes them in a thread of the proxy.")
+                          "Worker processes that write finished transcripts (at the lowest CPU priority: "
+                          "SCHED_IDLE on Linux, else nice; several sessions at a time); 0 writes them in a thread "
+                          "of the proxy.")
 
     def configure(self, updated: set[str]) -> None:
         """Check and take the changed options; raises ``OptionsError`` for a bad path, template or folder.

@@ -57,6 +57,7 @@ import heapq
 import json
 import math
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -390,25 +391,31 @@ class JournalWriter:
         """Record one message exactly as on the wire (text decoded as UTF-8, else base64). ``number``: the
         frame's number on its connection (from 1), for the gap record should it be lost. False when lost.
 
-        The hot path of the recorder: the line is put together directly (``role`` and ``sender`` are
-        fixed words, the content is JSON-escaped by :func:`json.dumps`), the same JSON as :meth:`write`
-        would give with ASCII escapes.
+        The hot path of the recorder: the line is put together directly, in one formatting (``role`` and
+        ``sender`` are fixed words; printable ASCII content, most frames, needs only ``\\`` and ``"`` escaped:
+        :func:`text_field`), the same JSON as :meth:`write` would give with ASCII escapes, and written with
+        one ``write``.
         """
-        body = text_field(content) if is_text else None
-        if body is None:
-            body = b'"binary":"' + base64.b64encode(content) + b'"'
         key = (conn, role, sender)
         prefix = self._prefixes.get(key)
         if prefix is None:
             prefix = self._prefixes[key] = (f'{{"kind":"frame","conn":{int(conn)},"role":{json.dumps(role)},'
                                             f'"from":{json.dumps(sender)},"ts":').encode("ascii")
-        line = b"".join((prefix, repr(float(ts)).encode("ascii"), b"" if n is None else b',"n":%d' % n,
-                         b',"injected":true,' if injected else b",", body, b"}"))
+        extra = b"" if n is None else b',"n":%d' % n
+        if injected:
+            extra += b',"injected":true'
+        if is_text and content.isascii() and not content.translate(None, _PRINTABLE):
+            data = b'%s%r%s,"text":"%s"}\n' % (prefix, float(ts), extra,
+                                               content.replace(b"\\", b"\\\\").replace(b'"', b'\\"'))
+        else:
+            body = text_field(content) if is_text else None
+            if body is None:
+                body = b'"binary":"' + base64.b64encode(content) + b'"'
+            data = b'%s%r%s,%s}\n' % (prefix, float(ts), extra, body)
         error = None
         if self.gap is None and not self.fsync and self._fd is not None:  # the common case, inline
             with self.lock:
                 if self.gap is None and self._fd is not None:
-                    data = line + b"\n"
                     try:
                         written = self.os_write(self._fd, data)
                     except OSError as exc:
@@ -421,7 +428,8 @@ class JournalWriter:
                             os.ftruncate(self._fd, self.size)
                         except OSError:
                             pass
-        return self._put(line, n=n, ts=ts, conn=conn, role=role, frame=number, size=len(content), error=error)
+        return self._put(data[:-1], n=n, ts=ts, conn=conn, role=role, frame=number, size=len(content),
+                         error=error)
 
     def close_record(self, conn: int, role: str, ts: float, code: int | None, closed_by: str | None,
                      reason: str | None, n: int | None = None) -> bool:
@@ -566,15 +574,22 @@ class JournalInfo:
         return self.path.with_name(name)
 
 
+#: The start of a frame record line as :meth:`JournalWriter.frame_record` writes it, up to its ``ts``.
+_FRAME_LINE = re.compile(rb'\{"kind":"frame","conn":([0-9]{1,7}),"role":"(?:initiator|responder)",'
+                         rb'"from":"(client|node)","ts":([0-9][0-9.e+-]*),')
+
+
 def iter_records(path: Path, limit: int | None = None, first: int = 1,
-                 last: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+                 last: int | None = None, frames: bool = True) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line number from 1, record)`` for each line of the journal, up to ``limit`` bytes (only lines
     ``first`` to ``last`` are parsed and yielded).
 
     An incomplete last line (no newline, not valid JSON: the writer was killed mid-write) is skipped;
     its number is then yielded as ``(lineno, {"kind": "truncated"})``. Raises :class:`JournalError`
     naming ``path:line`` for an unreadable file or a bad line elsewhere (not JSON, not an object, nested
-    deeper than Python can parse).
+    deeper than Python can parse). ``frames=False``: a complete line that starts as the recorder writes
+    frame records (:data:`_FRAME_LINE`) is not parsed (nor checked) but yielded as ``{"kind": "frame",
+    "conn", "from", "ts", "line": the line's bytes}``, for a quick :func:`scan`.
     """
     try:
         fh = open(path, "rb")  # noqa: SIM115
@@ -591,10 +606,17 @@ def iter_records(path: Path, limit: int | None = None, first: int = 1,
                     raw = raw[:remaining]
                 remaining -= len(raw)
             lineno += 1
-            if lineno < first or not raw.strip():
+            if lineno < first or not raw or raw.isspace():  # isspace: strip would copy the line
                 continue
             if last is not None and lineno > last:
                 break
+            if not frames and raw.endswith(b"}\n") and (m := _FRAME_LINE.match(raw)) is not None:
+                try:
+                    yield lineno, {"kind": "frame", "conn": int(m[1]), "from": m[2].decode(), "ts": float(m[3]),
+                                   "line": raw}
+                    continue
+                except ValueError:  # not a number after all: parsed below
+                    pass
             try:
                 rec = load_json(raw)  # bounded depth and numbers (issue 16)
             except RecursionError:
@@ -647,16 +669,21 @@ def _refused(name: str) -> Any:
     raise _Refused(name)
 
 
+#: The decoder of :func:`load_json`, made once (``json.loads`` with these hooks makes one per call, which
+#: costs as much as parsing a 2 KB frame).
+CHECKED_DECODER = json.JSONDecoder(parse_int=_checked_int, parse_float=_checked_float, parse_constant=_refused)
+
+
 def load_json(text: str | bytes) -> Any:
     """:func:`chanlog.model.parse_json` (same limits, same result, same errors), faster on long text such
-    as journal lines and frames: numbers are checked as the parser meets them instead of by a pattern
-    searched over the whole text first. Anything the quick parse refuses (a long number, ``NaN``, a non-finite
-    float, nesting past :data:`MAX_JSON_DEPTH`, malformed JSON) is parsed again by ``parse_json``, which
-    gives its result or raises its error (``ValueError``)."""
+    as journal lines and frames: numbers are checked as the parser meets them (:data:`CHECKED_DECODER`)
+    instead of by a pattern searched over the whole text first. Anything the quick parse refuses (a long
+    number, ``NaN``, a non-finite float, nesting past :data:`MAX_JSON_DEPTH`, malformed JSON) is parsed again
+    by ``parse_json``, which gives its result or raises its error (``ValueError``)."""
     if isinstance(text, bytes | bytearray):
         text = bytes(text).decode("utf-8")
     try:
-        data = json.loads(text, parse_int=_checked_int, parse_float=_checked_float, parse_constant=_refused)
+        data = CHECKED_DECODER.decode(text)
     except (ValueError, RecursionError):
         return parse_json(text)
     if text.count("[") + text.count("{") > MAX_JSON_DEPTH and json_depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
@@ -701,13 +728,15 @@ def frame_from_text(content: str | bytes, **kw: Any) -> Any:
     return _from_wire(content, **kw)
 
 
-def scan(path: Path, limit: int | None = None) -> JournalInfo:
+def scan(path: Path, limit: int | None = None, quick: bool = False) -> JournalInfo:
     """Read a journal once and summarise it (header, protocol, counts, gaps, finished or not).
 
     Raises :class:`JournalError` when the file is unreadable, empty, does not start with a header, or
-    has a bad line (:func:`iter_records`).
+    has a bad line (:func:`iter_records`). ``quick``: frame records as the recorder writes them are parsed
+    only while the protocol or channel is not known yet (``iter_records(frames=False)``), so a bad one may
+    pass unnoticed: for a caller that reads every record again anyway (the transcript writer).
     """
-    records = iter_records(path, limit)
+    records = iter_records(path, limit, frames=not quick)
     first = next(records, None)
     if first is None or "chanlog_journal" not in first[1]:
         where = f"{path}:{first[0]}" if first else f"{path}:1"
@@ -760,6 +789,14 @@ def scan(path: Path, limit: int | None = None) -> JournalInfo:
                 info.channel_id = params["existing_channel_id"]
         elif kind == "frame":
             info.frames += 1
+            if "line" in rec:  # a quick record: the whole line parsed only when needed
+                wants = info.channel_id is None and rec["from"] == "node" and b'\\"channel_id\\"' in rec["line"]
+                if sniffed is not None and not wants:
+                    continue
+                try:
+                    rec = load_json(rec["line"])
+                except (ValueError, RecursionError):
+                    raise JournalError("not a JSON record", f"{path}:{lineno}") from None
             text = rec.get("text")
             wants_id = info.channel_id is None and rec.get("from") == "node" and '"channel_id"' in str(text)
             if isinstance(text, str) and (sniffed is None or wants_id):

@@ -1,14 +1,17 @@
 """Transcripts built from journals: streamed, in worker processes, off the proxy's event loop.
 
 :func:`write_transcript` rebuilds ``NAME.yaml`` from a journal (:mod:`chanlog.record.journal`) in constant
-memory: the journal is read twice (a scan, then a stream of events), the YAML is written a chunk of
-:data:`YAML_CHUNK` events at a time (:func:`events_yaml`: recorded frames of plain strings and numbers
-written directly, the rest through libyaml's C emitter with a representer for JSON data, :class:`FastDumper`;
-the same bytes as ``yaml.dump`` either way) to a temporary file that is renamed over the target. ``chanlog recover`` calls it directly.
+memory: the journal is read twice (a quick scan, then a stream of event mappings: :func:`record_to_dict`
+makes those of compact JSON frames, most of them, without model objects and parsing each text once), the
+YAML is written a chunk of :data:`YAML_CHUNK` events at a time (:func:`events_yaml`: recorded frames of
+plain strings and numbers written directly, the rest through libyaml's C emitter with a representer for
+JSON data, :class:`FastDumper`; the same bytes as ``yaml.dump`` either way) to a temporary file that is
+renamed over the target. A long journal is converted in parts, one process per CPU, joined in order.
+``chanlog recover`` calls it directly.
 
-:class:`TranscriptWriter` runs those writes in a pool of worker processes at a lower CPU priority
-(``os.nice``), several sessions at a time, so that a 200k-frame transcript being written does not take the
-proxy's CPU or hold its GIL: live sessions are not slowed.
+:class:`TranscriptWriter` runs those writes in a pool of worker processes at the lowest CPU priority
+(``SCHED_IDLE`` on Linux, else ``os.nice``), several sessions at a time, so that a 200k-frame transcript
+being written does not take the proxy's CPU or hold its GIL: live sessions are not slowed.
 
 Gaps (``gap`` records: frames the recorder could not write, disk full) become ``source.gaps`` in the
 transcript, each placed by ``after_event`` (the number of events before it) and saying which frames of
@@ -18,24 +21,40 @@ which connection are missing; ``source.incomplete`` is then ``true`` (README, "R
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import math
 import multiprocessing
 import operator
 import os
 import re
+import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-from chanlog.model import ROLES, SENDERS, Close, Event, Open, Transcript, event_to_dict
+from chanlog.model import (
+    JSON_FORMATS,
+    MAX_JSON_DEPTH,
+    ROLES,
+    SENDERS,
+    Close,
+    Event,
+    Open,
+    Transcript,
+    event_to_dict,
+)
 from chanlog.record.journal import (
+    CHECKED_DECODER,
     JournalError,
     JournalInfo,
     frame_from_text,
@@ -55,12 +74,15 @@ MAX_CONN = 1_000_000
 MAX_GAPS_LISTED = 1000
 #: Worker processes that write transcripts by default (``chanlog_writers``).
 DEFAULT_WORKERS = 2
-#: ``os.nice`` increment of the worker processes: the proxy keeps the CPU first.
+#: ``os.nice`` increment of the worker processes where ``SCHED_IDLE`` is not available (:func:`_worker_init`).
 WORKER_NICE = 10
 #: A worker process writes a transcript of at least this many frames in parts, one process per CPU (at most
 #: :data:`MAX_PARTS`; at their lower priority the proxy still comes first on every CPU), joined in order.
 PARALLEL_FRAMES = 20_000
 MAX_PARTS = 4
+#: Seconds between a worker process's checks that the proxy that started it is still there (a proxy killed
+#: with SIGKILL cannot stop its workers: they exit by themselves once idle).
+PARENT_CHECK_SECONDS = 1.0
 
 _STR, _INT, _BOOL, _NULL = ("tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:bool",
                             "tag:yaml.org,2002:null")
@@ -124,6 +146,11 @@ _FAST_OPTIONS = {**DUMP_OPTIONS, "Dumper": FastDumper}
 #: Strings written as they are (plain) or in single quotes by :func:`event_yaml`: ASCII letters, digits
 #: and ``_./+=-``, with spaces inside (not first or last). Anything else goes through ``yaml.dump``.
 _SAFE = re.compile(r"[A-Za-z0-9_./+=-](?:[A-Za-z0-9_./+= -]*[A-Za-z0-9_./+=-])?")
+#: The characters of :data:`_SAFE` as bytes (``bytes.translate`` deletes them: a quicker test of long strings).
+_SAFE_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./+= -"
+#: Floats as ``_other`` writes them whose tag is always float: PyYAML's float pattern holds them and comes
+#: first among the resolvers of ``-`` and digits.
+_PLAIN_FLOAT = re.compile(r"-?[0-9]+\.[0-9]+(?:e[-+][0-9]+)?")
 #: Longest string with a space that :func:`event_yaml` writes itself (the emitter folds long plain lines).
 _SAFE_SPACED = 1000
 #: Longest mapping key :func:`event_yaml` writes itself (longer keys get YAML's explicit ``? key`` form).
@@ -154,6 +181,7 @@ def _implicit_tag(value: str, cache: dict[str, str] = {}) -> str:  # noqa: B006 
 
 
 _written: dict[str, str] = {}  # short strings as _scalar writes them (bounded; the same in every dump)
+_keys: dict[str, str] = {}  # mapping keys as _key writes them (bounded; the same in every dump)
 
 
 def _scalar(value: Any) -> str:
@@ -173,13 +201,21 @@ def _string(value: str) -> str:
     """A string as ``yaml.dump`` writes it, or :class:`_Unsafe`."""
     if not value:
         return "''"
+    if not _safe(value) or (" " in value and len(value) > _SAFE_SPACED):
+        raise _Unsafe
     if value[0] not in FastDumper._firsts:
-        if _SAFE.fullmatch(value) is None or (" " in value and len(value) > _SAFE_SPACED):
-            raise _Unsafe
         return value
-    if _SAFE.fullmatch(value) is None or (" " in value and len(value) > _SAFE_SPACED) or value[0] == "-":
+    if value[0] == "-":
         raise _Unsafe
     return value if _implicit_tag(value) == _STR else f"'{value}'"
+
+
+def _safe(value: str) -> bool:
+    """``_SAFE.fullmatch(value)`` for a non-empty string; long ones tested with ``bytes.translate``."""
+    if len(value) < 64:
+        return _SAFE.fullmatch(value) is not None
+    return (value.isascii() and not value.encode("ascii").translate(None, _SAFE_BYTES)
+            and value[0] != " " and value[-1] != " ")
 
 
 def _other(value: Any, t: type) -> str:
@@ -195,16 +231,21 @@ def _other(value: Any, t: type) -> str:
         text = repr(value).lower()
         if "." not in text and "e" in text:
             text = text.replace("e", ".0e", 1)
-        if _implicit_tag(text) != _FLOAT:
+        if _PLAIN_FLOAT.fullmatch(text) is None and _implicit_tag(text) != _FLOAT:
             raise _Unsafe
         return text
     raise _Unsafe
 
 
 def _key(key: Any) -> str:
-    if type(key) is not str or len(key) > _SAFE_KEY:
-        raise _Unsafe
-    return _scalar(key)
+    text = _keys.get(key)
+    if text is None:
+        if type(key) is not str or len(key) > _SAFE_KEY:
+            raise _Unsafe
+        text = _scalar(key)
+        if len(_keys) < 4096:
+            _keys[key] = text
+    return text
 
 
 def _mapping(d: dict[str, Any], indent: str, first: str, out: list[str], depth: int) -> None:
@@ -213,24 +254,25 @@ def _mapping(d: dict[str, Any], indent: str, first: str, out: list[str], depth: 
         raise _Unsafe
     lead = first
     for k, v in d.items():
-        out.append(lead)
-        lead = indent
-        out.append(_key(k))
         t = type(v)
-        if t is dict and v:
-            out.append(":\n")
-            _mapping(v, indent + "  ", indent + "  ", out, depth + 1)
-        elif t is list and v:
-            out.append(":\n")
-            _sequence(v, indent, indent + "- ", out, depth + 1)
+        if t is str:
+            text = _written.get(v)
+            out.append(f"{lead}{_key(k)}: {_scalar(v) if text is None else text}\n")
         elif t is dict:
-            out.append(": {}\n")
+            if v:
+                out.append(f"{lead}{_key(k)}:\n")
+                _mapping(v, indent + "  ", indent + "  ", out, depth + 1)
+            else:
+                out.append(f"{lead}{_key(k)}: {{}}\n")
         elif t is list:
-            out.append(": []\n")
+            if v:
+                out.append(f"{lead}{_key(k)}:\n")
+                _sequence(v, indent, indent + "- ", out, depth + 1)
+            else:
+                out.append(f"{lead}{_key(k)}: []\n")
         else:
-            out.append(": ")
-            out.append(_scalar(v))
-            out.append("\n")
+            out.append(f"{lead}{_key(k)}: {_other(v, t)}\n")
+        lead = indent
 
 
 def _sequence(items: list[Any], indent: str, first: str, out: list[str], depth: int) -> None:
@@ -260,25 +302,24 @@ def events_yaml(events: list[dict[str, Any]]) -> str:
     :data:`_SAFE` characters are written here directly (most recorded frames); any other event is written by
     ``yaml.dump`` (:class:`FastDumper`). Proven equal by tests (``tests/test_journal.py``, Hypothesis over
     JSON values)."""
-    pieces: list[str] = []
+    out: list[str] = []
     slow: list[dict[str, Any]] = []
     for event in events:
         if type(event) is dict and event:
-            out: list[str] = []
+            mark = len(out)
             try:
-                _mapping(event, "  ", "- ", out, 1)
-            except _Unsafe:
-                pass
-            else:
                 if slow:
-                    pieces.append(yaml.dump(slow, **_FAST_OPTIONS))
+                    out.append(yaml.dump(slow, **_FAST_OPTIONS))
                     slow = []
-                pieces.append("".join(out))
+                    mark += 1
+                _mapping(event, "  ", "- ", out, 1)
                 continue
+            except _Unsafe:
+                del out[mark:]  # the event's lines so far
         slow.append(event)
     if slow:
-        pieces.append(yaml.dump(slow, **_FAST_OPTIONS))
-    return "".join(pieces)
+        out.append(yaml.dump(slow, **_FAST_OPTIONS))
+    return "".join(out)
 
 
 # -- journal records to events ------------------------------------------------------------------
@@ -340,8 +381,82 @@ def record_to_event(rec: dict[str, Any], t0: float | None) -> Event | None:
     return None
 
 
+#: The compact JSON style of :data:`chanlog.model.JSON_FORMATS`, its encoder made once.
+_COMPACT = json.JSONEncoder(**JSON_FORMATS["compact"])
+
+
+def _quoted(text: str) -> str:
+    return f'"{text}"'
+
+
+def _plain_compact() -> Callable[[Any, int], Any] | None:
+    """json's C encoder in the compact style, for data whose strings need no escapes (no ``"``, ``\\`` or
+    control character): it writes each string as ``"text"`` (:func:`_quoted`), three times quicker than
+    escaping 2 KB of text to find nothing to escape; ``None`` without json's C accelerator."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython has it
+        return None
+    try:
+        return make(None, _COMPACT.default, _quoted, None, ":", ",", False, False, True)
+    except TypeError:  # pragma: no cover - another signature
+        return None
+
+
+_PLAIN_COMPACT = _plain_compact()
+
+
+def record_to_dict(rec: dict[str, Any], t0: float | None, shallow: bool = False) -> dict[str, Any] | None:
+    """``event_to_dict(record_to_event(rec, t0))``: the same mapping, the same errors. A text frame of
+    compact JSON (what clients and the node send) is put together here directly (:func:`_compact_frame`:
+    its text parsed once, no :class:`chanlog.model.Frame` made); any other record goes the long way.
+    ``shallow``: the caller knows the text holds at most :data:`MAX_JSON_DEPTH` brackets."""
+    if rec.get("kind") == "frame":
+        d = _compact_frame(rec, t0, shallow)
+        if d is not None:
+            return d
+    event = record_to_event(rec, t0)
+    return None if event is None else event_to_dict(event)
+
+
+def _compact_frame(rec: dict[str, Any], t0: float | None, shallow: bool = False) -> dict[str, Any] | None:
+    """The event mapping of a well-formed frame record whose text is JSON that the compact style writes
+    back byte for byte and nests at most :data:`MAX_JSON_DEPTH` deep (what :func:`frame_from_text` makes
+    of it); ``None`` for anything else (the caller then takes the long way, which checks and reports)."""
+    role, conn, sender, text = rec.get("role"), rec.get("conn"), rec.get("from"), rec.get("text")
+    injected = rec.get("injected", False)
+    if (type(text) is not str or role not in ROLES or sender not in SENDERS or type(conn) is not int
+            or not 0 <= conn <= MAX_CONN or type(injected) is not bool or "binary" in rec
+            or "\n" in text or ('":' not in text and "," in text)  # frame_from_text guesses another style
+            or (not shallow and text.count("[") + text.count("{") > MAX_JSON_DEPTH)):
+        return None
+    try:
+        data = CHECKED_DECODER.decode(text)
+    except (ValueError, RecursionError):
+        return None
+    if "\\" in text or _PLAIN_COMPACT is None:
+        same = _COMPACT.encode(data) == text
+    else:  # JSON text without a backslash: its strings hold no ", \ or control character (RFC 8259)
+        same = "".join(_PLAIN_COMPACT(data, 0)) == text
+    if not same:
+        return None
+    d: dict[str, Any] = {"event": "frame", "role": role, "conn": conn}
+    ts = rec.get("ts")
+    if t0 is not None and type(ts) in (int, float) and math.isfinite(ts):
+        d["t"] = round(max(0.0, round(float(ts) - t0, 6)), 6)
+    d["from"] = sender
+    if injected:
+        d["injected"] = True
+    d["format"] = "compact"
+    d["data"] = data
+    return d
+
+
 def _t0(info: JournalInfo) -> float | None:
-    t0 = info.header.get("t0")
+    return _header_t0(info.header)
+
+
+def _header_t0(header: dict[str, Any]) -> float | None:
+    t0 = header.get("t0")
     return float(t0) if type(t0) in (int, float) and math.isfinite(t0) else None
 
 
@@ -350,22 +465,38 @@ def iter_events(path: Path, t0: float | None = None, limit: int | None = None,
     """The journal's events as model objects, in the order the proxy saw them (:func:`ordered_records`;
     ``t`` relative to ``t0``, default the header's ``t0``); connections numbered from 0 in the order they
     first appear. Raises :class:`JournalError` naming ``path:line`` for a malformed record."""
-    info = info or scan(path, limit)
-    if t0 is None:
-        t0 = _t0(info)
     numbers: dict[int, int] = {}
-    for lineno, rec in ordered_records(path, limit, info):
-        kind = rec.get("kind")
-        try:
-            event = record_to_event(rec, t0)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise JournalError(f"malformed {kind} record: {exc}", f"{path}:{lineno}") from None
-        if event is None:
-            raise JournalError(f"unknown record kind {kind!r}", f"{path}:{lineno}")
+    for event in _converted(path, t0, limit, info, record_to_event):
         conn = numbers.setdefault(event.conn, len(numbers))
         if conn != event.conn:
             event.conn = conn
         yield event
+
+
+def iter_event_dicts(path: Path, t0: float | None = None, limit: int | None = None,
+                     info: JournalInfo | None = None) -> Iterator[dict[str, Any]]:
+    """:func:`iter_events` as event mappings (``event_to_dict`` of each; :func:`record_to_dict`), what the
+    transcript writer needs. Raises :class:`JournalError` naming ``path:line`` for a malformed record."""
+    numbers: dict[int, int] = {}
+    for d in _converted(path, t0, limit, info, record_to_dict):
+        d["conn"] = numbers.setdefault(d["conn"], len(numbers))
+        yield d
+
+
+def _converted(path: Path, t0: float | None, limit: int | None, info: JournalInfo | None,
+               convert: Callable[[dict[str, Any], float | None], Any]) -> Iterator[Any]:
+    info = info or scan(path, limit)
+    if t0 is None:
+        t0 = _t0(info)
+    for lineno, rec in ordered_records(path, limit, info):
+        kind = rec.get("kind")
+        try:
+            item = convert(rec, t0)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise JournalError(f"malformed {kind} record: {exc}", f"{path}:{lineno}") from None
+        if item is None:
+            raise JournalError(f"unknown record kind {kind!r}", f"{path}:{lineno}")
+        yield item
 
 
 def place_gaps(path: Path, info: JournalInfo, limit: int | None = None,
@@ -464,16 +595,30 @@ def write_transcript(journal: Path, out: Path | str, limit: int | None = None,
     journal could not take (the session ended while its disk was full), listed last in ``source.gaps``.
     ``parts`` > 1 (only in a process of its own: it forks): a journal of at least :data:`PARALLEL_FRAMES`
     frames, without merged blocks, is converted in that many parts at once, joined in order (the same
-    bytes). Returns the scan of the journal. Raises :class:`JournalError` for a bad journal, ``OSError`` when
-    ``out`` cannot be written.
+    bytes); without ``info``, the other parts start before the scan, which runs beside them (and are
+    dropped if the scan finds the journal cannot be split). Returns the scan of the journal. Raises
+    :class:`JournalError` for a bad journal, ``OSError`` when ``out`` cannot be written.
     """
-    info = info or scan(journal, limit)
-    head = transcript_head(info, place_gaps(journal, info, limit, tail_gap) or None)
-    if (parts > 1 and str(out) != "-" and hasattr(os, "fork") and info.frames >= PARALLEL_FRAMES
-            and not info.blocks and info.partial_merge is None and info.numbered_in_order
-            and info.header_line == 1 and _write_in_parts(journal, Path(out), limit, info, head, parts)):
-        return info
-    events = iter_events(journal, limit=limit, info=info)
+    split = parts > 1 and str(out) != "-" and hasattr(os, "fork")
+    started = _start_parts(journal, Path(out), limit, parts) if split and info is None else None
+    try:
+        info = info or scan(journal, limit, quick=True)  # every record is read again below, and checked
+        head = transcript_head(info, place_gaps(journal, info, limit, tail_gap) or None)
+    except BaseException:
+        if started is not None:
+            started.drop()
+        raise
+    if started is not None and started.bounds[-1] != info.size:  # the file grew meanwhile: split it again
+        started.drop()
+        started = None
+    if (split and info.frames >= PARALLEL_FRAMES and not info.blocks and info.partial_merge is None
+            and info.numbered_in_order and info.header_line == 1):
+        started = started or _start_parts(journal, Path(out), info.size, parts)
+        if started is not None and _write_in_parts(started, Path(out), head):
+            return info
+    elif started is not None:
+        started.drop()
+    events = iter_event_dicts(journal, limit=limit, info=info)
     if str(out) == "-":
         for piece in yaml_pieces(head, events):
             sys.stdout.write(piece)
@@ -482,8 +627,8 @@ def write_transcript(journal: Path, out: Path | str, limit: int | None = None,
     return info
 
 
-def _part_events(path: Path, start: int, end: int, t0: float | None) -> Iterator[Event]:
-    """The events of the journal's lines that start in bytes ``start`` to ``end`` (markers and gaps left
+def _part_events(path: Path, start: int, end: int, t0: float | None) -> Iterator[dict[str, Any]]:
+    """The event mappings of the journal's lines that start in bytes ``start`` to ``end`` (markers and gaps left
     out, connection numbers as in the journal). Raises :class:`JournalError` naming the byte offset."""
     with open(path, "rb") as fh:
         fh.seek(start)
@@ -495,112 +640,209 @@ def _part_events(path: Path, start: int, end: int, t0: float | None) -> Iterator
             where, pos = pos, pos + len(raw)
             if pos > end:
                 raw = raw[:len(raw) - (pos - end)]
-            if not raw.strip():
+            if not raw or raw.isspace():
                 continue
+            # without \u escapes, a frame's text has the brackets its line has: few in the line, few in the text
+            shallow = raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH and b"\\u" not in raw
             try:
-                rec = load_json(raw)  # bounded depth and numbers (issue 16)
+                rec = CHECKED_DECODER.decode(raw.decode()) if shallow else load_json(raw)  # issue 16's limits
             except (ValueError, RecursionError):
-                if not raw.endswith(b"\n"):
-                    return  # an incomplete last line
-                raise JournalError("not a JSON record", f"{path}: byte {where}") from None
+                try:
+                    rec = load_json(raw)  # what it says, or its error
+                except (ValueError, RecursionError):
+                    if not raw.endswith(b"\n"):
+                        return  # an incomplete last line
+                    raise JournalError("not a JSON record", f"{path}: byte {where}") from None
             if not isinstance(rec, dict):
                 raise JournalError("a journal record is a JSON object", f"{path}: byte {where}")
             try:
-                event = record_to_event(rec, t0)
+                event = record_to_dict(rec, t0, shallow)
             except (KeyError, TypeError, ValueError) as exc:
                 raise JournalError(f"malformed record: {exc}", f"{path}: byte {where}") from None
             if event is not None:
                 yield event
 
 
+def _part_yaml(path: Path, start: int, end: int, t0: float | None) -> Iterator[str]:
+    """The YAML of the events of the journal's bytes ``start`` to ``end`` (:func:`_part_events`),
+    :data:`YAML_CHUNK` events at a time."""
+    chunk: list[dict[str, Any]] = []
+    for event in _part_events(path, start, end, t0):
+        chunk.append(event)
+        if len(chunk) >= YAML_CHUNK:
+            yield events_yaml(chunk)
+            chunk = []
+    if chunk:
+        yield events_yaml(chunk)
+
+
 def _dump_part(path: Path, start: int, end: int, t0: float | None, part: Path) -> None:
     with open(part, "w", encoding="utf-8") as fh:
-        chunk: list[dict[str, Any]] = []
-        for event in _part_events(path, start, end, t0):
-            chunk.append(event_to_dict(event))
-            if len(chunk) >= YAML_CHUNK:
-                fh.write(events_yaml(chunk))
-                chunk = []
-        if chunk:
-            fh.write(events_yaml(chunk))
+        for piece in _part_yaml(path, start, end, t0):
+            fh.write(piece)
 
 
-def _write_in_parts(journal: Path, out: Path, limit: int | None, info: JournalInfo, head: Transcript,
-                    parts: int) -> bool:
-    """:func:`write_transcript` in ``parts`` forked processes; False (nothing written) when a part fails,
-    for the caller to write it in one piece (and report the error with its line)."""
-    import tempfile
+class _PartFailed(Exception):
+    """A part of a transcript written in parts could not be written."""
 
-    end = limit if limit is not None else info.size
-    with open(journal, "rb") as fh:
-        start = len(fh.readline())
-        bounds = [start]
-        for k in range(1, parts):
-            fh.seek(max(bounds[-1], start + (end - start) * k // parts))
-            fh.readline()
-            bounds.append(min(end, max(bounds[-1], fh.tell())))
-        bounds.append(end)
-    t0 = _t0(info)
-    files = []
-    for _ in range(parts):
-        fd, name = tempfile.mkstemp(prefix=f".{out.name}.part", suffix=".tmp", dir=out.parent)
-        os.close(fd)
-        files.append(Path(name))
-    try:
-        children = []
-        for k in range(1, parts):
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - runs in the child
-                code = 1
-                try:
-                    _dump_part(journal, bounds[k], bounds[k + 1], t0, files[k])
-                    code = 0
-                finally:
-                    os._exit(code)
-            children.append(pid)
+
+#: How much of the journal the process writing a transcript in parts converts itself, against 1 for each
+#: process it forks: it also scans the journal and copies the other parts into the transcript.
+PARENT_WEIGHT = 0.7
+
+
+@dataclass
+class _Parts:
+    """The parts of a journal being converted by forked processes (:func:`_start_parts`)."""
+
+    journal: Path
+    bounds: list[int]
+    """Byte offsets: part ``k`` is the lines that start from ``bounds[k]`` to ``bounds[k + 1]``."""
+    t0: float | None
+    files: list[Path]
+    """The files of parts 1, 2, ... (part 0 is written by this process, into the transcript)."""
+    children: list[int]
+    """Process ids of the forked processes not yet waited for."""
+
+    def wait(self) -> bool:
+        """Wait for every forked process; True when each wrote its part."""
         ok = True
-        try:
-            _dump_part(journal, bounds[0], bounds[1], t0, files[0])
-        except (JournalError, OSError):
-            ok = False
-        for pid in children:
-            _, status = os.waitpid(pid, 0)
+        while self.children:
+            _, status = os.waitpid(self.children.pop(0), 0)
             ok = ok and status == 0
-        if not ok:
-            return False
+        return ok
 
-        def pieces() -> Iterator[str]:
-            doc = head.to_dict()
-            doc.pop("events", None)
-            yield yaml.dump(doc, **DUMP_OPTIONS)
-            yield "events:\n"
-            for part in files:
-                with open(part, encoding="utf-8") as fh:
-                    while block := fh.read(1 << 20):
-                        yield block
-
-        write_atomic(out, pieces())
-        return True
-    finally:
-        for part in files:
+    def drop(self) -> None:
+        """Stop the forked processes and remove their files."""
+        for pid in self.children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:  # pragma: no cover - it ended meanwhile
+                pass
+        self.wait()
+        for part in self.files:
             try:
                 part.unlink()
             except OSError:
                 pass
 
 
-def yaml_pieces(head: Transcript, events: Iterable[Event]) -> Iterator[str]:
-    """Transcript YAML (format 1) in pieces: the head's keys, then the events :data:`YAML_CHUNK` at a time
+def _start_parts(journal: Path, out: Path, limit: int | None, parts: int) -> _Parts | None:
+    """Fork ``parts - 1`` processes converting the later parts of ``journal`` (up to ``limit`` bytes) to
+    files beside ``out``; this process keeps the first, smaller part (:data:`PARENT_WEIGHT`). ``None`` when
+    the journal is too short to split or does not start with a header line (the caller writes it whole)."""
+    import tempfile
+
+    try:
+        with open(journal, "rb") as fh:
+            first = fh.readline()
+            header = load_json(first)
+            end = limit if limit is not None else os.fstat(fh.fileno()).st_size
+            start = len(first)
+            if (not isinstance(header, dict) or "chanlog_journal" not in header
+                    or end - start < PARALLEL_FRAMES * 64):  # a frame line has at least 64 bytes
+                return None
+            weights = [PARENT_WEIGHT] + [1.0] * (parts - 1)
+            bounds = [start]
+            for k in range(1, parts):
+                fh.seek(max(bounds[-1], start + int((end - start) * sum(weights[:k]) / sum(weights))))
+                fh.readline()
+                bounds.append(min(end, max(bounds[-1], fh.tell())))
+            bounds.append(end)
+    except (OSError, ValueError, RecursionError):
+        return None
+    started = _Parts(journal, bounds, _header_t0(header), [], [])
+    try:
+        for k in range(1, parts):
+            fd, name = tempfile.mkstemp(prefix=f".{out.name}.part", suffix=".tmp", dir=out.parent)
+            os.close(fd)
+            started.files.append(Path(name))
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - runs in the child
+                code = 1
+                try:
+                    _dump_part(journal, bounds[k], bounds[k + 1], started.t0, started.files[-1])
+                    code = 0
+                finally:
+                    os._exit(code)
+            started.children.append(pid)
+    except OSError:
+        started.drop()
+        return None
+    return started
+
+
+def _write_in_parts(started: _Parts, out: Path, head: Transcript) -> bool:
+    """The transcript of a journal converted in parts (:func:`_start_parts`): this process writes the head
+    and the first part straight into the transcript's temporary file, then appends the other parts in
+    order. False (nothing written) when a part fails, for the caller to write it in one piece (and report
+    the error with its line)."""
+    bounds = started.bounds
+
+    def pieces() -> Iterator[str]:
+        yield head_piece(head)
+        yield "events:\n"
+        try:
+            yield from _part_yaml(started.journal, bounds[0], bounds[1], started.t0)
+        except JournalError:
+            raise _PartFailed from None
+        if not started.wait():
+            raise _PartFailed
+        for part in started.files:
+            with open(part, encoding="utf-8") as fh:
+                while block := fh.read(1 << 20):
+                    yield block
+
+    try:
+        write_atomic(out, pieces())
+    except _PartFailed:
+        return False
+    finally:
+        started.drop()  # the processes are done (or failed); their files go
+    return True
+
+
+def yaml_pieces(head: Transcript, events: Iterable[Event] | Iterable[dict[str, Any]]) -> Iterator[str]:
+    """Transcript YAML (format 1) in pieces: the head's keys, then the events (model events, or their
+    mappings as :func:`iter_event_dicts` gives them) :data:`YAML_CHUNK` at a time
     (:func:`chanlog.transcript.event_pieces` with this module's fast emitter of the same bytes)."""
     yield head_piece(head)
-    yield from event_pieces(events, YAML_CHUNK, events_yaml)
+    yield from event_pieces(events, YAML_CHUNK, events_yaml, _as_dict)
+
+
+def _as_dict(event: Event | dict[str, Any]) -> dict[str, Any]:
+    return event if type(event) is dict else event_to_dict(event)  # type: ignore[arg-type]
 
 
 # -- writing off the proxy's event loop -----------------------------------------------------------
 
 
-def _worker_init() -> None:
-    """Worker process start: lower its CPU priority so that the proxy comes first."""
+_busy = threading.Lock()  # held by a worker process while it writes a transcript
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In a worker process: exit once the process that started it is gone and no write is under way."""
+    while True:
+        time.sleep(PARENT_CHECK_SECONDS)
+        if os.getppid() != parent:
+            with _busy:
+                os._exit(0)
+
+
+def _worker_init(parent: int | None = None) -> None:
+    """Worker process start: the lowest CPU priority there is, so that the proxy comes first: on Linux the
+    ``SCHED_IDLE`` policy (it runs when a CPU has nothing else to do, and the proxy takes the CPU back the
+    moment it wakes up), else ``os.nice`` by :data:`WORKER_NICE`. The processes it forks inherit it. A
+    thread watches ``parent`` (the proxy's process id): should it be killed, the worker exits after the
+    write it is doing."""
+    if parent is not None:
+        threading.Thread(target=_exit_with_parent, args=(parent,), name="chanlog-parent-watch",
+                         daemon=True).start()
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        return
+    except (AttributeError, OSError):  # pragma: no cover - not Linux, or not permitted
+        pass
     try:
         os.nice(WORKER_NICE)
     except OSError:  # pragma: no cover - not permitted here
@@ -610,7 +852,8 @@ def _worker_init() -> None:
 def _write_job(journal: str, out: str, limit: int | None, tail_gap: dict[str, Any] | None,
                parts: int = 1) -> tuple[int, int]:
     """The job a worker runs: :func:`write_transcript`; returns ``(frames, connections)``."""
-    info = write_transcript(Path(journal), Path(out), limit=limit, tail_gap=tail_gap, parts=parts)
+    with _busy:
+        info = write_transcript(Path(journal), Path(out), limit=limit, tail_gap=tail_gap, parts=parts)
     return info.frames, info.connections
 
 
@@ -630,6 +873,7 @@ class TranscriptWriter:
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chanlog-writer")
             else:
                 self._pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_worker_init,
+                                                 initargs=(os.getpid(),),
                                                  mp_context=multiprocessing.get_context("spawn"))
         return self._pool
 
