@@ -5,14 +5,20 @@ runs on 127.0.0.1: a WebSocket "node" and the participants in this process (``we
 from this virtualenv as separate processes (no CPU pinning: the recorder's transcript writers, children of
 mitmdump at idle priority, may use every CPU).
 
-1. CPU. Two mitmdump processes, one with ``-s addons/channel.py`` (default options) and one without;
-   each round sends the same session (two connections, ``--messages`` frames of about ``--frame-size``
-   bytes each way on each) through both, in alternating order, and reads each process's CPU time
-   (``/proc/PID/stat``: user + system) before and after. The figure is the median over rounds of
-   (CPU per frame with the addon) / (CPU per frame without). Transcripts are written by the recorder's
-   worker processes, whose CPU is reported apart (each recorded round waits for its transcript, so that the
-   writer does not share the CPU with a measured round). The hook's own cost, measured in-process, is
-   printed beside it. Target: at most 1.08.
+1. CPU. Three mitmdump processes: one with ``-s addons/channel.py`` (default options), one without, and
+   one with a script addon whose ``websocket_message`` does nothing (the reference: what mitmproxy's
+   dispatch of every event to a script costs); each round sends the same session (two connections,
+   ``--messages`` frames of about ``--frame-size`` bytes each way on each) through all three, each first in
+   turn, and reads each process's CPU time (``/proc/PID/stat``: user + system) before and after. The
+   figure is the median over rounds of (CPU per frame with the addon) / (CPU per frame without); the no-op
+   script's ratio and the recorder's against it are printed beside it. Transcripts are written by the
+   recorder's worker processes, whose CPU is reported apart (each recorded round waits for its transcript,
+   so that the writer does not share the CPU with a measured round). The hook's own cost, measured
+   in-process, is printed too. Target: at most 1.08.
+1b. Instructions. The same three proxies, one at a time under valgrind's callgrind (when installed;
+   ``--instr-messages 0`` skips it): user-space instructions per frame of one session, counted only while
+   it runs. Steady where the CPU seconds of part 1 move by +-15% from round to round on a shared machine;
+   the kernel's share is not counted. Same target.
 2. Latency of live sessions while a transcript is written. A 100k-frame session is recorded; then a
    probe session (ping-pong through the proxy, one frame in flight) measures round trips for
    ``--probe-seconds`` with no write going on, the 100k-frame session is closed, and the probe measures
@@ -185,18 +191,21 @@ def free_port() -> int:
 class Proxy:
     """A mitmdump child process in reverse mode in front of ``upstream``."""
 
-    def __init__(self, upstream: int, workdir: Path, addon: bool, **sets: str) -> None:
+    def __init__(self, upstream: int, workdir: Path, addon: bool, script: Path | None = None,
+                 prefix: tuple[str, ...] = (), **sets: str) -> None:
         self.port = free_port()
         self.dir = workdir / f"rec-{self.port}"
-        args = [str(MITMDUMP), "-q", "--mode", f"reverse:http://127.0.0.1:{upstream}", "--listen-host",
+        args = [*prefix, str(MITMDUMP), "-q", "--mode", f"reverse:http://127.0.0.1:{upstream}", "--listen-host",
                 "127.0.0.1", "--listen-port", str(self.port), "--set", "flow_detail=0"]
-        if addon:
+        if script is not None:  # another script instead of the recorder (the no-op reference)
+            args += ["-s", str(script)]
+        elif addon:
             args += ["-s", str(ADDON), "--set", f"chanlog_dir={self.dir}"]
             for k, v in sets.items():
                 args += ["--set", f"{k}={v}"]
         self.log = open(workdir / f"mitmdump-{self.port}.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + (120 if prefix else 30)
         while True:
             if self.proc.poll() is not None:
                 raise SystemExit(f"mitmdump exited with {self.proc.returncode}; see {self.log.name}")
@@ -268,16 +277,19 @@ class Proxy:
 async def cpu_rounds(args: argparse.Namespace, workdir: Path, upstream: int) -> None:
     n, size = args.messages, args.frame_size
     frames = 4 * n  # two connections, n each way
-    recorder = Proxy(upstream, workdir, addon=True)
-    bare = Proxy(upstream, workdir, addon=False)
+    noop_script = workdir / "noop_addon.py"
+    noop_script.write_text(NOOP_ADDON, encoding="utf-8")
+    proxies = {"addon": Proxy(upstream, workdir, addon=True), "bare": Proxy(upstream, workdir, addon=False),
+               "noop": Proxy(upstream, workdir, addon=False, script=noop_script)}
     try:
-        await one_session(recorder.port, "/channel", n // 5 or 1, 1, size=size)  # warm up both
-        await one_session(bare.port, "/channel", n // 5 or 1, 1, size=size)
-        ratios, with_us, without_us = [], [], []
+        for proxy in proxies.values():  # warm up
+            await one_session(proxy.port, "/channel", n // 5 or 1, 1, size=size)
+        ratios, noop_ratios, with_us, without_us = [], [], [], []
+        order = list(proxies)
         for r in range(args.rounds):
             per = {}
-            for which in (("addon", "bare") if r % 2 == 0 else ("bare", "addon")):
-                proxy = recorder if which == "addon" else bare
+            for which in order[r % 3:] + order[:r % 3]:  # each proxy first, second and third in turn
+                proxy = proxies[which]
                 before = proxy.cpu()
                 await one_session(proxy.port, "/channel", n, 100 + r, size=size)
                 per[which] = (proxy.cpu() - before) / frames
@@ -286,10 +298,11 @@ async def cpu_rounds(args: argparse.Namespace, workdir: Path, upstream: int) -> 
             with_us.append(per["addon"] * 1e6)
             without_us.append(per["bare"] * 1e6)
             ratios.append(per["addon"] / per["bare"])
-        writers = recorder.children_cpu()
+            noop_ratios.append(per["noop"] / per["bare"])
+        writers = proxies["addon"].children_cpu()
     finally:
-        recorder.stop()
-        bare.stop()
+        for proxy in proxies.values():
+            proxy.stop()
     med = statistics.median
     print(f"1. proxy CPU per frame ({args.rounds} rounds of {frames} frames of ~{len(node_frame(0, size))} bytes):")
     print(f"   without the addon {med(without_us):7.1f} us   (rounds: {', '.join(f'{x:.0f}' for x in without_us)})")
@@ -298,10 +311,23 @@ async def cpu_rounds(args: argparse.Namespace, workdir: Path, upstream: int) -> 
     print(f"RATIO proxy CPU per frame with / without the addon (median of rounds): {med(ratios):.3f}   "
           f"target <= 1.08   (rounds: {', '.join(f'{x:.3f}' for x in ratios)}; spread {min(ratios):.3f}-"
           f"{max(ratios):.3f})")
+    print(f"   reference, same rounds: a script addon whose websocket_message does nothing: "
+          f"{med(noop_ratios):.3f} of the proxy's CPU without it (rounds: {', '.join(f'{x:.3f}' for x in noop_ratios)}); "
+          f"the recorder against it: {med(ratios) / med(noop_ratios):.3f}")
     cost = hook_cost(20_000, workdir, size)
     print(f"   the hook alone, in-process: {cost * 1e6:.1f} us per frame, {cost * 1e6 / med(without_us):.1%} of the "
           f"proxy's CPU per frame without the addon (the rest of the difference: mitmproxy dispatching to a "
           f"script addon, and the kernel's share of the journal write)")
+
+
+#: The reference script of the CPU rounds: what mitmproxy costs to dispatch every event to a script addon.
+NOOP_ADDON = """class Noop:
+    def websocket_message(self, flow):
+        pass
+
+
+addons = [Noop()]
+"""
 
 
 def hook_cost(count: int, workdir: Path, size: int) -> float:
@@ -331,6 +357,46 @@ def hook_cost(count: int, workdir: Path, size: int) -> float:
         addon.websocket_end(flow)
         addon.done()
     return elapsed / count
+
+
+async def instruction_counts(args: argparse.Namespace, workdir: Path, upstream: int) -> None:
+    """Part 1b: user-space instructions per frame of the three proxies of part 1, each under valgrind's
+    callgrind with instrumentation switched on (``callgrind_control -i on``) for one session of
+    ``--instr-messages`` frames each way per connection, after a warm-up. Counts, unlike CPU seconds, do not
+    move with what else the machine does; the kernel's share (socket and journal writes) is not in them."""
+    valgrind, control = shutil.which("valgrind"), shutil.which("callgrind_control")
+    if valgrind is None or control is None:
+        print("1b. instructions per frame: skipped (valgrind and callgrind_control not found)")
+        return
+    n, size = args.instr_messages, args.frame_size
+    frames = 4 * n
+    noop_script = workdir / "noop_addon.py"
+    noop_script.write_text(NOOP_ADDON, encoding="utf-8")
+    counts: dict[str, int] = {}
+    for which in ("bare", "noop", "addon"):
+        out = workdir / f"callgrind-{which}.out"
+        prefix = (valgrind, "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}")
+        proxy = Proxy(upstream, workdir, addon=which == "addon", script=noop_script if which == "noop" else None,
+                      prefix=prefix)
+        try:
+            await one_session(proxy.port, "/channel", 20, 1, size=size)  # warm up
+            subprocess.run([control, "-i", "on", str(proxy.proc.pid)], capture_output=True, check=True)
+            await one_session(proxy.port, "/channel", n, 2, size=size)
+            subprocess.run([control, "-i", "off", str(proxy.proc.pid)], capture_output=True, check=True)
+        finally:
+            proxy.stop()
+        totals = [line for line in out.read_text(errors="replace").splitlines() if line.startswith("totals:")]
+        if not totals:
+            print(f"1b. instructions per frame: no totals in {out.name}; skipped")
+            return
+        counts[which] = int(totals[0].split()[1])
+    per = {k: v / frames for k, v in counts.items()}
+    print(f"1b. user-space instructions per frame (callgrind, one session of {frames} frames per proxy):")
+    print(f"   without the addon {per['bare'] / 1e6:.3f} M, no-op script {per['noop'] / 1e6:.3f} M, "
+          f"with the addon {per['addon'] / 1e6:.3f} M")
+    print(f"RATIO proxy instructions per frame with / without the addon: {per['addon'] / per['bare']:.3f}   "
+          f"target <= 1.08   (no-op script: {per['noop'] / per['bare']:.3f}; the recorder against it: "
+          f"{per['addon'] / per['noop']:.3f})")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -431,6 +497,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         upstream = server.sockets[0].getsockname()[1]
         if args.only in (None, "cpu"):
             await cpu_rounds(args, workdir, upstream)
+            if args.instr_messages:
+                await instruction_counts(args, workdir, upstream)
         if args.only in (None, "write"):
             await write_and_memory(args, workdir, upstream, await direct_round_trip(upstream))
 
@@ -444,11 +512,14 @@ def main() -> None:
     parser.add_argument("--medium", type=int, default=100_000, help="frames of the session whose write is probed")
     parser.add_argument("--large", type=int, default=200_000, help="frames of the long session (memory)")
     parser.add_argument("--probe-seconds", type=float, default=5.0, help="latency probe without a write")
+    parser.add_argument("--instr-messages", type=int, default=500,
+                        help="instruction counts (1b): frames each way per connection; 0 skips the part")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run of every part")
     parser.add_argument("--only", choices=("cpu", "write"), help="run one part")
     args = parser.parse_args()
     if args.quick:
         args.messages, args.rounds, args.small, args.medium, args.large, args.probe_seconds = 200, 2, 1000, 4000, 8000, 1
+        args.instr_messages = min(args.instr_messages, 50)
     if not MITMDUMP.exists():
         raise SystemExit(f"mitmdump not found beside {sys.executable}")
     workdir = Path(tempfile.mkdtemp(prefix="chanlog-bench-"))
