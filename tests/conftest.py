@@ -76,3 +76,17 @@ def corpus_params() -> list:
     if not logs:
         return [pytest.param(None, marks=pytest.mark.skip(reason=absent("the shared corpus", CORPUS)))]
     return [pytest.param(p, id=corpus_id(p)) for p in logs]
+
+
+@pytest.fixture
+def disk(monkeypatch: pytest.MonkeyPatch):
+    """A :class:`faults.Disk` in place of every journal's ``os.write``, retried at once when it fails."""
+    from faults import Disk
+
+    from chanlog.record import journal as jmod
+    from chanlog.record.journal import JournalWriter
+
+    d = Disk()
+    monkeypatch.setattr(JournalWriter, "os_write", staticmethod(d))
+    monkeypatch.setattr(jmod, "RETRY_SECONDS", 0.0)
+    return d

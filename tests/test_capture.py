@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from faults import Disk
 from mitmproxy import exceptions
 from mitmproxy.test import taddons, tflow
 from mitmproxy.websocket import WebSocketMessage
@@ -667,39 +668,14 @@ def test_killed_proxy_after_a_merge_keeps_every_frame(rec) -> None:
 # -- faults -------------------------------------------------------------------------------------
 
 
-class FullDisk:
-    """A fault-injecting ``os.write`` for the journals: every write fails with ENOSPC while ``full``."""
-
-    def __init__(self) -> None:
-        self.full = False
-
-    def __call__(self, fd: int, data) -> int:
-        import errno
-        import os
-
-        if self.full:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return os.write(fd, data)
-
-
-@pytest.fixture
-def full_disk(monkeypatch: pytest.MonkeyPatch) -> FullDisk:
-    from chanlog.record import journal as jmod
-
-    disk = FullDisk()
-    monkeypatch.setattr(JournalWriter, "os_write", staticmethod(disk))
-    monkeypatch.setattr(jmod, "RETRY_SECONDS", 0.0)
-    return disk
-
-
-def test_full_disk_one_message_a_marked_gap_and_recording_resumes(rec, full_disk: FullDisk, caplog) -> None:
+def test_full_disk_one_message_a_marked_gap_and_recording_resumes(rec, disk: Disk, caplog) -> None:
     addon, _ = rec
     fi, fr = ws_flow("initiator"), ws_flow("responder")
     addon.websocket_start(fi)
     addon.websocket_start(fr)
     with caplog.at_level(logging.INFO):
         for i in range(1, 31):
-            full_disk.full = 11 <= i <= 20
+            disk.full = 11 <= i <= 20
             send(addon, fi, f"c{i}", True)
             send(addon, fr, f"n{i}", False)
         close(addon, fi)
@@ -720,7 +696,7 @@ def test_full_disk_one_message_a_marked_gap_and_recording_resumes(rec, full_disk
     assert scan(addon.directory / "journals" / f"{t.name}.jsonl").finished
 
 
-def test_session_ending_while_the_disk_is_full_says_so_and_finishes_later(rec, full_disk: FullDisk,
+def test_session_ending_while_the_disk_is_full_says_so_and_finishes_later(rec, disk: Disk,
                                                                           monkeypatch, caplog) -> None:
     from chanlog.record import addon as amod
 
@@ -729,13 +705,13 @@ def test_session_ending_while_the_disk_is_full_says_so_and_finishes_later(rec, f
     f = ws_flow("initiator")
     addon.websocket_start(f)
     send(addon, f, "kept", False)
-    full_disk.full = True
+    disk.full = True
     with caplog.at_level(logging.INFO):
         send(addon, f, "lost", False)
         close(addon, f)
         addon.wait()
         assert "cannot write" in caplog.text
-        full_disk.full = False
+        disk.full = False
         for _ in range(100):  # the transcript is written again by itself once space returns
             addon.wait()
             if addon.written and scan(addon.directory / "journals" / f"{addon.written[-1].stem}.jsonl").finished:
@@ -748,12 +724,12 @@ def test_session_ending_while_the_disk_is_full_says_so_and_finishes_later(rec, f
     assert isinstance(t.events[-1], Close)  # the close record kept in memory reached the journal
 
 
-def test_refuse_mode_answers_new_sessions_with_503_while_failing(rec, full_disk: FullDisk) -> None:
+def test_refuse_mode_answers_new_sessions_with_503_while_failing(rec, disk: Disk) -> None:
     addon, tctx = rec
     tctx.configure(addon, chanlog_on_error="refuse")
     fi = ws_flow("initiator")
     addon.websocket_start(fi)
-    full_disk.full = True
+    disk.full = True
     send(addon, fi, "lost", True)
     joining, new = ws_flow("responder"), ws_flow("initiator", port="999")
     joining.response = new.response = None  # at the request hook, no response yet
@@ -762,7 +738,7 @@ def test_refuse_mode_answers_new_sessions_with_503_while_failing(rec, full_disk:
     assert joining.response is None  # the running session's other participant still passes
     assert new.response is not None and new.response.status_code == 503
     assert b"cannot write" in new.response.content
-    full_disk.full = False
+    disk.full = False
     send(addon, fi, "kept", True)
     later = ws_flow("initiator", port="998")
     later.response = None
@@ -838,7 +814,7 @@ def test_transcripts_written_by_worker_processes(tmp_path: Path) -> None:
     assert all(scan(p).finished for p in (tmp_path / "out" / "journals").iterdir())
 
 
-def test_shutdown_while_the_disk_is_still_full_says_what_is_missing(tmp_path: Path, full_disk: FullDisk,
+def test_shutdown_while_the_disk_is_still_full_says_what_is_missing(tmp_path: Path, disk: Disk,
                                                                     caplog) -> None:
     addon = ChannelRecorder()
     with caplog.at_level(logging.INFO), taddons.context(addon) as tctx:
@@ -846,7 +822,7 @@ def test_shutdown_while_the_disk_is_still_full_says_what_is_missing(tmp_path: Pa
         f = ws_flow("initiator")
         addon.websocket_start(f)
         send(addon, f, "kept", True)
-        full_disk.full = True
+        disk.full = True
         send(addon, f, "lost", True)
         addon.done()
     assert "at shutdown its journal still cannot be written" in caplog.text

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from faults import Disk
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -380,37 +381,6 @@ def test_recover_follows_merged_into_to_the_surviving_journal(tmp_path: Path) ->
 
 
 # -- write errors: nothing lost silently ----------------------------------------------------------
-
-
-class Disk:
-    """A fault-injecting ``os.write`` for :class:`JournalWriter`: ``full`` makes every write fail with
-    ENOSPC after writing ``partial`` bytes (a short write, as a filling disk does)."""
-
-    def __init__(self) -> None:
-        self.full = False
-        self.partial = 0
-        self.calls = 0
-
-    def __call__(self, fd: int, data) -> int:
-        import errno
-        import os
-
-        self.calls += 1
-        if self.full:
-            if self.partial and len(data) > self.partial:
-                done = os.write(fd, bytes(data[:self.partial]))
-                self.partial = 0
-                return done
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return os.write(fd, data)
-
-
-@pytest.fixture
-def disk(monkeypatch: pytest.MonkeyPatch) -> Disk:
-    d = Disk()
-    monkeypatch.setattr(JournalWriter, "os_write", staticmethod(d))
-    monkeypatch.setattr(jmod, "RETRY_SECONDS", 0.0)
-    return d
 
 
 def test_full_disk_gap_says_exactly_which_frames_are_missing(tmp_path: Path, disk: Disk) -> None:

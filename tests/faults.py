@@ -1,0 +1,26 @@
+"""Fault injection for the recorder's tests: a disk that fills up (see the ``disk`` fixture in conftest.py)."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+
+class Disk:
+    """A fault-injecting ``os.write`` for :class:`~chanlog.record.journal.JournalWriter`: ``full`` makes every
+    write fail with ENOSPC after writing ``partial`` bytes (a short write, as a filling disk does)."""
+
+    def __init__(self) -> None:
+        self.full = False
+        self.partial = 0
+        self.calls = 0
+
+    def __call__(self, fd: int, data) -> int:
+        self.calls += 1
+        if self.full:
+            if self.partial and len(data) > self.partial:
+                done = os.write(fd, bytes(data[:self.partial]))
+                self.partial = 0
+                return done
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return os.write(fd, data)
