@@ -129,7 +129,7 @@ def parse_json(text: str | bytes) -> Any:
     if isinstance(text, bytes | bytearray):
         text = bytes(text).decode("utf-8")
     try:  # numbers are few in a frame: checking each one is cheaper than scanning the text for long ones
-        data = _DECODER.decode(text)
+        data = CHECKED_DECODER.decode(text)
     except _NumberTooLong as exc:
         raise JSONLimitError(exc.args[0], text, max(text.find(exc.args[1]), 0)) from None
     except _NotJSON as exc:
@@ -141,8 +141,9 @@ def parse_json(text: str | bytes) -> Any:
     return data
 
 
-def json_depth(data: Any) -> int:
-    """How deeply arrays and objects nest in parsed JSON ``data`` (a scalar: 0, ``[]``: 1); iterative."""
+def json_depth(data: Any, limit: int | None = None) -> int:
+    """How deeply arrays and objects nest in parsed JSON ``data`` (a scalar: 0, ``[]``: 1); iterative. With
+    ``limit``, counting stops at the first container deeper than it (the result is then ``limit + 1``)."""
     deepest = 0
     stack = [(data, 1)]
     while stack:
@@ -151,7 +152,10 @@ def json_depth(data: Any) -> int:
             value = value.values()
         elif not isinstance(value, list):
             continue
-        deepest = max(deepest, depth)
+        if depth > deepest:
+            deepest = depth
+            if limit is not None and deepest > limit:
+                return deepest
         stack.extend((v, depth + 1) for v in value if isinstance(v, dict | list))
     return deepest
 
@@ -184,8 +188,10 @@ def _refuse_constant(name: str) -> Any:
     raise _NotJSON(f"{name} is not a JSON value", name)
 
 
-#: The one decoder :func:`parse_json` uses (``json.loads`` with arguments makes a new one per call).
-_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_int=_bounded(int),
+#: The decoder of :func:`parse_json`, made once (``json.loads`` with these hooks makes one per call, which costs
+#: as much as parsing a 2 KB frame): numbers are checked against :data:`MAX_NUMBER_DIGITS` as it meets them,
+#: ``NaN``/``Infinity`` refused. Raises ``ValueError``; unlike :func:`parse_json` it does not check the depth.
+CHECKED_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_int=_bounded(int),
                             parse_float=_bounded(_finite_float))
 
 

@@ -55,7 +55,6 @@ import base64
 import errno
 import heapq
 import json
-import math
 import os
 import re
 import threading
@@ -71,7 +70,7 @@ from chanlog.errors import ChanlogError
 
 # MAX_JSON_DEPTH: deepest nesting of a frame's JSON that the transcript keeps parsed (the transcript loader's
 # limit); a deeper frame is kept verbatim as text (nothing is lost, and every reader stays within it).
-from chanlog.model import JSON_FORMATS, MAX_JSON_DEPTH, MAX_NUMBER_DIGITS, PROTOCOLS, dump_json, parse_json
+from chanlog.model import MAX_JSON_DEPTH, PROTOCOLS, Frame, json_depth, parse_json
 from chanlog.record.pairing import JOURNAL_DIR, JOURNAL_SUFFIX, transcript_file_name
 
 __all__ = ["JOURNAL_DIR", "JOURNAL_SUFFIX", "JOURNAL_FORMAT", "EVENT_KINDS", "JournalError", "JournalWriter",
@@ -618,7 +617,7 @@ def iter_records(path: Path, limit: int | None = None, first: int = 1,
                 except ValueError:  # not a number after all: parsed below
                     pass
             try:
-                rec = load_json(raw)  # bounded depth and numbers (issue 16)
+                rec = parse_json(raw)  # bounded depth and numbers (issue 16)
             except RecursionError:
                 raise JournalError("a record nested too deeply to parse (not written by chanlog)",
                                    f"{path}:{lineno}") from None
@@ -632,100 +631,21 @@ def iter_records(path: Path, limit: int | None = None, first: int = 1,
             yield lineno, rec
 
 
-def json_depth(data: Any, limit: int) -> int:
-    """How deeply ``data`` (parsed JSON) nests, counted up to ``limit + 1`` (iterative: any depth is safe)."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(data, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-                if deepest > limit:
-                    return deepest
-            stack.extend((x, depth) for x in (item.values() if isinstance(item, dict) else item))
-    return deepest
-
-
-class _Refused(ValueError):
-    pass
-
-
-def _checked_int(digits: str) -> int:
-    if len(digits) > MAX_NUMBER_DIGITS:
-        raise _Refused(digits)
-    return int(digits)
-
-
-def _checked_float(digits: str) -> float:
-    value = float(digits) if len(digits) <= MAX_NUMBER_DIGITS else math.inf
-    if not math.isfinite(value):
-        raise _Refused(digits)
-    return value
-
-
-def _refused(name: str) -> Any:
-    raise _Refused(name)
-
-
-#: The decoder of :func:`load_json`, made once (``json.loads`` with these hooks makes one per call, which
-#: costs as much as parsing a 2 KB frame).
-CHECKED_DECODER = json.JSONDecoder(parse_int=_checked_int, parse_float=_checked_float, parse_constant=_refused)
-
-
-def load_json(text: str | bytes) -> Any:
-    """:func:`chanlog.model.parse_json` (same limits, same result, same errors), faster on long text such
-    as journal lines and frames: numbers are checked as the parser meets them (:data:`CHECKED_DECODER`)
-    instead of by a pattern searched over the whole text first. Anything the quick parse refuses (a long
-    number, ``NaN``, a non-finite float, nesting past :data:`MAX_JSON_DEPTH`, malformed JSON) is parsed again
-    by ``parse_json``, which gives its result or raises its error (``ValueError``)."""
-    if isinstance(text, bytes | bytearray):
-        text = bytes(text).decode("utf-8")
-    try:
-        data = CHECKED_DECODER.decode(text)
-    except (ValueError, RecursionError):
-        return parse_json(text)
-    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and json_depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
-        return parse_json(text)
-    return data
-
-
-def _from_wire(content: str | bytes, **kw: Any) -> Any:
-    """:meth:`chanlog.model.Frame.from_wire` (and :func:`chanlog.model.parse_json_exact`) with
-    :func:`load_json`: the same frame."""
-    from chanlog.model import Frame
-
-    if isinstance(content, bytes):
-        return Frame(binary=content, **kw)
-    try:
-        data = load_json(content)
-    except ValueError:
-        return Frame(text=content, **kw)
-    guess = "pretty" if "\n" in content else ("compact" if '":' in content or "," not in content else "spaced")
-    for fmt in (guess, *JSON_FORMATS):
-        if dump_json(data, fmt) == content:
-            return Frame(data=data, fmt=fmt, **kw)
-    return Frame(text=content, **kw)
-
-
 def frame_from_text(content: str | bytes, **kw: Any) -> Any:
     """:meth:`chanlog.model.Frame.from_wire`, except that JSON nested deeper than :data:`MAX_JSON_DEPTH`
     (or too deep for Python's parser) is kept verbatim as ``text``: nothing is lost, and what is written
     can be read back."""
-    from chanlog.model import Frame
-
     if isinstance(content, bytes):
-        return _from_wire(content, **kw)
+        return Frame.from_wire(content, **kw)
     if content.count("[") + content.count("{") > MAX_JSON_DEPTH:
         try:
-            frame = _from_wire(content, **kw)
+            frame = Frame.from_wire(content, **kw)
         except RecursionError:
             return Frame(text=content, **kw)
         if frame.fmt is not None and json_depth(frame.data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
             return Frame(text=content, **kw)
         return frame
-    return _from_wire(content, **kw)
+    return Frame.from_wire(content, **kw)
 
 
 def scan(path: Path, limit: int | None = None, quick: bool = False) -> JournalInfo:
@@ -794,7 +714,7 @@ def scan(path: Path, limit: int | None = None, quick: bool = False) -> JournalIn
                 if sniffed is not None and not wants:
                     continue
                 try:
-                    rec = load_json(rec["line"])
+                    rec = parse_json(rec["line"])
                 except (ValueError, RecursionError):
                     raise JournalError("not a JSON record", f"{path}:{lineno}") from None
             text = rec.get("text")

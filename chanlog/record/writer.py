@@ -43,6 +43,7 @@ import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from chanlog.model import (
+    CHECKED_DECODER,
     JSON_FORMATS,
     MAX_JSON_DEPTH,
     ROLES,
@@ -52,13 +53,12 @@ from chanlog.model import (
     Open,
     Transcript,
     event_to_dict,
+    parse_json,
 )
 from chanlog.record.journal import (
-    CHECKED_DECODER,
     JournalError,
     JournalInfo,
     frame_from_text,
-    load_json,
     ordered_records,
     scan,
 )
@@ -645,10 +645,10 @@ def _part_events(path: Path, start: int, end: int, t0: float | None) -> Iterator
             # without \u escapes, a frame's text has the brackets its line has: few in the line, few in the text
             shallow = raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH and b"\\u" not in raw
             try:
-                rec = CHECKED_DECODER.decode(raw.decode()) if shallow else load_json(raw)  # issue 16's limits
+                rec = CHECKED_DECODER.decode(raw.decode()) if shallow else parse_json(raw)  # issue 16's limits
             except (ValueError, RecursionError):
                 try:
-                    rec = load_json(raw)  # what it says, or its error
+                    rec = parse_json(raw)  # what it says, or its error
                 except (ValueError, RecursionError):
                     if not raw.endswith(b"\n"):
                         return  # an incomplete last line
@@ -736,7 +736,7 @@ def _start_parts(journal: Path, out: Path, limit: int | None, parts: int) -> _Pa
     try:
         with open(journal, "rb") as fh:
             first = fh.readline()
-            header = load_json(first)
+            header = parse_json(first)
             end = limit if limit is not None else os.fstat(fh.fileno()).st_size
             start = len(first)
             if (not isinstance(header, dict) or "chanlog_journal" not in header
