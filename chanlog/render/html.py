@@ -38,7 +38,7 @@ def contents(entries: list) -> list[tuple[str | None, list[int]]]:
 def frame_links(numbers: list[int]) -> Markup:
     """Links to frames ``numbers`` (``<a href="#frame-3">3</a>``, space separated) for the table of contents;
     frame numbers are integers the renderer counted, so nothing needs escaping."""
-    return Markup(" ".join(f'<a href="#frame-{n:d}">{n:d}</a>' for n in numbers))
+    return Markup(" ".join(f'<a href="#{anchor(int(n))}">{int(n)}</a>' for n in numbers))
 
 
 def anchor(number: int | None) -> str:
@@ -68,4 +68,5 @@ def fields_html(blob: str) -> Markup:
     return Markup("".join(out))
 
 
-FILTERS = {"describe_html": describe_html, "anchor": anchor, "frame_links": frame_links, "fields_html": fields_html, "contents": contents}
+FILTERS = {"describe_html": describe_html, "anchor": anchor, "frame_links": frame_links, "fields_html": fields_html,
+           "contents": contents}
