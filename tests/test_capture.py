@@ -24,7 +24,7 @@ from chanlog.capture import (
     safe_name,
     ws_url,
 )
-from chanlog.journal import JournalWriter, scan
+from chanlog.journal import JournalWriter, iter_records, scan
 from chanlog.model import Close, Frame, Open, Transcript
 
 PARAMS = {"channel_reserve": "2", "initiator_id": "ak_A", "responder_id": "ak_B", "port": "13179",
@@ -481,10 +481,10 @@ def test_journal_is_flushed_before_the_hook_returns(rec) -> None:
     addon.websocket_start(f)
     send(addon, f, "one", True)
     journal = addon.flows[f.id].session.journal.path
-    lines = journal.read_text().splitlines()
-    assert json.loads(lines[-1])["text"] == "one"
+    assert journal.read_bytes().endswith(b',"raw":one}\n')
+    assert journal_records(journal)[-1]["text"] == "one"
     send(addon, f, b"\x01", False)
-    assert json.loads(journal.read_text().splitlines()[-1])["binary"] == "AQ=="
+    assert journal_records(journal)[-1]["binary"] == "AQ=="
 
 
 # -- pure helpers -------------------------------------------------------------------------------
@@ -528,7 +528,7 @@ def role_only(role: str):
 
 
 def journal_records(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return [rec for _, rec in iter_records(path)]
 
 
 def test_participants_recorded_apart_are_merged_when_they_carry_the_same_channel(rec, caplog) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -13,7 +14,16 @@ from hypothesis import strategies as st
 
 from chanlog import transcript as tmod
 from chanlog.cli import main
-from chanlog.journal import JournalError, JournalWriter, find_unfinished, load_journal, scan, write_transcript
+from chanlog.journal import (
+    JOURNAL_FORMAT,
+    JournalError,
+    JournalWriter,
+    find_unfinished,
+    iter_records,
+    load_journal,
+    scan,
+    write_transcript,
+)
 from chanlog.model import Close, Frame, Open
 from chanlog.record import journal as jmod
 from chanlog.record import writer as wmod
@@ -47,16 +57,26 @@ def write_sample(path: Path, *, end: bool = True) -> JournalWriter:
     return w
 
 
-def test_every_record_is_one_flushed_json_line(tmp_path: Path) -> None:
+def test_every_record_is_one_flushed_line(tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl"
     w = JournalWriter(path)
     w.open()
     w.header("s", "s.yaml", "now", 1.0)
     w.frame_record(0, "initiator", "node", 2.0, "héllo ✓".encode(), True)
-    # flushed before returning: another reader sees both lines while the writer is still open
-    lines = path.read_bytes().splitlines()
-    assert len(lines) == 2 and w.size == path.stat().st_size
-    assert json.loads(lines[1])["text"] == "héllo ✓"
+    w.frame_record(0, "initiator", "client", 2.5, b'{"a":"q\\"u"}', True, n=7, injected=True)
+    # flushed before returning: another reader sees every line while the writer is still open
+    lines = path.read_bytes().split(b"\n")
+    assert len(lines) == 4 and lines[3] == b"" and w.size == path.stat().st_size
+    assert json.loads(lines[0])["chanlog_journal"] == JOURNAL_FORMAT == 2
+    # a text message without a newline: its bytes as they are (format 2 "raw"), read without parsing
+    assert lines[1] == '{"kind":"frame","conn":0,"role":"initiator","from":"node","ts":2.0,"raw":héllo ✓}'.encode()
+    assert lines[2] == b'{"kind":"frame","conn":0,"role":"initiator","from":"client","ts":2.5,"n":7,"injected":true,' \
+                       b'"raw":{"a":"q\\"u"}}'
+    assert json.loads(lines[2])["raw"] == {"a": 'q"u'}  # JSON exactly when the message is
+    assert [rec for _, rec in iter_records(path)][1:] == [
+        {"kind": "frame", "conn": 0, "role": "initiator", "from": "node", "ts": 2.0, "text": "héllo ✓"},
+        {"kind": "frame", "conn": 0, "role": "initiator", "from": "client", "ts": 2.5, "n": 7, "injected": True,
+         "text": '{"a":"q\\"u"}'}]
     w.close()
 
 
@@ -266,7 +286,7 @@ def test_frame_text_escaping_round_trips(tmp_path: Path) -> None:
     w.frame_record(3, "responder", "client", 1.5, tricky.encode(), True, injected=True)
     w.frame_record(3, "responder", "node", 1.5, b"\xff\xfe not utf-8", True)  # a text frame that is not UTF-8
     w.close()
-    line = path.read_text().splitlines()[1]
+    line = path.read_bytes().split(b"\n")[1]  # a newline in the message: a JSON string (format 1 "text")
     assert json.loads(line) == {"kind": "frame", "conn": 3, "role": "responder", "from": "client", "ts": 1.5,
                                 "injected": True, "text": tricky}
     frames = [f for _, f in load_journal(path).frames()]
@@ -301,7 +321,7 @@ def test_merge_copies_records_and_readers_restore_the_order_seen(tmp_path: Path)
     assert b.closed
     a.frame_record(1, "responder", "client", 101.5, b"late", True, n=8)  # the responder, now conn 1
     a.close_record(0, "initiator", 102.0, 1000, "client", None, n=9)
-    kinds = [json.loads(line).get("kind") for line in a.path.read_text().splitlines()]
+    kinds = [rec.get("kind") for _, rec in iter_records(a.path)]
     assert kinds[5:10] == ["merge", "open", "frame", "close", "merge_end"]
     info = scan(a.path)
     assert (info.connections, info.frames, info.closes) == (2, 5, 2)
@@ -797,3 +817,123 @@ def test_parts_started_before_the_scan_are_dropped_when_the_journal_cannot_be_sp
     assert split.read_bytes() == one.read_bytes()
     assert started and started[0] is not None and dropped == started  # started before the scan, then dropped
     assert not started[0].children and not [p for p in tmp_path.iterdir() if ".part" in p.name]
+
+
+# -- format 2: raw frame lines --------------------------------------------------------------------
+
+
+_MESSAGES = st.one_of(
+    _FRAME_TEXTS.map(lambda t: t.encode("utf-8", "surrogatepass")),
+    st.binary(max_size=40),
+    st.sampled_from([b"", b"}", b"}}", b"\\", b'"', b"a\r\nb", b"\n", b'x}\n', "\u2028\u0085".encode(), b"\xff}",
+                     b'{"kind":"frame"}', b',"raw":}']),
+)
+
+
+def _format_1_record(i: int, content: bytes, is_text: bool, injected: bool) -> dict:
+    """The record a format-1 journal held for message ``i`` (``text`` when UTF-8 text, else ``binary``)."""
+    rec = {"kind": "frame", "conn": i % 2, "role": ROLES_[i % 2], "from": "node" if i % 3 else "client",
+           "ts": 100.5 + i / 7, "n": 3 + i}
+    if injected:
+        rec["injected"] = True
+    try:
+        if not is_text:
+            raise UnicodeDecodeError("utf-8", content, 0, 0, "binary")
+        rec["text"] = content.decode("utf-8")
+    except UnicodeDecodeError:
+        rec["binary"] = base64.b64encode(content).decode("ascii")
+    return rec
+
+
+def _raw_and_format_1(d: Path, messages: list[tuple[bytes, bool, bool]]) -> tuple[Path, Path]:
+    """The same session written by the recorder (format 2) and as format-1 records."""
+    new, old = JournalWriter(d / "new.jsonl"), JournalWriter(d / "old.jsonl")
+    for w in (new, old):
+        w.header("s", "s.yaml", "now", 100.0)
+        w.open_record(0, "initiator", 100.0, URL_I, n=1)
+        w.open_record(1, "responder", 100.0, URL_R, n=2)
+    for i, (content, is_text, injected) in enumerate(messages):
+        rec = _format_1_record(i, content, is_text, injected)
+        new.frame_record(rec["conn"], rec["role"], rec["from"], rec["ts"], content, is_text, injected, n=rec["n"])
+        old.write(rec)
+    for w in (new, old):
+        w.close_record(0, "initiator", 200.0, 1000, "client", None, n=10 ** 6)
+        w.close()
+    return new.path, old.path
+
+
+@settings(max_examples=300, deadline=None)
+@given(messages=st.lists(st.tuples(_MESSAGES, st.booleans(), st.booleans()), min_size=1, max_size=6))
+def test_raw_frame_lines_read_back_as_format_1_records(tmp_path_factory: pytest.TempPathFactory,
+                                                        messages: list[tuple[bytes, bool, bool]]) -> None:
+    new, old = _raw_and_format_1(tmp_path_factory.mktemp("raw"), messages)
+    assert [rec for _, rec in iter_records(new)] == [rec for _, rec in iter_records(old)]
+    # a text message without a newline is written as it is: nothing escaped on the hot path
+    raw_lines = [line for line in new.read_bytes().split(b"\n") if b',"raw":' in line[:120]]
+    assert len(raw_lines) == sum(1 for c, is_text, _ in messages if is_text and b"\n" not in c)
+    one_new, one_old = new.with_suffix(".yaml"), old.with_suffix(".yaml")
+    write_transcript(new, one_new)
+    write_transcript(old, one_old)
+    assert one_new.read_bytes() == one_old.read_bytes()
+
+
+def test_raw_frame_lines_in_a_transcript_written_in_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wmod, "PARALLEL_FRAMES", 10)
+    messages = [(m, True, i % 4 == 0) for i, m in enumerate([
+        COMPACT.encode(), PRETTY.encode(), b"done", b"", b"}", b"\\", "é✓ \u2028".encode(), b"\xff\xfe", b"a\rb",
+        b'{"deep":' + b"[" * 600 + b"]" * 600 + b"}", b'{"a":"\\u00e9"}', SPACED.encode()] * 4)]
+    new, old = _raw_and_format_1(tmp_path, messages + [(b"\x00\x01", False, False)])
+    for path in (new, old):
+        write_transcript(path, path.with_suffix(".yaml"), parts=3)
+        write_transcript(path, path.with_suffix(".one.yaml"))
+    assert new.with_suffix(".yaml").read_bytes() == old.with_suffix(".yaml").read_bytes() \
+        == new.with_suffix(".one.yaml").read_bytes()
+    frames = [f for _, f in load_journal(new).frames()]
+    assert [f.wire() for f in frames[:9]] == [COMPACT, PRETTY, "done", "", "}", "\\", "é✓ \u2028", b"\xff\xfe", "a\rb"]
+
+
+def test_a_raw_frame_line_cut_off_by_a_kill_is_the_truncated_last_line(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    write_sample(path, end=False)
+    complete = path.read_bytes()
+    cut = b'{"kind":"frame","conn":0,"role":"initiator","from":"node","ts":104.9,"n":12,"raw":{"a":1}}'
+    for tail in (cut, cut[:-1], cut[:-3]):  # cut right after its "}" too: the newline is what completes it
+        path.write_bytes(complete + tail)
+        info = scan(path)
+        assert info.truncated == 12 and info.frames == 6 and not info.finished
+        assert len(list(load_journal(path).frames())) == 6
+        out = tmp_path / "t.yaml"
+        write_transcript(path, out, parts=2)
+        assert [f.wire() for _, f in tmod.load(out).frames()] == [f.wire() for _, f in load_journal(path).frames()]
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    (b'{"kind":"frame","conn":0,"role":"initiator","from":"node","ts":1.5,"raw":{"a":1}x\n', "does not end in }"),
+    (b'{"kind":"frame","conn":0,"role":"initiator","from":"node","ts":1.2.3,"raw":{}}\n', "ts is not a number"),
+])
+def test_a_malformed_raw_frame_line_is_one_error_naming_the_line(tmp_path: Path, line: bytes, message: str) -> None:
+    path = tmp_path / "j.jsonl"
+    write_sample(path, end=False)
+    path.write_bytes(path.read_bytes() + line + b'{"kind":"end","ts":106}\n')
+    with pytest.raises(JournalError, match=message) as err:
+        load_journal(path)
+    assert err.value.where == f"{path}:12"
+    with pytest.raises(JournalError, match=message):
+        scan(path)
+
+
+def test_format_1_journals_are_still_read_and_later_formats_refused(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    write_sample(path)
+    lines = path.read_bytes().split(b"\n")
+    old = [json.dumps({**json.loads(lines[0]), "chanlog_journal": 1}).encode()]
+    for line in lines[1:]:  # every raw line written as format 1 did: a JSON string
+        rec = jmod.raw_frame_record(line + b"\n") if b',"raw":' in line else None
+        old.append(json.dumps(rec, ensure_ascii=False).encode() if rec else line)
+    path.write_bytes(b"\n".join(old))
+    assert not any(b',"raw":' in line for line in old)
+    t = load_journal(path)
+    assert [f.wire() for _, f in t.frames()] == [PRETTY, COMPACT, SPACED, ODD, "plain words", b"\x00\xffbin"]
+    path.write_bytes(json.dumps({**json.loads(lines[0]), "chanlog_journal": 3}).encode() + b"\n")
+    with pytest.raises(JournalError, match="journal format 3 is not supported .*formats 1 to 2"):
+        scan(path)

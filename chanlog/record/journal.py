@@ -4,10 +4,11 @@ The recorder (:mod:`chanlog.record.addon`) appends one JSON object per line, wri
 ``write`` system call, no buffer) before its hook returns, so that a proxy killed at any moment leaves every
 frame it forwarded on disk. Transcripts are built from journals by :mod:`chanlog.record.writer`.
 
-Journal format 1, one record per line (``ts`` is a Unix time in seconds)::
+Journal format 2, one record per line (``ts`` is a Unix time in seconds)::
 
-    {"chanlog_journal": 1, "session": NAME, "transcript": "NAME.yaml", "started": ISO-8601, "t0": ts, ...}
+    {"chanlog_journal": 2, "session": NAME, "transcript": "NAME.yaml", "started": ISO-8601, "t0": ts, ...}
     {"kind": "open",  "conn": 0, "role": "initiator", "ts": ..., "url": "ws://...", "headers": {...}}
+    {"kind":"frame","conn":0,"role":"initiator","from":"node","ts":...,"n":7,"raw":MESSAGE}
     {"kind": "frame", "conn": 0, "role": "initiator", "from": "node", "ts": ..., "text": "..."}
     {"kind": "frame", ..., "binary": "<base64>", "injected": true}
     {"kind": "close", "conn": 0, "role": "initiator", "ts": ..., "code": 1000, "closed_by": "client"}
@@ -19,8 +20,15 @@ Journal format 1, one record per line (``ts`` is a Unix time in seconds)::
     {"kind": "merge_end", "session": OTHER, "records": 12, "ts": ...}
     {"kind": "merged_into", "session": NAME, "journal": "NAME.jsonl", "transcript": "NAME.yaml", "ts": ...}
 
-A frame's ``text`` (or ``binary``) is the message exactly as on the wire; it becomes a
-:class:`chanlog.model.Frame` only when the transcript is built. The ``end`` record is written once the
+A frame's ``raw``, ``text`` or ``binary`` is the message exactly as on the wire; it becomes a
+:class:`chanlog.model.Frame` only when the transcript is built. ``raw`` (format 2, what the recorder writes
+for a text message without a newline character, nearly every frame) is the message's UTF-8 text itself,
+not a JSON string: the line is the fixed prefix above (compact, keys in that order, ``n`` and
+``"injected":true`` optional), the message's bytes, and ``}``. Nothing is escaped on the recorder's hot
+path; the line is JSON exactly when the message is, and readers never parse it as a whole: they take the
+message from between the prefix and the final ``}`` (:func:`raw_frame_record`). A ``raw`` line without its
+newline is the cut-off last line of a killed proxy, whatever it ends with. Format 1 journals (no ``raw``)
+are read as well. The ``end`` record is written once the
 transcript file is complete; a journal whose last record is not ``end`` is *unfinished* (the proxy died, or
 the session is still running). A session that is continued later (reestablish) appends after its ``end``
 record and is unfinished again until its next ``end``.
@@ -75,10 +83,10 @@ from chanlog.record.pairing import JOURNAL_DIR, JOURNAL_SUFFIX, transcript_file_
 
 __all__ = ["JOURNAL_DIR", "JOURNAL_SUFFIX", "JOURNAL_FORMAT", "EVENT_KINDS", "JournalError", "JournalWriter",
            "Gap", "JournalInfo", "iter_records", "scan", "ordered_records", "journal_paths", "find_unfinished",
-           "frame_from_text", "MAX_JSON_DEPTH"]
+           "frame_from_text", "raw_frame_record", "MAX_JSON_DEPTH"]
 
-#: The journal format version written in the header record (``chanlog_journal``).
-JOURNAL_FORMAT = 1
+#: The journal format version written in the header record (``chanlog_journal``); readers take 1 and 2.
+JOURNAL_FORMAT = 2
 #: Record kinds that hold the session's events (the others are markers).
 EVENT_KINDS = ("open", "frame", "close")
 #: Marker kinds readers skip when they stream events (``gap`` is placed by :mod:`chanlog.record.writer`).
@@ -201,7 +209,7 @@ class JournalWriter:
         self.on_error = on_error
         self.on_resume = on_resume
         self._pending: list[bytes] = []
-        self._prefixes: dict[tuple[int, str, str], bytes] = {}
+        self._prefixes: dict[tuple[int, str, str], tuple[bytes, bool]] = {}
         self._head: bytes = b""
         self._retry_at = 0.0
         self._fd: int | None = None
@@ -387,25 +395,27 @@ class JournalWriter:
 
     def frame_record(self, conn: int, role: str, sender: str, ts: float, content: bytes, is_text: bool,
                      injected: bool = False, n: int | None = None, number: int = 0) -> bool:
-        """Record one message exactly as on the wire (text decoded as UTF-8, else base64). ``number``: the
-        frame's number on its connection (from 1), for the gap record should it be lost. False when lost.
+        """Record one message exactly as on the wire: a text message without a newline as ``raw`` (its bytes
+        as they are, module docstring), another text message as ``text`` (a JSON string), a binary message
+        (or text that is not UTF-8) as ``binary`` (base64). ``number``: the frame's number on its connection
+        (from 1), for the gap record should it be lost. False when lost.
 
-        The hot path of the recorder: the line is put together directly, in one formatting (``role`` and
-        ``sender`` are fixed words; printable ASCII content, most frames, needs only ``\\`` and ``"`` escaped:
-        :func:`text_field`), the same JSON as :meth:`write` would give with ASCII escapes, and written with
-        one ``write``.
+        The hot path of the recorder: the line is put together in one formatting (``role`` and ``sender``
+        are fixed words), the message neither scanned nor escaped but for one search for a newline, and
+        written with one ``write``.
         """
         key = (conn, role, sender)
-        prefix = self._prefixes.get(key)
-        if prefix is None:
-            prefix = self._prefixes[key] = (f'{{"kind":"frame","conn":{int(conn)},"role":{json.dumps(role)},'
-                                            f'"from":{json.dumps(sender)},"ts":').encode("ascii")
+        known = self._prefixes.get(key)
+        if known is None:
+            line = (f'{{"kind":"frame","conn":{int(conn)},"role":{json.dumps(role)},"from":{json.dumps(sender)},'
+                    f'"ts":').encode("ascii")
+            known = self._prefixes[key] = (line, _RAW_LINE.match(line + b'1.0,"raw":') is not None)
+        prefix, raw_ok = known
         extra = b"" if n is None else b',"n":%d' % n
         if injected:
             extra += b',"injected":true'
-        if is_text and content.isascii() and not content.translate(None, _PRINTABLE):
-            data = b'%s%r%s,"text":"%s"}\n' % (prefix, float(ts), extra,
-                                               content.replace(b"\\", b"\\\\").replace(b'"', b'\\"'))
+        if raw_ok and is_text and b"\n" not in content:
+            data = b'%s%r%s,"raw":%s}\n' % (prefix, float(ts), extra, content)
         else:
             body = text_field(content) if is_text else None
             if body is None:
@@ -573,7 +583,45 @@ class JournalInfo:
         return self.path.with_name(name)
 
 
-#: The start of a frame record line as :meth:`JournalWriter.frame_record` writes it, up to its ``ts``.
+#: The start of a ``raw`` frame record line (format 2) as :meth:`JournalWriter.frame_record` writes it, up to
+#: the message.
+_RAW_LINE = re.compile(rb'\{"kind":"frame","conn":([0-9]{1,7}),"role":"(initiator|responder)","from":"(client|node)",'
+                       rb'"ts":([0-9][0-9.e+-]{0,31})(?:,"n":([0-9]{1,19}))?(,"injected":true)?,"raw":')
+
+
+def raw_frame_record(line: bytes) -> dict[str, Any] | None:
+    """The record of a ``raw`` frame line (format 2, module docstring; ``line`` with its newline), as the
+    same message written as ``text`` parses: ``{"kind": "frame", "conn", "role", "from", "ts", "n"?,
+    "injected"?, "text"}`` (``binary``, base64, for a message that is not UTF-8); ``None`` for a line that
+    does not start like one. Linear in the line's length: the message is sliced out, never parsed. Raises
+    ``ValueError`` for a line that starts like one but has no newline (cut off) or does not end in ``}``, or
+    whose ``ts`` is not a number."""
+    m = _RAW_LINE.match(line)
+    if m is None:
+        return None
+    if not line.endswith(b"}\n"):
+        raise ValueError("a raw frame record cut off" if not line.endswith(b"\n") else
+                         "a raw frame record that does not end in }")
+    try:
+        ts = float(m[4])
+    except ValueError:
+        raise ValueError(f"a raw frame record whose ts is not a number: {m[4].decode()!r}") from None
+    rec: dict[str, Any] = {"kind": "frame", "conn": int(m[1]), "role": m[2].decode(), "from": m[3].decode(),
+                           "ts": ts}
+    if m[5] is not None:
+        rec["n"] = int(m[5])
+    if m[6] is not None:
+        rec["injected"] = True
+    message = line[m.end():-2]
+    try:
+        rec["text"] = message.decode("utf-8")
+    except UnicodeDecodeError:
+        rec["binary"] = base64.b64encode(message).decode("ascii")
+    return rec
+
+
+#: The start of a frame record line (format 1 ``text``) as :meth:`JournalWriter.frame_record` writes it, up
+#: to its ``ts``.
 _FRAME_LINE = re.compile(rb'\{"kind":"frame","conn":([0-9]{1,7}),"role":"(?:initiator|responder)",'
                          rb'"from":"(client|node)","ts":([0-9][0-9.e+-]*),')
 
@@ -586,7 +634,8 @@ def iter_records(path: Path, limit: int | None = None, first: int = 1,
     An incomplete last line (no newline, not valid JSON: the writer was killed mid-write) is skipped;
     its number is then yielded as ``(lineno, {"kind": "truncated"})``. Raises :class:`JournalError`
     naming ``path:line`` for an unreadable file or a bad line elsewhere (not JSON, not an object, nested
-    deeper than Python can parse). ``frames=False``: a complete line that starts as the recorder writes
+    deeper than Python can parse, a ``raw`` frame line that does not end in ``}``). A ``raw`` frame line
+    (format 2) is read by :func:`raw_frame_record`, never parsed as JSON. ``frames=False``: a complete line that starts as the recorder writes
     frame records (:data:`_FRAME_LINE`) is not parsed (nor checked) but yielded as ``{"kind": "frame",
     "conn", "from", "ts", "line": the line's bytes}``, for a quick :func:`scan`.
     """
@@ -609,6 +658,17 @@ def iter_records(path: Path, limit: int | None = None, first: int = 1,
                 continue
             if last is not None and lineno > last:
                 break
+            if raw.startswith(b'{"kind":"frame",'):
+                try:
+                    rec = raw_frame_record(raw)
+                except ValueError as exc:
+                    if not raw.endswith(b"\n"):
+                        yield lineno, {"kind": "truncated"}
+                        return
+                    raise JournalError(str(exc), f"{path}:{lineno}") from None
+                if rec is not None:
+                    yield lineno, rec
+                    continue
             if not frames and raw.endswith(b"}\n") and (m := _FRAME_LINE.match(raw)) is not None:
                 try:
                     yield lineno, {"kind": "frame", "conn": int(m[1]), "from": m[2].decode(), "ts": float(m[3]),
@@ -664,7 +724,8 @@ def scan(path: Path, limit: int | None = None, quick: bool = False) -> JournalIn
     header = first[1]
     version = header.get("chanlog_journal")
     if not isinstance(version, int) or isinstance(version, bool) or version > JOURNAL_FORMAT:
-        raise JournalError(f"journal format {version!r} is not supported (this chanlog reads {JOURNAL_FORMAT})",
+        raise JournalError(f"journal format {version!r} is not supported (this chanlog reads formats 1 to "
+                           f"{JOURNAL_FORMAT})",
                            f"{path}:{first[0]}")
     info = JournalInfo(path=path, header=header, header_line=first[0])
     url_protocol: str | None = None

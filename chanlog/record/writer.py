@@ -60,6 +60,7 @@ from chanlog.record.journal import (
     JournalInfo,
     frame_from_text,
     ordered_records,
+    raw_frame_record,
     scan,
 )
 from chanlog.transcript import DUMP_OPTIONS, event_pieces, head_piece, write_atomic
@@ -642,19 +643,29 @@ def _part_events(path: Path, start: int, end: int, t0: float | None) -> Iterator
                 raw = raw[:len(raw) - (pos - end)]
             if not raw or raw.isspace():
                 continue
-            # without \u escapes, a frame's text has the brackets its line has: few in the line, few in the text
-            shallow = raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH and b"\\u" not in raw
-            try:
-                rec = CHECKED_DECODER.decode(raw.decode()) if shallow else parse_json(raw)  # issue 16's limits
-            except (ValueError, RecursionError):
+            rec: Any = None
+            shallow = False
+            if raw.startswith(b'{"kind":"frame",'):  # a raw frame line (format 2): the message sliced out
                 try:
-                    rec = parse_json(raw)  # what it says, or its error
-                except (ValueError, RecursionError):
+                    rec = raw_frame_record(raw)
+                except ValueError as exc:
                     if not raw.endswith(b"\n"):
                         return  # an incomplete last line
-                    raise JournalError("not a JSON record", f"{path}: byte {where}") from None
-            if not isinstance(rec, dict):
-                raise JournalError("a journal record is a JSON object", f"{path}: byte {where}")
+                    raise JournalError(str(exc), f"{path}: byte {where}") from None
+            if rec is None:
+                # without \u escapes, a frame's text has the brackets its line has: few in the line, few in the text
+                shallow = raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH and b"\\u" not in raw
+                try:
+                    rec = CHECKED_DECODER.decode(raw.decode()) if shallow else parse_json(raw)  # issue 16's limits
+                except (ValueError, RecursionError):
+                    try:
+                        rec = parse_json(raw)  # what it says, or its error
+                    except (ValueError, RecursionError):
+                        if not raw.endswith(b"\n"):
+                            return  # an incomplete last line
+                        raise JournalError("not a JSON record", f"{path}: byte {where}") from None
+                if not isinstance(rec, dict):
+                    raise JournalError("a journal record is a JSON object", f"{path}: byte {where}")
             try:
                 event = record_to_dict(rec, t0, shallow)
             except (KeyError, TypeError, ValueError) as exc:
