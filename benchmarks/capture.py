@@ -2,23 +2,31 @@
 
 Run: ``python benchmarks/capture.py`` (``--help`` for sizes; ``--quick`` for a short smoke run). Everything
 runs on 127.0.0.1: a WebSocket "node" and the participants in this process (``websockets``), ``mitmdump``
-from this virtualenv as separate processes (no CPU pinning: the recorder's transcript writers, children of
-mitmdump at idle priority, may use every CPU).
+from this virtualenv as separate processes. CPU time is read from ``/proc/PID/task/*/schedstat``
+(nanoseconds, every thread of the proxy; the recorder's transcript writers are other processes, reported
+apart).
 
-1. CPU. Three mitmdump processes: one with ``-s addons/channel.py`` (default options), one without, and
-   one with a script addon whose ``websocket_message`` does nothing (the reference: what mitmproxy's
-   dispatch of every event to a script costs); each round sends the same session (two connections,
-   ``--messages`` frames of about ``--frame-size`` bytes each way on each) through all three, each first in
-   turn, and reads each process's CPU time (``/proc/PID/stat``: user + system) before and after. The
-   figure is the median over rounds of (CPU per frame with the addon) / (CPU per frame without); the no-op
-   script's ratio and the recorder's against it are printed beside it. Transcripts are written by the
-   recorder's worker processes, whose CPU is reported apart (each recorded round waits for its transcript,
-   so that the writer does not share the CPU with a measured round). The hook's own cost, measured
-   in-process, is printed too. Target: at most 1.08.
-1b. Instructions. The same three proxies, one at a time under valgrind's callgrind (when installed;
-   ``--instr-messages 0`` skips it): user-space instructions per frame of one session, counted only while
-   it runs. Steady where the CPU seconds of part 1 move by +-15% from round to round on a shared machine;
-   the kernel's share is not counted. Same target.
+1. CPU, paced: the target figure. Each of ``--trials`` trials starts four fresh mitmdump processes, all
+   pinned to one CPU (the clients and the node on the others, when there are two or more): ``bare``
+   (no addon), ``control`` (no addon either: an A/A check, whose ratio to ``bare`` shows how far apart two
+   identical proxies measure), ``noop`` (a script addon whose ``websocket_message`` does nothing: what
+   mitmproxy's dispatch of every event to any script costs) and ``addon`` (``-s addons/channel.py``, default
+   options). Each gets one session (initiator and responder connections); in lockstep, every connection
+   sends a frame of about ``--frame-size`` bytes that the node echoes, one frame in flight per connection,
+   the four proxies' frames sent together in turns (``--paced-steps`` steps after a warm-up). Per trial,
+   (CPU per frame of ``addon``) / (CPU per frame of ``bare``); the figure is the median over trials,
+   printed with its spread, the no-op script's ratio and the control's. Channel traffic is request and
+   response; this is its shape, and fresh processes side by side on one CPU keep the machine's own drift
+   and each process's luck (memory layout, hash seeds: about +-2%) out of the ratio. Target: at most 1.08.
+1b. Instructions: the three proxies (no addon, no-op script, addon) one at a time under valgrind's
+   callgrind (when installed; ``--instr-messages 0`` skips it): user-space instructions per frame of one
+   flood session, counted only while it runs. The kernel's share (socket and journal writes) is not in
+   it. Same target.
+1c. CPU, flood (``--rounds``, 0 skips it): the same session (two connections, ``--messages`` frames each way
+   on each, sent as fast as the proxy takes them) through three long-lived proxies (no addon, no-op
+   script, addon), each first in turn; median over rounds of the CPU per frame with / without the addon.
+   Frames then arrive in batches of any size, and the ratio moves by +-15% from round to round on a
+   shared machine: shown for reference, with the hook's own cost measured in-process.
 2. Latency of live sessions while a transcript is written. A 100k-frame session is recorded; then a
    probe session (ping-pong through the proxy, one frame in flight) measures round trips for
    ``--probe-seconds`` with no write going on, the 100k-frame session is closed, and the probe measures
@@ -49,6 +57,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from websockets.asyncio.client import connect
@@ -193,19 +202,22 @@ class Proxy:
     """A mitmdump child process in reverse mode in front of ``upstream``."""
 
     def __init__(self, upstream: int, workdir: Path, addon: bool, script: Path | None = None,
-                 prefix: tuple[str, ...] = (), **sets: str) -> None:
+                 prefix: tuple[str, ...] = (), cpus: set[int] | None = None, **sets: str) -> None:
         self.port = free_port()
         self.dir = workdir / f"rec-{self.port}"
         args = [*prefix, str(MITMDUMP), "-q", "--mode", f"reverse:http://127.0.0.1:{upstream}", "--listen-host",
                 "127.0.0.1", "--listen-port", str(self.port), "--set", "flow_detail=0"]
-        if script is not None:  # another script instead of the recorder (the no-op reference)
+        if script is not None:  # another script instead of addons/channel.py (the no-op reference)
             args += ["-s", str(script)]
-        elif addon:
-            args += ["-s", str(ADDON), "--set", f"chanlog_dir={self.dir}"]
+        if addon:  # the recorder's options (from addons/channel.py, or from ``script`` when it loads the recorder)
+            if script is None:
+                args += ["-s", str(ADDON)]
+            args += ["--set", f"chanlog_dir={self.dir}"]
             for k, v in sets.items():
                 args += ["--set", f"{k}={v}"]
         self.log = open(workdir / f"mitmdump-{self.port}.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO)
+        pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None  # its writer processes inherit it
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO, preexec_fn=pin)
         deadline = time.monotonic() + (120 if prefix else 30)
         while True:
             if self.proc.poll() is not None:
@@ -219,9 +231,14 @@ class Proxy:
                 time.sleep(0.1)
 
     def cpu(self) -> float:
-        """CPU seconds (user + system) the process has used so far."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU seconds (user + system) the process has used so far: the nanoseconds its threads ran
+        (``/proc/PID/task/*/schedstat``), else ``/proc/PID/stat`` in clock ticks."""
+        try:
+            return sum(int((task / "schedstat").read_text().split()[0])
+                       for task in Path(f"/proc/{self.proc.pid}/task").iterdir()) / 1e9
+        except (OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def children_cpu(self) -> float:
         """CPU seconds of the process's live children (the recorder's transcript writers)."""
@@ -305,12 +322,13 @@ async def cpu_rounds(args: argparse.Namespace, workdir: Path, upstream: int) -> 
         for proxy in proxies.values():
             proxy.stop()
     med = statistics.median
-    print(f"1. proxy CPU per frame ({args.rounds} rounds of {frames} frames of ~{len(node_frame(0, size))} bytes):")
+    print(f"1c. proxy CPU per frame, flood ({args.rounds} rounds of {frames} frames of ~{len(node_frame(0, size))} "
+          f"bytes, sent as fast as the proxy takes them; not pinned):")
     print(f"   without the addon {med(without_us):7.1f} us   (rounds: {', '.join(f'{x:.0f}' for x in without_us)})")
     print(f"   with the addon    {med(with_us):7.1f} us   (rounds: {', '.join(f'{x:.0f}' for x in with_us)})")
     print(f"   transcript writer processes: {writers:.1f} CPU s in all (not the proxy's)")
-    print(f"RATIO proxy CPU per frame with / without the addon (median of rounds): {med(ratios):.3f}   "
-          f"target <= 1.08   (rounds: {', '.join(f'{x:.3f}' for x in ratios)}; spread {min(ratios):.3f}-"
+    print(f"   flood ratio, proxy CPU per frame with / without the addon (median of rounds): {med(ratios):.3f}   "
+          f"(rounds: {', '.join(f'{x:.3f}' for x in ratios)}; spread {min(ratios):.3f}-"
           f"{max(ratios):.3f})")
     print(f"   reference, same rounds: a script addon whose websocket_message does nothing: "
           f"{med(noop_ratios):.3f} of the proxy's CPU without it (rounds: {', '.join(f'{x:.3f}' for x in noop_ratios)}); "
@@ -319,6 +337,75 @@ async def cpu_rounds(args: argparse.Namespace, workdir: Path, upstream: int) -> 
     print(f"   the hook alone, in-process: {cost * 1e6:.1f} us per frame, {cost * 1e6 / med(without_us):.1%} of the "
           f"proxy's CPU per frame without the addon (the rest of the difference: mitmproxy dispatching to a "
           f"script addon, and the kernel's share of the journal write)")
+
+
+#: The proxies of a paced trial: name, whether the recorder runs, whether the no-op script runs.
+PACED_KINDS = (("bare", False, False), ("control", False, False), ("noop", False, True), ("addon", True, False))
+
+
+async def paced_trials(args: argparse.Namespace, workdir: Path, upstream: int) -> None:
+    """Part 1: proxy CPU per frame with and without the addon, paced (module docstring)."""
+    steps, size = args.paced_steps, args.frame_size
+    frames = 4 * steps  # two connections, a client frame and its echo per step
+    noop_script = workdir / "noop_addon.py"
+    noop_script.write_text(NOOP_ADDON, encoding="utf-8")
+    cpus = sorted(os.sched_getaffinity(0))
+    proxy_cpus = {cpus[-1]} if len(cpus) > 1 else None
+    mine = os.sched_getaffinity(0)
+    if proxy_cpus:
+        os.sched_setaffinity(0, set(cpus[:-1]))
+    per: dict[str, list[float]] = {kind: [] for kind, _, _ in PACED_KINDS}
+    message = client_frame(0, size)
+    try:
+        for trial in range(args.trials):
+            proxies = {kind: Proxy(upstream, workdir, addon=addon, script=noop_script if noop else None,
+                                   cpus=proxy_cpus) for kind, addon, noop in PACED_KINDS}
+            conns: dict[str, list[Any]] = {}
+            try:
+                for kind, proxy in proxies.items():
+                    conns[kind] = [await connect(url(proxy.port, "/channel", role, 300 + trial, mode="echo"),
+                                                 compression=None, max_size=None, ping_interval=None,
+                                                 open_timeout=30, proxy=None)
+                                   for role in ("initiator", "responder")]
+
+                async def echo(ws: Any) -> None:
+                    await ws.send(message)
+                    await asyncio.wait_for(ws.recv(), 60)
+
+                async def lockstep(count: int) -> None:
+                    kinds = list(proxies)
+                    for i in range(count):  # each proxy's frame sent first, second... in turn
+                        order = kinds[i % len(kinds):] + kinds[:i % len(kinds)]
+                        for c in (0, 1):
+                            await asyncio.gather(*(echo(conns[kind][c]) for kind in order))
+
+                await lockstep(max(50, steps // 10))  # warm up
+                before = {kind: proxy.cpu() for kind, proxy in proxies.items()}
+                await lockstep(steps)
+                for kind, proxy in proxies.items():
+                    per[kind].append((proxy.cpu() - before[kind]) / frames)
+                for ws in (w for pair in conns.values() for w in pair):
+                    await ws.close()
+                await asyncio.to_thread(proxies["addon"].wait_session, 300 + trial, time.perf_counter())
+            finally:
+                for proxy in proxies.values():
+                    proxy.stop()
+    finally:
+        os.sched_setaffinity(0, mine)
+    med = statistics.median
+    ratios = {kind: [a / b for a, b in zip(per[kind], per["bare"])] for kind in per}
+    pinned = f"all on CPU {cpus[-1]}, the clients and node on the others" if proxy_cpus else "not pinned (1 CPU)"
+    print(f"1. proxy CPU per frame, paced ({args.trials} trials, fresh proxies each; {frames} frames of "
+          f"~{len(message)} bytes per proxy and trial, one frame in flight per connection; proxies {pinned}):")
+    for kind in per:
+        print(f"   {kind:8s} {med(per[kind]) * 1e6:7.1f} us   against 'bare': median {med(ratios[kind]):.3f} "
+              f"(trials: {', '.join(f'{x:.3f}' for x in ratios[kind])})")
+    print(f"   'control' is a second proxy without the addon: how far apart two identical proxies measure "
+          f"(the resolution of this figure)")
+    print(f"RATIO proxy CPU per frame with / without the addon, paced (median of trials): "
+          f"{med(ratios['addon']):.3f}   target <= 1.08   (spread {min(ratios['addon']):.3f}-"
+          f"{max(ratios['addon']):.3f}; the no-op script {med(ratios['noop']):.3f}, the recorder against it "
+          f"{med([a / b for a, b in zip(per['addon'], per['noop'])]):.3f}; control {med(ratios['control']):.3f})")
 
 
 #: The reference script of the CPU rounds: what mitmproxy costs to dispatch every event to a script addon.
@@ -497,17 +584,24 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
     async with serve(node_handler, "127.0.0.1", 0, compression=None, max_size=None, ping_interval=None) as server:
         upstream = server.sockets[0].getsockname()[1]
         if args.only in (None, "cpu"):
-            await cpu_rounds(args, workdir, upstream)
+            if args.trials:
+                await paced_trials(args, workdir, upstream)
             if args.instr_messages:
                 await instruction_counts(args, workdir, upstream)
+            if args.rounds:
+                await cpu_rounds(args, workdir, upstream)
         if args.only in (None, "write"):
             await write_and_memory(args, workdir, upstream, await direct_round_trip(upstream))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--messages", type=int, default=2000, help="CPU rounds: frames each way per connection")
-    parser.add_argument("--rounds", type=int, default=5, help="CPU rounds (each through both proxies)")
+    parser.add_argument("--trials", type=int, default=7, help="paced CPU trials (1), fresh proxies each; 0 skips")
+    parser.add_argument("--paced-steps", type=int, default=1000,
+                        help="paced CPU trials: client frames (each echoed) per connection and trial")
+    parser.add_argument("--messages", type=int, default=2000, help="flood CPU rounds (1c): frames each way per connection")
+    parser.add_argument("--rounds", type=int, default=5, help="flood CPU rounds (1c), each through the three proxies; "
+                        "0 skips")
     parser.add_argument("--frame-size", type=int, default=FRAME_SIZE, help="bytes per frame (about)")
     parser.add_argument("--small", type=int, default=10_000, help="frames of the short session")
     parser.add_argument("--medium", type=int, default=100_000, help="frames of the session whose write is probed")
@@ -520,6 +614,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.messages, args.rounds, args.small, args.medium, args.large, args.probe_seconds = 200, 2, 1000, 4000, 8000, 1
+        args.trials, args.paced_steps = 2, 100
         args.instr_messages = min(args.instr_messages, 50)
     if not MITMDUMP.exists():
         raise SystemExit(f"mitmdump not found beside {sys.executable}")
