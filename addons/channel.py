@@ -8,7 +8,7 @@ Both participants' WebSocket connections to ``/channel`` go into one YAML transc
 (``chanlog_dir/NAME.yaml``), journaled frame by frame in ``chanlog_dir/journals/`` (``chanlog recover``
 rebuilds a transcript from a journal left by a killed proxy). Options (``--set chanlog_dir=...``,
 ``chanlog_path``, ``chanlog_name``, ``chanlog_headers``, ``chanlog_bounded``, ``chanlog_fsync``,
-``chanlog_on_error``, ``chanlog_writers``) are listed in the README, "Recording". The addon itself is
+``chanlog_journal_window``, ``chanlog_on_error``, ``chanlog_writers``) are listed in the README, "Recording". The addon itself is
 :class:`chanlog.record.addon.ChannelRecorder`.
 """
 

@@ -80,7 +80,10 @@ def corpus_params() -> list:
 
 @pytest.fixture
 def disk(monkeypatch: pytest.MonkeyPatch):
-    """A :class:`faults.Disk` in place of every journal's ``os.write``, retried at once when it fails."""
+    """A :class:`faults.Disk` in place of every journal's ``os.write`` and ``posix_fallocate``, retried at once
+    when it fails. Journals are written record by record with ``write`` (``MAP_CHUNK`` 0: the path on which a
+    filling disk shows at each record); the mapped appends' reservations fail the same way
+    (``test_journal``, mapped appends)."""
     from faults import Disk
 
     from chanlog.record import journal as jmod
@@ -88,5 +91,7 @@ def disk(monkeypatch: pytest.MonkeyPatch):
 
     d = Disk()
     monkeypatch.setattr(JournalWriter, "os_write", staticmethod(d))
+    monkeypatch.setattr(JournalWriter, "os_fallocate", staticmethod(d.fallocate))
+    monkeypatch.setattr(jmod, "MAP_CHUNK", 0)
     monkeypatch.setattr(jmod, "RETRY_SECONDS", 0.0)
     return d

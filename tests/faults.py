@@ -7,8 +7,9 @@ import os
 
 
 class Disk:
-    """A fault-injecting ``os.write`` for :class:`~chanlog.record.journal.JournalWriter`: ``full`` makes every
-    write fail with ENOSPC after writing ``partial`` bytes (a short write, as a filling disk does)."""
+    """A fault-injecting ``os.write`` (and ``posix_fallocate``) for :class:`~chanlog.record.journal.JournalWriter`:
+    ``full`` makes every write fail with ENOSPC after writing ``partial`` bytes (a short write, as a filling disk
+    does), and every reservation fail."""
 
     def __init__(self) -> None:
         self.full = False
@@ -24,3 +25,10 @@ class Disk:
                 return done
             raise OSError(errno.ENOSPC, "No space left on device")
         return os.write(fd, data)
+
+    def fallocate(self, fd: int, offset: int, length: int) -> None:
+        """``os.posix_fallocate``, failing with ENOSPC while ``full`` (a reservation for mapped appends)."""
+        self.calls += 1
+        if self.full:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        os.posix_fallocate(fd, offset, length)

@@ -78,10 +78,12 @@ def frames_of(t: Transcript) -> list[tuple[str, int, str, str | bytes]]:
 
 
 @pytest.fixture
-def rec(tmp_path: Path):
+def rec(tmp_path: Path, request: pytest.FixtureRequest):
     addon = ChannelRecorder()
     with taddons.context(addon) as tctx:
-        tctx.configure(addon, chanlog_dir=str(tmp_path / "out"), chanlog_writers=0)
+        # with the fault-injecting disk: a write() per record, where a filling disk shows at each record
+        window = {"chanlog_journal_window": 0} if "disk" in request.fixturenames else {}
+        tctx.configure(addon, chanlog_dir=str(tmp_path / "out"), chanlog_writers=0, **window)
         yield addon, tctx
     addon.done()
 
@@ -481,7 +483,7 @@ def test_journal_is_flushed_before_the_hook_returns(rec) -> None:
     addon.websocket_start(f)
     send(addon, f, "one", True)
     journal = addon.flows[f.id].session.journal.path
-    assert journal.read_bytes().endswith(b',"raw":one}\n')
+    assert journal.read_bytes().rstrip(b"\0").endswith(b',"raw":one}\n')  # in the file (then the reserved zeros)
     assert journal_records(journal)[-1]["text"] == "one"
     send(addon, f, b"\x01", False)
     assert journal_records(journal)[-1]["binary"] == "AQ=="
@@ -818,7 +820,7 @@ def test_shutdown_while_the_disk_is_still_full_says_what_is_missing(tmp_path: Pa
                                                                     caplog) -> None:
     addon = ChannelRecorder()
     with caplog.at_level(logging.INFO), taddons.context(addon) as tctx:
-        tctx.configure(addon, chanlog_dir=str(tmp_path / "out"), chanlog_writers=0)
+        tctx.configure(addon, chanlog_dir=str(tmp_path / "out"), chanlog_writers=0, chanlog_journal_window=0)
         f = ws_flow("initiator")
         addon.websocket_start(f)
         send(addon, f, "kept", True)
@@ -890,3 +892,25 @@ def test_transcript_writer_processes_exit_when_the_proxy_is_killed(tmp_path: Pat
     while any(alive(p) for p in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [p for p in workers if alive(p)]
+
+
+def test_journal_window_option_reaches_each_journal(tmp_path: Path) -> None:
+    addon = ChannelRecorder()
+    with taddons.context(addon) as tctx:
+        assert tctx.options.chanlog_journal_window == 256
+        tctx.configure(addon, chanlog_dir=str(tmp_path / "out"), chanlog_writers=0, chanlog_journal_window=8)
+        with pytest.raises(exceptions.OptionsError, match="chanlog_journal_window must be 0 to"):
+            tctx.configure(addon, chanlog_journal_window=-1)
+        f = ws_flow("initiator")
+        addon.websocket_start(f)
+        send(addon, f, "one", True)
+        journal = addon.flows[f.id].session.journal
+        assert journal.window == 8192 and journal.path.stat().st_size == 8192  # reserved, records and zeros
+        tctx.configure(addon, chanlog_journal_window=0)
+        g = ws_flow("initiator", port="2")
+        addon.websocket_start(g)
+        send(addon, g, "two", True)
+        plain = addon.flows[g.id].session.journal
+        assert plain.window == 0 and plain.path.stat().st_size == plain.size  # a write() per record
+        addon.done()
+    assert journal.path.stat().st_size == journal.size

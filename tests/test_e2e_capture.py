@@ -282,7 +282,8 @@ def test_full_disk_during_a_recorded_session(tmp_path: Path, small_fs: Path) -> 
 
     async def scenario():
         async with ScriptedNode({session.params["port"]: session}) as node:
-            proxy = Mitmdump(node.port, out, tmp_path / "mitmdump.log")
+            # windows of 4 KiB: the one reserved before the disk filled up is soon used up
+            proxy = Mitmdump(node.port, out, tmp_path / "mitmdump.log", chanlog_journal_window=4)
             await asyncio.to_thread(proxy.start)
             seen = 0
             ballast: list[Path] = []

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import errno
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -64,9 +66,12 @@ def test_every_record_is_one_flushed_line(tmp_path: Path) -> None:
     w.header("s", "s.yaml", "now", 1.0)
     w.frame_record(0, "initiator", "node", 2.0, "héllo ✓".encode(), True)
     w.frame_record(0, "initiator", "client", 2.5, b'{"a":"q\\"u"}', True, n=7, injected=True)
-    # flushed before returning: another reader sees every line while the writer is still open
-    lines = path.read_bytes().split(b"\n")
-    assert len(lines) == 4 and lines[3] == b"" and w.size == path.stat().st_size
+    # in the file before returning: another reader sees every line while the writer is still open (mapped
+    # appends: then the rest of the reserved window, zeros, which readers take as the end)
+    data = path.read_bytes()
+    assert not data[w.size:].strip(b"\0") and len(data) - w.size < jmod.MAP_CHUNK
+    lines = data[:w.size].split(b"\n")
+    assert len(lines) == 4 and lines[3] == b""
     assert json.loads(lines[0])["chanlog_journal"] == JOURNAL_FORMAT == 2
     # a text message without a newline: its bytes as they are (format 2 "raw"), read without parsing
     assert lines[1] == '{"kind":"frame","conn":0,"role":"initiator","from":"node","ts":2.0,"raw":héllo ✓}'.encode()
@@ -78,6 +83,7 @@ def test_every_record_is_one_flushed_line(tmp_path: Path) -> None:
         {"kind": "frame", "conn": 0, "role": "initiator", "from": "client", "ts": 2.5, "n": 7, "injected": True,
          "text": '{"a":"q\\"u"}'}]
     w.close()
+    assert path.stat().st_size == w.size == len(data[:w.size])  # closed: cut back to its records
 
 
 def test_transcript_rebuilt_with_exact_wire_content(tmp_path: Path) -> None:
@@ -937,3 +943,116 @@ def test_format_1_journals_are_still_read_and_later_formats_refused(tmp_path: Pa
     path.write_bytes(json.dumps({**json.loads(lines[0]), "chanlog_journal": 3}).encode() + b"\n")
     with pytest.raises(JournalError, match="journal format 3 is not supported .*formats 1 to 2"):
         scan(path)
+
+
+# -- mapped appends -------------------------------------------------------------------------------
+
+
+def test_a_killed_writer_leaves_its_records_then_zeros_which_readers_take_as_the_end(tmp_path: Path,
+                                                                                    monkeypatch) -> None:
+    monkeypatch.setattr(jmod, "MAP_CHUNK", 4096)  # several windows
+    path, left = tmp_path / "j.jsonl", tmp_path / "left.jsonl"
+    w = JournalWriter(path)
+    w.header("s", "s.yaml", "now", 100.0)
+    w.open_record(0, "initiator", 100.0, URL_I, n=1)
+    for i in range(40):
+        w.frame_record(0, "initiator", "node", 100.5 + i, COMPACT.encode() * (1 + i % 3), True, n=2 + i)
+    left.write_bytes(path.read_bytes())  # what a SIGKILL leaves: the file as it is now
+    records = w.size
+    w.close()
+    assert left.stat().st_size > records and not left.read_bytes()[records:].strip(b"\0")
+    info = scan(left)
+    assert info.frames == 40 and info.truncated is None and not info.finished
+    assert [f.wire() for _, f in load_journal(left).frames()] == [COMPACT * (1 + i % 3) for i in range(40)]
+    out = tmp_path / "t.yaml"
+    write_transcript(left, out, parts=3)
+    assert [f.wire() for _, f in tmod.load(out).frames()] == [COMPACT * (1 + i % 3) for i in range(40)]
+    # a record cut off by the kill, then zeros: the cut-off last line
+    cut = left.read_bytes()[:records - 10] + b"\0" * 3000
+    left.write_bytes(cut)
+    info = scan(left)
+    assert info.frames == 39 and info.truncated == 42
+    # opened again to append: the zeros are cut off (the cut-off record stays, as it always did)
+    again = JournalWriter(left)
+    again.open()
+    assert again.size == records - 10 and left.stat().st_size == records - 10
+    again.close()
+
+
+def test_a_full_disk_at_a_window_reservation_loses_exactly_the_records_it_could_not_place(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from faults import Disk
+
+    disk = Disk()
+    monkeypatch.setattr(JournalWriter, "os_fallocate", staticmethod(disk.fallocate))
+    monkeypatch.setattr(jmod, "MAP_CHUNK", 4096)
+    monkeypatch.setattr(jmod, "RETRY_SECONDS", 0.0)
+    path = tmp_path / "j.jsonl"
+    errors: list[str] = []
+    w = JournalWriter(path, on_error=lambda j, gap: errors.append(gap.error))
+    w.header("s", "s.yaml", "now", 100.0)
+    w.open_record(0, "initiator", 100.0, URL_I, n=1)
+    frame = b'{"i":"' + b"x" * 1000 + b'"}'
+    written = [w.frame_record(0, "initiator", "node", 101.0 + i, frame, True, n=2 + i, number=1 + i)
+               for i in range(10)]
+    disk.full = True
+    written += [w.frame_record(0, "initiator", "node", 111.0 + i, frame, True, n=12 + i, number=11 + i)
+                for i in range(10)]
+    first_lost = written.index(False)
+    assert all(written[:first_lost]) and not any(written[first_lost:]) and errors == ["No space left on device"]
+    assert 10 <= first_lost < 14  # the window reserved before the disk filled up is used to its end
+    disk.full = False
+    assert w.frame_record(0, "initiator", "client", 130.0, b"back", True, n=40, number=21)
+    w.close()
+    assert not path.read_bytes().endswith(b"\0")
+    info = scan(path)
+    assert info.gaps == 1 and info.lost_frames == 20 - first_lost and info.truncated is None
+    gap = next(rec for _, rec in iter_records(path) if rec.get("kind") == "gap")
+    assert gap["lost"] == [{"conn": 0, "role": "initiator", "frames": [first_lost + 1, 20]}]
+    assert [f.wire() for _, f in load_journal(path).frames()][-1] == "back"
+
+
+def test_a_nearly_full_disk_still_takes_a_record_that_fits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[int] = []
+
+    def fallocate(fd: int, offset: int, length: int) -> None:
+        asked.append(length)
+        if length > 8192:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        os.posix_fallocate(fd, offset, length)
+
+    monkeypatch.setattr(JournalWriter, "os_fallocate", staticmethod(fallocate))
+    path = tmp_path / "j.jsonl"
+    w = JournalWriter(path)
+    assert w.header("s", "s.yaml", "now", 100.0)
+    assert w.frame_record(0, "initiator", "node", 101.0, b"[1]", True)
+    w.close()
+    assert asked[0] == jmod.MAP_CHUNK and asked[1] < 8192 and w.gaps == 0
+    assert len(list(load_journal(path).frames())) == 1
+
+
+def test_recover_finish_refuses_a_journal_a_recorder_is_writing(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    w = write_sample(path, end=False)
+    w.open()  # the recorder still writing it: a mapped window past its records
+    w.frame_record(0, "initiator", "node", 104.8, b"[1]", True)
+    result = CliRunner().invoke(main, ["recover", str(path), "-o", str(tmp_path / "o.yaml"), "--finish"])
+    assert result.exit_code != 0 and "open for writing elsewhere" in result.output
+    assert w.frame_record(0, "initiator", "node", 104.9, b"[2]", True)  # unharmed
+    w.close()
+    info = scan(path)
+    assert info.frames == 8 and not info.finished and info.truncated is None
+
+
+def test_a_journal_written_with_write_reopens_after_the_zeros_a_mapped_writer_left(tmp_path: Path) -> None:
+    path, left = tmp_path / "j.jsonl", tmp_path / "left.jsonl"
+    w = write_sample(path, end=False)
+    w.open()
+    w.frame_record(0, "initiator", "node", 104.8, b"[1]", True)
+    left.write_bytes(path.read_bytes())  # killed while mapped: records, then zeros
+    w.close()
+    again = JournalWriter(left, fsync=True)  # write() per record, fsync'd
+    again.open()
+    assert again.frame_record(0, "initiator", "node", 104.9, b"[2]", True)
+    again.close()
+    assert [f.wire() for _, f in load_journal(left).frames()][-2:] == ["[1]", "[2]"]

@@ -33,6 +33,13 @@ transcript file is complete; a journal whose last record is not ``end`` is *unfi
 the session is still running). A session that is continued later (reestablish) appends after its ``end``
 record and is unfinished again until its next ``end``.
 
+Mapped appends (:data:`MAP_CHUNK`, the default without ``fsync``): the writer reserves the next window of
+the file (``posix_fallocate``, which extends it) and maps it (``MAP_SHARED``); a record is copied into the
+mapping, that is into the kernel's page cache, with no system call: a proxy killed at any moment leaves it
+in the file all the same. Closing the file cuts it back to its records. A journal left by a killed proxy
+ends in the rest of its last window, zero bytes: readers take a run of zero bytes at the end (no newline) as
+the end of the journal, and a record cut off by the kill followed by zeros as the cut-off last line.
+
 Write errors (disk full, quota, I/O error): a record that cannot be written whole is cut off again (the file
 is truncated back to its last complete line), and the writer stops writing frames. While it cannot write it
 counts what it loses (frames per connection, by their number on that connection from 1, and the recorder's
@@ -63,6 +70,7 @@ import base64
 import errno
 import heapq
 import json
+import mmap
 import os
 import re
 import threading
@@ -74,6 +82,11 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from chanlog import __version__
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no advisory locks (and no mapped appends' risk to guard)
+    fcntl = None  # type: ignore[assignment]
 from chanlog.errors import ChanlogError
 
 # MAX_JSON_DEPTH: deepest nesting of a frame's JSON that the transcript keeps parsed (the transcript loader's
@@ -95,6 +108,11 @@ MARKER_KINDS = ("end", "truncated", "merge", "merge_end", "merged_into")
 RETRY_SECONDS = 1.0
 #: Open and close records kept in memory while the journal cannot be written (more are counted as lost).
 MAX_PENDING = 10_000
+#: Bytes of the journal reserved (``posix_fallocate``) and mapped at a time for mapped appends
+#: (:class:`JournalWriter`); 0: every record written with ``write`` instead.
+MAP_CHUNK = 256 * 1024
+#: ``madvise`` advice that faults a new window's pages in at once (Linux 5.14+; refused quietly elsewhere).
+_MADV_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23 if os.uname().sysname == "Linux" else None)
 
 
 class JournalError(ChanlogError):
@@ -191,10 +209,13 @@ class JournalWriter:
     :attr:`size` and append the ``end`` record without racing the proxy's hooks.
     """
 
-    def __init__(self, path: Path, *, fsync: bool = False,
+    def __init__(self, path: Path, *, fsync: bool = False, window: int | None = None,
                  on_error: Callable[[JournalWriter, Gap], None] | None = None,
                  on_resume: Callable[[JournalWriter, Gap], None] | None = None) -> None:
         self.path = path
+        self.window = MAP_CHUNK if window is None else window
+        """Bytes reserved and mapped at a time for mapped appends (module docstring; default
+        :data:`MAP_CHUNK`); 0, or ``fsync``: every record written with ``write``."""
         """The journal file."""
         self.fsync = fsync
         """Also ``os.fsync`` after every record (survives a power cut, not only a killed process)."""
@@ -213,9 +234,16 @@ class JournalWriter:
         self._head: bytes = b""
         self._retry_at = 0.0
         self._fd: int | None = None
+        self._map: mmap.mmap | None = None
+        self._map_start = 0
+        self._map_end = 0
+        self._mapped = False
 
     #: The system call that writes (a test can swap in one that fails, to simulate a full disk).
     os_write: Callable[[int, Any], int] = staticmethod(os.write)
+    #: The system call that reserves a window for mapped appends (a test can swap in one that fails).
+    os_fallocate: Callable[[int, int, int], None] | None = staticmethod(
+        os.posix_fallocate) if hasattr(os, "posix_fallocate") else None  # (not on macOS: no mapped appends)
 
     @property
     def closed(self) -> bool:
@@ -235,9 +263,70 @@ class JournalWriter:
     def _open(self) -> None:
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0),
-                               0o644)
-            self.size = os.lseek(self._fd, 0, os.SEEK_END)
+            self._mapped = self.window > 0 and not self.fsync and self.os_fallocate is not None
+            flags = os.O_RDWR | os.O_CREAT | (0 if self._mapped else os.O_APPEND)  # read: where its records end
+            fd = os.open(self.path, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
+            try:  # one writer per journal: another (chanlog recover --finish) must not cut a mapped window short
+                if fcntl is not None:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno in (errno.EAGAIN, errno.EACCES):
+                    raise OSError(exc.errno, "the journal is open for writing elsewhere (a running recorder?)",
+                                  str(self.path)) from None
+                raise
+            self._fd = fd
+            self.size = _records_end(self._fd)
+            if self.size != os.fstat(self._fd).st_size:
+                os.ftruncate(self._fd, self.size)  # the zero bytes a killed proxy left after its records
+
+    def _unmap(self) -> None:
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+            self._map_start = self._map_end = 0
+
+    def _cut(self, size: int) -> None:
+        """Cut the file back to ``size`` bytes (its records), unmapped first. Raises ``OSError``."""
+        self._unmap()
+        assert self._fd is not None
+        os.ftruncate(self._fd, size)
+        self.size = size
+
+    def _window(self, length: int) -> mmap.mmap:
+        """Reserve and map the file from the page holding :attr:`size` on, at least ``length`` bytes past
+        :attr:`size` (:attr:`window` or more). Raises ``OSError`` (ENOSPC when the space is not there:
+        the file is then cut back to its records)."""
+        fd = self._fd
+        assert fd is not None
+        self._unmap()
+        start = self.size - self.size % mmap.ALLOCATIONGRANULARITY
+        need = self.size - start + length
+        span = max(self.window, -(-need // mmap.ALLOCATIONGRANULARITY) * mmap.ALLOCATIONGRANULARITY)
+        reserve = self.os_fallocate
+        assert reserve is not None
+        try:
+            try:
+                reserve(fd, start, span)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC or span == need:
+                    raise
+                span = need  # a nearly full disk: only what this record needs
+                reserve(fd, start, span)
+            window = mmap.mmap(fd, span, offset=start)
+        except OSError:
+            try:
+                os.ftruncate(fd, self.size)  # whatever the reservation extended
+            except OSError:
+                pass
+            raise
+        if _MADV_POPULATE_WRITE is not None and span > need:
+            try:
+                window.madvise(_MADV_POPULATE_WRITE)
+            except (OSError, ValueError):
+                pass
+        self._map, self._map_start, self._map_end = window, start, start + span
+        return window
 
     def _raw(self, data: bytes) -> None:
         """Write ``data`` whole or not at all: a short write is cut off again. Raises ``OSError``."""
@@ -245,6 +334,13 @@ class JournalWriter:
             self._open()
         fd = self._fd
         assert fd is not None
+        if self._mapped:
+            end = self.size + len(data)
+            window = self._map if end <= self._map_end else self._window(len(data))
+            assert window is not None
+            window[self.size - self._map_start:end - self._map_start] = data
+            self.size = end
+            return
         view = memoryview(data)
         done = 0
         try:
@@ -341,8 +437,15 @@ class JournalWriter:
 
     def _close(self) -> None:
         if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+            try:
+                if self._mapped:
+                    self._cut(self.size)  # the reserved rest of the last window
+            except OSError:
+                pass  # the zeros stay after the records, where readers skip them
+            finally:
+                self._unmap()
+                os.close(self._fd)
+                self._fd = None
 
     def flush_gap(self) -> bool:
         """Try to write the ``gap`` record (and the kept records) now, without a new record; True when no
@@ -424,7 +527,14 @@ class JournalWriter:
         error = None
         if self.gap is None and not self.fsync and self._fd is not None:  # the common case, inline
             with self.lock:
-                if self.gap is None and self._fd is not None:
+                if self.gap is None and self._mapped:  # one copy into the page cache
+                    end = self.size + len(data)
+                    window = self._map
+                    if end <= self._map_end and window is not None:
+                        window[self.size - self._map_start:end - self._map_start] = data
+                        self.size = end
+                        return True
+                elif self.gap is None and self._fd is not None:
                     try:
                         written = self.os_write(self._fd, data)
                     except OSError as exc:
@@ -490,8 +600,7 @@ class JournalWriter:
             except OSError:
                 if self._fd is not None and self.size != start:
                     try:
-                        os.ftruncate(self._fd, start)
-                        self.size = start
+                        self._cut(start)
                     except OSError:
                         pass
                 raise
@@ -632,7 +741,8 @@ def iter_records(path: Path, limit: int | None = None, first: int = 1,
     ``first`` to ``last`` are parsed and yielded).
 
     An incomplete last line (no newline, not valid JSON: the writer was killed mid-write) is skipped;
-    its number is then yielded as ``(lineno, {"kind": "truncated"})``. Raises :class:`JournalError`
+    its number is then yielded as ``(lineno, {"kind": "truncated"})``. Zero bytes after the last line (the
+    rest of a killed proxy's mapped window, module docstring) end the journal. Raises :class:`JournalError`
     naming ``path:line`` for an unreadable file or a bad line elsewhere (not JSON, not an object, nested
     deeper than Python can parse, a ``raw`` frame line that does not end in ``}``). A ``raw`` frame line
     (format 2) is read by :func:`raw_frame_record`, never parsed as JSON. ``frames=False``: a complete line that starts as the recorder writes
@@ -654,6 +764,8 @@ def iter_records(path: Path, limit: int | None = None, first: int = 1,
                     raw = raw[:remaining]
                 remaining -= len(raw)
             lineno += 1
+            if raw[:1] == b"\0" and not raw.rstrip(b"\0"):  # the zeros after a killed proxy's records
+                return
             if lineno < first or not raw or raw.isspace():  # isspace: strip would copy the line
                 continue
             if last is not None and lineno > last:
@@ -797,6 +909,19 @@ def scan(path: Path, limit: int | None = None, quick: bool = False) -> JournalIn
     info.protocol = url_protocol or sniffed or "json-rpc"
     info.size = limit if limit is not None else _file_size(path)
     return info
+
+
+def _records_end(fd: int) -> int:
+    """Where the records of an open journal end: its size less the zero bytes a killed proxy left after them
+    (mapped appends; at most a window of them), read backwards from the end. Raises ``OSError``."""
+    end = os.lseek(fd, 0, os.SEEK_END)
+    while end > 0:
+        block = os.pread(fd, min(end, 65536), end - min(end, 65536))
+        kept = len(block.rstrip(b"\0"))
+        end -= len(block) - kept
+        if kept:
+            break
+    return end
 
 
 def _file_size(path: Path) -> int:

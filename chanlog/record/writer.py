@@ -641,6 +641,8 @@ def _part_events(path: Path, start: int, end: int, t0: float | None) -> Iterator
             where, pos = pos, pos + len(raw)
             if pos > end:
                 raw = raw[:len(raw) - (pos - end)]
+            if raw[:1] == b"\0" and not raw.rstrip(b"\0"):  # the zeros after a killed proxy's records
+                return
             if not raw or raw.isspace():
                 continue
             rec: Any = None
