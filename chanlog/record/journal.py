@@ -96,7 +96,7 @@ from chanlog.record.pairing import JOURNAL_DIR, JOURNAL_SUFFIX, transcript_file_
 
 __all__ = ["JOURNAL_DIR", "JOURNAL_SUFFIX", "JOURNAL_FORMAT", "EVENT_KINDS", "JournalError", "JournalWriter",
            "Gap", "JournalInfo", "iter_records", "scan", "ordered_records", "journal_paths", "find_unfinished",
-           "frame_from_text", "raw_frame_record", "MAX_JSON_DEPTH"]
+           "frame_from_text", "raw_frame_record", "zero_tail", "MAX_JSON_DEPTH"]
 
 #: The journal format version written in the header record (``chanlog_journal``); readers take 1 and 2.
 JOURNAL_FORMAT = 2
@@ -692,6 +692,12 @@ class JournalInfo:
         return self.path.with_name(name)
 
 
+def zero_tail(line: bytes) -> bool:
+    """True for a last "line" of zero bytes only: the rest of a killed proxy's mapped window after its records
+    (module docstring), which readers take as the end of the journal."""
+    return line[:1] == b"\0" and not line.rstrip(b"\0")
+
+
 #: The start of a ``raw`` frame record line (format 2) as :meth:`JournalWriter.frame_record` writes it, up to
 #: the message.
 _RAW_LINE = re.compile(rb'\{"kind":"frame","conn":([0-9]{1,7}),"role":"(initiator|responder)","from":"(client|node)",'
@@ -764,7 +770,7 @@ def iter_records(path: Path, limit: int | None = None, first: int = 1,
                     raw = raw[:remaining]
                 remaining -= len(raw)
             lineno += 1
-            if raw[:1] == b"\0" and not raw.rstrip(b"\0"):  # the zeros after a killed proxy's records
+            if zero_tail(raw):
                 return
             if lineno < first or not raw or raw.isspace():  # isspace: strip would copy the line
                 continue

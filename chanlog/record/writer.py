@@ -62,6 +62,7 @@ from chanlog.record.journal import (
     ordered_records,
     raw_frame_record,
     scan,
+    zero_tail,
 )
 from chanlog.transcript import DUMP_OPTIONS, event_pieces, head_piece, write_atomic
 
@@ -641,7 +642,7 @@ def _part_events(path: Path, start: int, end: int, t0: float | None) -> Iterator
             where, pos = pos, pos + len(raw)
             if pos > end:
                 raw = raw[:len(raw) - (pos - end)]
-            if raw[:1] == b"\0" and not raw.rstrip(b"\0"):  # the zeros after a killed proxy's records
+            if zero_tail(raw):
                 return
             if not raw or raw.isspace():
                 continue
