@@ -339,6 +339,22 @@ async def cpu_rounds(args: argparse.Namespace, workdir: Path, upstream: int) -> 
           f"script addon, and the kernel's share of the journal write)")
 
 
+async def echo(ws: Any, message: str) -> None:
+    """Send ``message`` and wait for its echo."""
+    await ws.send(message)
+    await asyncio.wait_for(ws.recv(), 60)
+
+
+async def lockstep(conns: dict[str, list[Any]], message: str, count: int) -> None:
+    """``count`` steps: on each connection in turn, every proxy's frame sent together and echoed, each proxy's
+    first, second... in turn."""
+    kinds = list(conns)
+    for i in range(count):
+        order = kinds[i % len(kinds):] + kinds[:i % len(kinds)]
+        for c in (0, 1):
+            await asyncio.gather(*(echo(conns[kind][c], message) for kind in order))
+
+
 #: The proxies of a paced trial: name, whether the recorder runs, whether the no-op script runs.
 PACED_KINDS = (("bare", False, False), ("control", False, False), ("noop", False, True), ("addon", True, False))
 
@@ -367,21 +383,9 @@ async def paced_trials(args: argparse.Namespace, workdir: Path, upstream: int) -
                                                  compression=None, max_size=None, ping_interval=None,
                                                  open_timeout=30, proxy=None)
                                    for role in ("initiator", "responder")]
-
-                async def echo(ws: Any) -> None:
-                    await ws.send(message)
-                    await asyncio.wait_for(ws.recv(), 60)
-
-                async def lockstep(count: int) -> None:
-                    kinds = list(proxies)
-                    for i in range(count):  # each proxy's frame sent first, second... in turn
-                        order = kinds[i % len(kinds):] + kinds[:i % len(kinds)]
-                        for c in (0, 1):
-                            await asyncio.gather(*(echo(conns[kind][c]) for kind in order))
-
-                await lockstep(max(50, steps // 10))  # warm up
+                await lockstep(conns, message, max(50, steps // 10))  # warm up
                 before = {kind: proxy.cpu() for kind, proxy in proxies.items()}
-                await lockstep(steps)
+                await lockstep(conns, message, steps)
                 for kind, proxy in proxies.items():
                     per[kind].append((proxy.cpu() - before[kind]) / frames)
                 for ws in (w for pair in conns.values() for w in pair):
@@ -393,19 +397,19 @@ async def paced_trials(args: argparse.Namespace, workdir: Path, upstream: int) -
     finally:
         os.sched_setaffinity(0, mine)
     med = statistics.median
-    ratios = {kind: [a / b for a, b in zip(per[kind], per["bare"])] for kind in per}
+    ratios = {kind: [a / b for a, b in zip(per[kind], per["bare"], strict=True)] for kind in per}
     pinned = f"all on CPU {cpus[-1]}, the clients and node on the others" if proxy_cpus else "not pinned (1 CPU)"
     print(f"1. proxy CPU per frame, paced ({args.trials} trials, fresh proxies each; {frames} frames of "
           f"~{len(message)} bytes per proxy and trial, one frame in flight per connection; proxies {pinned}):")
     for kind in per:
         print(f"   {kind:8s} {med(per[kind]) * 1e6:7.1f} us   against 'bare': median {med(ratios[kind]):.3f} "
               f"(trials: {', '.join(f'{x:.3f}' for x in ratios[kind])})")
-    print(f"   'control' is a second proxy without the addon: how far apart two identical proxies measure "
-          f"(the resolution of this figure)")
+    print("   'control' is a second proxy without the addon: how far apart two identical proxies measure "
+          "(the resolution of this figure)")
     print(f"RATIO proxy CPU per frame with / without the addon, paced (median of trials): "
           f"{med(ratios['addon']):.3f}   target <= 1.08   (spread {min(ratios['addon']):.3f}-"
           f"{max(ratios['addon']):.3f}; the no-op script {med(ratios['noop']):.3f}, the recorder against it "
-          f"{med([a / b for a, b in zip(per['addon'], per['noop'])]):.3f}; control {med(ratios['control']):.3f})")
+          f"{med([a / b for a, b in zip(per['addon'], per['noop'], strict=True)]):.3f}; control {med(ratios['control']):.3f})")
 
 
 #: The reference script of the CPU rounds: what mitmproxy costs to dispatch every event to a script addon.
