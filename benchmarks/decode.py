@@ -2,18 +2,18 @@
 
 Usage: ``python benchmarks/decode.py [CORPUS_DIR] [--rounds N]`` (default ``../shared/corpus`` next to the repo).
 
-Blobs are the distinct string values in the corpus logs that :func:`chanlog.decode.is_decodable_blob`
+Blobs are the distinct string values in the corpus logs that :func:`chanlog.codec.transactions.is_decodable_blob`
 accepts (``tx_``, ``ss_``, ``pi_``, ``cs_``, contract code ``cb_``). The floor is what any decoder must do
 for the same blobs: undo base64 (or base58), check the 4-byte checksum and ``rlp.decode`` the payload once —
 without the nested objects and without any schema. The figure reported is ``decode`` time / floor time
 (target: at most 2x). Best of ``--rounds`` rounds each, floor and decode rounds interleaved and timed in CPU
 time of this process (``time.process_time``), so that other work on the machine skews both alike. The RLP
 backend in use is printed: the floor is plain ``rlp.decode`` (pyrlp; it would switch to ``rusty_rlp`` if that
-were importable), ``chanlog.decode`` always uses pyrlp's pure-Python reader.
+were importable), ``chanlog.codec.transactions`` always uses pyrlp's pure-Python reader.
 
-``chanlog.decode`` remembers the nested objects it decoded, by their bytes (a bounded cache: one transaction
+``chanlog.codec.transactions`` remembers the nested objects it decoded, by their bytes (a bounded cache: one transaction
 travels in several frames, as the ``tx`` to sign and as the ``signed_tx`` with one and two signatures). Every
-decode round starts with that cache empty (:func:`chanlog.decode.clear_caches`), so each round decodes the
+decode round starts with that cache empty (:func:`chanlog.codec.transactions.clear_caches`), so each round decodes the
 corpus from nothing, as ``chanlog render`` does a transcript. Also printed, for comparison: the first round
 of the process (which also builds the compiled schema rows), and a round that empties the cache before
 every blob (each blob decoded alone, sharing nothing with the others).
@@ -38,7 +38,7 @@ from pathlib import Path
 import base58
 import rlp
 
-from chanlog.decode import clear_caches, decode, is_decodable_blob
+from chanlog.codec.transactions import clear_caches, decode, is_decodable_blob
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 #: A JSON string value (after ``:`` or in an array) that looks API-encoded.
@@ -130,11 +130,11 @@ def main(argv: list[str] | None = None) -> int:
               for _ in range(args.rounds)]
     floor_t, decode_t, nested_t, alone_t = (min(r[i] for r in rounds) for i in range(4))
     n = len(blobs)
-    print(f"RLP: floor rlp.decode = {rlp_backend()}; chanlog.decode = pyrlp's pure-Python reader")
+    print(f"RLP: floor rlp.decode = {rlp_backend()}; chanlog.codec.transactions = pyrlp's pure-Python reader")
     print(f"floor (base64/58 + checksum + rlp.decode): {n / floor_t:10,.0f} blobs/s  {floor_t * 1e3:8.1f} ms")
-    print(f"chanlog.decode (schema, nested objects):   {n / decode_t:10,.0f} blobs/s  {decode_t * 1e3:8.1f} ms")
-    print(f"chanlog.decode, first round of the process:{n / cold:10,.0f} blobs/s  {cold * 1e3:8.1f} ms")
-    print(f"chanlog.decode, each blob alone:           {n / alone_t:10,.0f} blobs/s  {alone_t * 1e3:8.1f} ms")
+    print(f"chanlog.codec.transactions (schema, nested objects):   {n / decode_t:10,.0f} blobs/s  {decode_t * 1e3:8.1f} ms")
+    print(f"chanlog.codec.transactions, first round of the process:{n / cold:10,.0f} blobs/s  {cold * 1e3:8.1f} ms")
+    print(f"chanlog.codec.transactions, each blob alone:           {n / alone_t:10,.0f} blobs/s  {alone_t * 1e3:8.1f} ms")
     print(f"ratio decode / floor: {decode_t / floor_t:.2f}x (target <= 2x); first round of the process: "
           f"{cold / floor_t:.2f}x; each blob alone: {alone_t / floor_t:.2f}x")
     print(f"for reference: rlp.decode of the {len(objects):,} nested objects alone (no envelope, no schema) "

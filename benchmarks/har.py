@@ -3,7 +3,7 @@
 Run: ``python benchmarks/har.py [--repeat N]``.
 
 1. HAR import: the example transcript's frames repeated ``--repeat`` times as one session, exported to HAR
-   text once; timed: :func:`chanlog.sources.har.import_har` (parse, pairing through the recorder, journal, transcript
+   text once; timed: :func:`chanlog.record.har.import_har` (parse, pairing through the recorder, journal, transcript
    YAML, reload) against the bare minimum (``json.loads`` of the HAR and ``Frame.from_wire`` per message).
    Target: under 30x the bare minimum (the recorder journals and writes YAML).
 2. The view: the ``chanlog`` view's text for every frame of the example (decoding every blob) against
@@ -20,8 +20,9 @@ import time
 from pathlib import Path
 
 from chanlog.model import Frame
+from chanlog.record.har import import_har
 from chanlog.record.view import Participant, render_frame
-from chanlog.sources.har import export_har, import_har, load_har
+from chanlog.sources.har import export_har, load_har
 from chanlog.transcript import load
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "transcripts" / "init_per_group.yaml"

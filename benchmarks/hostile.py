@@ -20,8 +20,8 @@ from collections.abc import Callable
 
 import rlp
 
-from chanlog.decode import annotate, clear_caches
-from chanlog.encoding import encode_api
+from chanlog.codec.encoding import encode_api
+from chanlog.codec.transactions import annotate, clear_caches
 from chanlog.model import parse_json
 from chanlog.transcript import loads
 

@@ -23,8 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from chanlog.decode import clear_caches  # noqa: E402
-from chanlog.encoding import encode_api  # noqa: E402
+from chanlog.codec.encoding import encode_api  # noqa: E402
+from chanlog.codec.transactions import clear_caches  # noqa: E402
 from chanlog.model import Open, dump_json  # noqa: E402
 from chanlog.replay import Script, load_transcript  # noqa: E402
 from chanlog.replay.rebind import Rebinder, recorded_creates  # noqa: E402

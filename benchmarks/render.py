@@ -33,12 +33,12 @@ import time
 from pathlib import Path
 
 from chanlog.codec.calls import _codes_in_tx
-from chanlog.decode import clear_caches
-from chanlog.importer import import_log
+from chanlog.codec.transactions import clear_caches
 from chanlog.render import _decoded_markdown, render
 from chanlog.render.document import decoded_fields
 from chanlog.render.html import fields_html
 from chanlog.render.site import render_site
+from chanlog.sources.nodelog import import_log
 
 
 def cold() -> None:

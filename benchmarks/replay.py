@@ -6,7 +6,7 @@ Both servers run in their own process (``chanlog replay --port 0 --sessions 0``;
 ``websockets.asyncio.server.serve``), both with the same websockets settings (no compression, no
 keepalive pings). The clients run in this process:
 
-* replay: :func:`chanlog.play.aplay` plays the transcript's client side (both roles, every recorded
+* replay: :func:`chanlog.replay.player.aplay` plays the transcript's client side (both roles, every recorded
   connection) and checks every node frame (the transcript is cut into a script once, as the fake node
   does); a *frame* is one WebSocket message.
 * echo: the same connections, carrying the same number of messages: on a connection with ``k`` recorded
@@ -32,8 +32,8 @@ from urllib.parse import urlsplit
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from chanlog.play import aplay  # noqa: E402
 from chanlog.replay import Script, load_transcript  # noqa: E402
+from chanlog.replay.player import aplay  # noqa: E402
 
 SETTINGS = {"compression": None, "ping_interval": None, "max_size": 2 ** 24}
 

@@ -52,7 +52,7 @@ def unsigned_tx(blob: str) -> bytes | None:
     """The serialized inner transaction of a ``signed_tx`` blob (``tx_...``), or ``None`` when the blob
     is not a decodable ``signed_tx``."""
     try:
-        from chanlog.decode import strip_signatures
+        from chanlog.codec.transactions import strip_signatures
     except ImportError:  # decoder not available: compare blobs as they are
         return None
     return strip_signatures(blob)

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chanlog.importer import import_file
 from chanlog.model import Transcript
 from chanlog.replay import compat, starts_on_open_channel, with_prelude
 from chanlog.replay.actions import action_script
+from chanlog.sources.nodelog import import_file
 from chanlog.transcript import dump
 
 SDK_DIR = Path(__file__).resolve().parent / "sdk"

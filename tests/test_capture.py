@@ -16,16 +16,10 @@ from mitmproxy.websocket import WebSocketMessage
 from wsproto.frame_protocol import Opcode
 
 from chanlog import transcript as tmod
-from chanlog.capture import (
-    ChannelRecorder,
-    node_channel_id,
-    pairing_key,
-    path_matches,
-    safe_name,
-    ws_url,
-)
-from chanlog.journal import JournalWriter, iter_records, scan
 from chanlog.model import Close, Frame, Open, Transcript
+from chanlog.record.addon import ChannelRecorder
+from chanlog.record.journal import JournalWriter, iter_records, scan
+from chanlog.record.pairing import node_channel_id, pairing_key, path_matches, safe_name, ws_url
 
 PARAMS = {"channel_reserve": "2", "initiator_id": "ak_A", "responder_id": "ak_B", "port": "13179",
           "protocol": "json-rpc"}
@@ -287,7 +281,7 @@ def test_killed_proxy_journal_holds_every_frame(rec) -> None:
     for n in range(20):
         send(addon, f, f'{{"n":{n}}}', n % 3 == 0)
     # no websocket_end, no done: as if the proxy were killed here
-    from chanlog.journal import load_journal
+    from chanlog.record.writer import load_journal
 
     t = load_journal(addon.flows[f.id].session.journal.path)
     assert [fr.wire() for _, fr in t.frames()] == [f'{{"n":{n}}}' for n in range(20)]
@@ -658,7 +652,8 @@ def test_killed_proxy_after_a_merge_keeps_every_frame(rec) -> None:
     send(addon, fr, "last", True)
     # killed here: the survivor's journal is unfinished and holds both participants
     addon.wait()
-    from chanlog.journal import find_unfinished, load_journal
+    from chanlog.record.journal import find_unfinished
+    from chanlog.record.writer import load_journal
 
     (unfinished,) = find_unfinished(addon.directory)
     t = load_journal(unfinished.path)

@@ -10,7 +10,7 @@ import rlp
 from click.testing import CliRunner
 
 from chanlog.cli import main
-from chanlog.encoding import encode_api
+from chanlog.codec.encoding import encode_api
 
 AK = b"\x01" + bytes(range(32))
 AK2 = b"\x01" + bytes(range(32, 64))

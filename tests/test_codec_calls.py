@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from chanlog.cli import main
 from chanlog.codec import calls, contract, fate
+from chanlog.codec.encoding import encode_api, parse_api
 from chanlog.codec.errors import CodecError
-from chanlog.encoding import encode_api, parse_api
 
 # the contracts log's contract (compiler 4.2.0): init() and payable main(int) => int
 CODE = ("cb_+GZGA6AjCkIf8nA06kWznUewlO/mb+ZZlS2EaOxIL/ivjLd9tsC4OZ7+RNZEHwA3ADcAGg6CPwEDP/64F37sBDcBBwcBAQCWLwIRRNZEH"
@@ -28,7 +28,7 @@ MAIN_42 = "cb_KxG4F37sG1Q/+F7e"
 @cache
 def corpus_annotations() -> tuple[tuple[str, calls.Annotation], ...]:
     """Every contract value of every corpus log, decoded in transcript order."""
-    from chanlog.importer import import_file
+    from chanlog.sources.nodelog import import_file
 
     out = []
     for path in corpus_logs():
@@ -67,7 +67,7 @@ def test_corpus_values_write_back_byte_exact():
             assert calls.encode_return(a.value) == a.value.raw
         else:
             c = a.value
-            from chanlog.decode import encode_bytes
+            from chanlog.codec.transactions import encode_bytes
 
             whole = encode_bytes(c.container)
             assert whole == calls.payload_of(a.text)
@@ -163,7 +163,7 @@ def test_decode_cli_contract_code_lists_functions():
 
 def test_decode_cli_tx_lists_contract_values():
     need_corpus()
-    from chanlog.importer import import_file
+    from chanlog.sources.nodelog import import_file
 
     log = next(p for p in corpus_logs() if p.name == "sc_ws_force_progress_based_on_offchain_state.md")
     blobs = [v for e in import_file(log).events if getattr(e, "is_json", False)
@@ -192,8 +192,8 @@ def _strings(data):
 
 def test_render_names_calls_and_results(tmp_path: Path):
     need_corpus()
-    from chanlog.importer import import_file
     from chanlog.render import render
+    from chanlog.sources.nodelog import import_file
 
     log = next(p for p in corpus_logs() if p.name == "sc_ws_basic_contracts.md")
     doc = render(import_file(log))
@@ -204,8 +204,8 @@ def test_render_names_calls_and_results(tmp_path: Path):
 
 def test_render_aevm_calls_are_named():
     need_corpus()
-    from chanlog.importer import import_file
     from chanlog.render import render
+    from chanlog.sources.nodelog import import_file
 
     log = next(p for p in corpus_logs() if p.name == "sc_ws_contracts.md" and "legacy" in str(p))
     doc = render(import_file(log))
@@ -293,8 +293,8 @@ def test_fate_code_errors_name_the_function_and_offset():
 
 
 def test_render_survives_hostile_contract_values():
-    from chanlog.importer import import_log
     from chanlog.render import render
+    from chanlog.sources.nodelog import import_log
 
     deep = encode_api("cb", b"\x13" * 3000 + b"\x03")
     frames = [

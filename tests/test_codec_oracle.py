@@ -17,8 +17,8 @@ from npm import install
 from test_codec_calls import corpus_annotations
 
 from chanlog.codec import calls, fate
-from chanlog.decode import encode_bytes
-from chanlog.encoding import encode_api
+from chanlog.codec.encoding import encode_api
+from chanlog.codec.transactions import encode_bytes
 
 HERE = Path(__file__).parent / "calldata"
 #: chanlog's FATE type names -> aepp-calldata's (FateTypes.js).

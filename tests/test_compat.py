@@ -1,13 +1,13 @@
 """Compatibility transformation (``chanlog.replay.compat``, ``--compat sdk14``): v1 -> v2 channel_create_tx, fees,
-signatures, consistent mapping, client frame shape; checked by decoding the results with ``chanlog.decode``."""
+signatures, consistent mapping, client frame shape; checked by decoding the results with ``chanlog.codec.transactions``."""
 
 from __future__ import annotations
 
 import pytest
 from conftest import CORPUS
 
-from chanlog.decode import build, decode, encode
-from chanlog.encoding import BASE58, encode_api, parse_api
+from chanlog.codec.encoding import BASE58, encode_api, parse_api
+from chanlog.codec.transactions import build, decode, encode
 from chanlog.model import Frame, Open, Transcript
 from chanlog.replay import compat
 from chanlog.volatile import normalize, unsigned_tx
@@ -193,7 +193,7 @@ def test_unknown_profile_is_a_clear_error():
 def test_corpus_create_txs_are_all_upgraded_and_decode_as_v2():
     if not CORPUS.is_dir():
         pytest.skip(f"the shared corpus is absent ({CORPUS})")
-    from chanlog.importer import import_file
+    from chanlog.sources.nodelog import import_file
 
     transcript = import_file(CORPUS / "json-rpc" / "sc_ws_basic_open_close.md")
     result = compat.apply(transcript)

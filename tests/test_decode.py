@@ -11,8 +11,9 @@ import pytest
 import rlp
 from conftest import corpus_params
 
-import chanlog.decode as decode_module
-from chanlog.decode import (
+import chanlog.codec.transactions as decode_module
+from chanlog.codec.encoding import ApiValue, decode_api, encode_api
+from chanlog.codec.transactions import (
     ENCODED_PREFIXES_WORTH_DECODING,
     OBJECT_CACHE_SIZE,
     Decoded,
@@ -34,7 +35,6 @@ from chanlog.decode import (
     strip_signatures,
     to_json,
 )
-from chanlog.encoding import ApiValue, decode_api, encode_api
 
 #: A JSON or Python-literal string value that looks like an encoded blob (possibly cut short with ``...``).
 VALUE = re.compile(r"""[:\[,]\s*["']((?:tx|ss|pi|cs)[_$][A-Za-z0-9+/=]+(?:\.\.\.)?)["'](?!\s*:)""")

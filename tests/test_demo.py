@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import CORPUS, EXAMPLE, REPO, need, need_example
 
-from chanlog.demo import DemoError, find_mitmdump, run_demo
+from chanlog.cli.pipeline import DemoError, find_mitmdump, run_demo
 from chanlog.diff import diff_transcripts
 from chanlog.render import render
 from chanlog.transcript import load
@@ -88,9 +88,9 @@ def test_missing_pieces_are_clear_errors(tmp_path: Path) -> None:
 
 
 def subprocess_addon() -> Path:
-    """:data:`chanlog.demo.ADDON` as a ``python -m chanlog`` child sees it: the installed package's (site-packages
+    """:data:`chanlog.cli.pipeline.ADDON` as a ``python -m chanlog`` child sees it: the installed package's (site-packages
     in CI, the clone with an editable install), which may differ from the one this test process imported."""
-    done = subprocess.run([sys.executable, "-c", "from chanlog.demo import ADDON; print(ADDON)"],
+    done = subprocess.run([sys.executable, "-c", "from chanlog.cli.pipeline import ADDON; print(ADDON)"],
                           capture_output=True, text=True, timeout=60, check=True)
     return Path(done.stdout.strip())
 

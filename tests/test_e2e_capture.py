@@ -23,8 +23,8 @@ from wsnode import (
 )
 
 from chanlog import transcript as tmod
-from chanlog.journal import journal_paths, scan
 from chanlog.model import Close, Transcript
+from chanlog.record.journal import journal_paths, scan
 
 pytestmark = [
     pytest.mark.e2e,

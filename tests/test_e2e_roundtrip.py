@@ -34,11 +34,11 @@ from wsnode import CHANLOG, MITMDUMP, Mitmdump, free_port
 
 from chanlog.diff import diff_transcripts
 from chanlog.errors import ChanlogError
-from chanlog.importer import import_file
-from chanlog.journal import JournalInfo, journal_paths, scan
 from chanlog.model import Frame, Transcript
-from chanlog.play import PlayReport, aplay
+from chanlog.record.journal import JournalInfo, journal_paths, scan
 from chanlog.replay import FakeNode, SessionReport
+from chanlog.replay.player import PlayReport, aplay
+from chanlog.sources.nodelog import import_file
 from chanlog.transcript import dump, load
 
 pytestmark = [

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from chanlog.demo import DemoError, find_mitmdump, free_port, run_demo
+from chanlog.cli.pipeline import DemoError, find_mitmdump, free_port, run_demo
 from chanlog.model import Frame
 from chanlog.transcript import load
 

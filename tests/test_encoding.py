@@ -12,7 +12,7 @@ import random
 import base58
 import pytest
 
-from chanlog.encoding import (
+from chanlog.codec.encoding import (
     BASE58,
     BASE64,
     PREFIXES,

@@ -26,7 +26,7 @@ from click.testing import CliRunner
 from conftest import EXAMPLE, corpus_logs
 
 from chanlog.cli import main
-from chanlog.encoding import PREFIXES, encode_api
+from chanlog.codec.encoding import PREFIXES, encode_api
 
 hypothesis = pytest.importorskip("hypothesis", reason="hypothesis is in the test extra: pip install -e '.[test]'")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
@@ -247,7 +247,7 @@ def test_encoded_blobs(blob):
 
 
 def _sample_journal(path: Path) -> bytes:
-    from chanlog.journal import JournalWriter
+    from chanlog.record.journal import JournalWriter
 
     w = JournalWriter(path)
     w.open()

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from chanlog.cli import main
 from chanlog.diff import diff_transcripts
 from chanlog.model import Close, Frame, Open, Transcript
-from chanlog.sources.har import HarError, export_har, import_har, load_har, looks_like_har
+from chanlog.record.har import import_har
+from chanlog.sources.har import HarError, export_har, load_har, looks_like_har
 from chanlog.transcript import load
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,7 +25,7 @@ def corpus(name: str) -> Transcript:
     path = CORPUS / name
     if not path.is_file():
         pytest.skip(f"corpus not found at {CORPUS} (the shared corpus of the node's channel logs)")
-    from chanlog.importer import import_file
+    from chanlog.sources.nodelog import import_file
 
     return import_file(path)
 

@@ -18,10 +18,11 @@ import yaml
 from click.testing import CliRunner
 from conftest import EXAMPLE
 
-from chanlog import decode as dec
-from chanlog import encoding
 from chanlog.cli import main
-from chanlog.decode import (
+from chanlog.codec import encoding
+from chanlog.codec import transactions as dec
+from chanlog.codec.encoding import MAX_BASE58_CHARS, EncodingError, encode_api, parse_api
+from chanlog.codec.transactions import (
     MAX_OBJECT_DEPTH,
     MAX_RLP_DEPTH,
     MAX_RLP_ITEMS,
@@ -29,7 +30,6 @@ from chanlog.decode import (
     read_rlp,
     strip_signatures,
 )
-from chanlog.encoding import MAX_BASE58_CHARS, EncodingError, encode_api, parse_api
 from chanlog.errors import TranscriptError, terminal_safe
 from chanlog.model import MAX_JSON_DEPTH, JSONLimitError, parse_json
 from chanlog.transcript import MAX_YAML_DEPTH, loads

@@ -20,8 +20,8 @@ import pytest
 import rlp
 from conftest import EXAMPLE, REPO
 
-from chanlog.encoding import encode_api
-from chanlog.play import aplay
+from chanlog.codec.encoding import encode_api
+from chanlog.replay.player import aplay
 from chanlog.transcript import load
 
 pytestmark = pytest.mark.e2e

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLE, REPO, need_example
 
-from chanlog.demo import free_port
+from chanlog.cli.pipeline import free_port
 from chanlog.diff import diff_transcripts
 from chanlog.model import Open
 from chanlog.transcript import load

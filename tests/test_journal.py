@@ -16,19 +16,18 @@ from hypothesis import strategies as st
 
 from chanlog import transcript as tmod
 from chanlog.cli import main
-from chanlog.journal import (
+from chanlog.model import Close, Frame, Open
+from chanlog.record import journal as jmod
+from chanlog.record import writer as wmod
+from chanlog.record.journal import (
     JOURNAL_FORMAT,
     JournalError,
     JournalWriter,
     find_unfinished,
     iter_records,
-    load_journal,
     scan,
-    write_transcript,
 )
-from chanlog.model import Close, Frame, Open
-from chanlog.record import journal as jmod
-from chanlog.record import writer as wmod
+from chanlog.record.writer import load_journal, write_transcript
 
 URL_I = "ws://node:3014/channel?initiator_id=ak_1&responder_id=ak_2&port=1&protocol=json-rpc&role=initiator"
 URL_R = "ws://node:3014/channel?initiator_id=ak_1&responder_id=ak_2&port=1&protocol=json-rpc&role=responder"

@@ -19,10 +19,10 @@ from conftest import EXAMPLE, corpus_params
 from chanlog.cli import main
 from chanlog.diff import diff_streams, diff_transcripts
 from chanlog.errors import TranscriptError
-from chanlog.importer import import_file
 from chanlog.model import Frame, event_to_dict
 from chanlog.render import Options, render
 from chanlog.render.stream import render_stream
+from chanlog.sources.nodelog import import_file
 from chanlog.transcript import dump, dumps, load, stream
 
 # -- the streaming paths equal the whole-file ones ---------------------------------------------------------

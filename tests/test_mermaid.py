@@ -28,8 +28,8 @@ import pytest
 from conftest import CORPUS, EXAMPLE, corpus_id, corpus_logs
 from hostile import DIRECTIVE, hostile
 
-from chanlog.importer import import_file
 from chanlog.render import Options, render
+from chanlog.sources.nodelog import import_file
 from chanlog.transcript import load
 
 pytestmark = pytest.mark.e2e

@@ -9,9 +9,9 @@ import websockets.asyncio.server  # noqa: F401
 import websockets.sync.client  # noqa: F401
 from conftest import EXAMPLE
 
-import chanlog.importer  # noqa: F401
-import chanlog.play  # noqa: F401
 import chanlog.replay  # noqa: F401
+import chanlog.replay.player  # noqa: F401
+import chanlog.sources.nodelog  # noqa: F401
 import chanlog.transcript  # noqa: F401
 
 pytest_plugins = ["pytester"]
@@ -19,7 +19,7 @@ pytest_plugins = ["pytester"]
 PLAY = f'''
 import copy
 import pytest
-from chanlog.play import play
+from chanlog.replay.player import play
 from chanlog.transcript import load
 
 EXAMPLE = load(r"{EXAMPLE}")
@@ -169,7 +169,7 @@ def test_marker_prelude_serves_a_log_that_starts_on_an_open_channel(pytester):
         pytest.skip(f"the shared corpus is absent ({CORPUS})")
     test_log, prelude = group / "sc_ws_deposit.md", group / "init_per_group.md"
     pytester.makepyfile(PLAY + f'''
-from chanlog.importer import import_file
+from chanlog.sources.nodelog import import_file
 from chanlog.replay import with_prelude
 
 @pytest.mark.chanlog(r"{test_log}", prelude=r"{prelude}", timeout=10)

@@ -22,17 +22,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from chanlog.cli import main
-from chanlog.decode import build, decode, encode, strip_signatures
-from chanlog.encoding import encode_api, parse_api
+from chanlog.codec.encoding import encode_api, parse_api
+from chanlog.codec.transactions import build, decode, encode, strip_signatures
 from chanlog.model import Frame, Open, Transcript
-from chanlog.play import aplay
 from chanlog.replay import FakeNode, Script, Session
 from chanlog.replay.matchers import is_sign_request, signed_blob
+from chanlog.replay.player import aplay
 from chanlog.replay.rebind import Rebinder, channel_pubkey, recorded_creates
 from chanlog.transcript import load
 
 try:
-    from chanlog.importer import import_file
+    from chanlog.sources.nodelog import import_file
 except ImportError:  # the importer is another module; without it the corpus cannot be read
     import_file = None
 

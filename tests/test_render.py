@@ -9,9 +9,9 @@ import pytest
 from conftest import EXAMPLE, corpus_logs
 
 from chanlog.errors import RenderError
-from chanlog.importer import import_file
 from chanlog.model import Close, Frame, Open, Transcript
 from chanlog.render import MERMAID_PART_SIZE, Arrow, Describer, Phase, flow_parts, load_descriptions, render
+from chanlog.sources.nodelog import import_file
 from chanlog.transcript import load
 
 

@@ -16,7 +16,7 @@ from conftest import EXAMPLE, REPO
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from chanlog.encoding import checksum
+from chanlog.codec.encoding import checksum
 from chanlog.model import Close, Frame, Open, Transcript
 from chanlog.replay import CLIENT, NODE, FakeNode, Script, load_transcript, serve_in_thread
 from chanlog.replay.matchers import DIVERGENCE_CODE, Mode, divergence_of
@@ -528,7 +528,7 @@ def test_a_participant_with_two_connections_open_at_once():
     leave = next(s for s in script.steps.values() if s.kind == CLIENT)
     assert leave.index in a2.client_deps
 
-    from chanlog.play import aplay
+    from chanlog.replay.player import aplay
 
     async def scenario():
         async with FakeNode(transcript, timeout=5) as fake:
@@ -662,7 +662,7 @@ def _replay_process(transcript_path, *args):
 
 @pytest.mark.e2e
 def test_replay_command_prints_its_url_and_exits_zero_after_a_clean_session():
-    from chanlog.play import play
+    from chanlog.replay.player import play
 
     proc, url = _replay_process(EXAMPLE, "--timeout", "10")
     try:
@@ -678,7 +678,7 @@ def test_replay_command_prints_its_url_and_exits_zero_after_a_clean_session():
 
 @pytest.mark.e2e
 def test_replay_command_exits_non_zero_after_a_divergence(tmp_path):
-    from chanlog.play import play
+    from chanlog.replay.player import play
 
     transcript = example()
     number, sign = client_frame(transcript, "initiator", "channels.initiator_sign")

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from chanlog import schema as sch
-from chanlog.encoding import PREFIXES
-from chanlog.schema import BY_KEY, SCHEMAS, TAG_NAMES, FieldType, Kind, by_name, layouts, lookup, type_name
+from chanlog.codec import schema as sch
+from chanlog.codec.encoding import PREFIXES
+from chanlog.codec.schema import (
+    BY_KEY,
+    SCHEMAS,
+    TAG_NAMES,
+    FieldType,
+    Kind,
+    by_name,
+    layouts,
+    lookup,
+    type_name,
+)
 
 #: (tag, version) pairs issue 3 asks for (SCHEMAS.md §3-§7).
 REQUIRED = [

@@ -122,7 +122,7 @@ def test_unknown_profile_is_a_clear_error():
 def test_corpus_script_is_json_and_counts_every_node_frame_the_sdk_receives():
     if not CORPUS.is_dir():
         pytest.skip(f"the shared corpus is absent ({CORPUS})")
-    from chanlog.importer import import_file
+    from chanlog.sources.nodelog import import_file
 
     transcript = import_file(CORPUS / "json-rpc" / "sc_ws_basic_open_close.md")
     script = json.loads(json.dumps(action_script(transcript, "sdk14")))

@@ -11,9 +11,9 @@ from mitmproxy.test import taddons, tflow
 from mitmproxy.websocket import WebSocketMessage
 from wsproto.frame_protocol import Opcode
 
-from chanlog.capture import ChannelRecorder
-from chanlog.decode import annotate
+from chanlog.codec.transactions import annotate
 from chanlog.model import Frame
+from chanlog.record.addon import ChannelRecorder
 from chanlog.record.view import VIEW_NAME, ChannelViewAddon, render_frame
 from chanlog.render import load_descriptions
 
@@ -25,7 +25,7 @@ LOG = CORPUS / "json-rpc" / "sc_ws_basic_open_close.md"
 def frames() -> list[Frame]:
     if not LOG.is_file():
         pytest.skip(f"corpus not found at {CORPUS} (the shared corpus of the node's channel logs)")
-    from chanlog.importer import import_file
+    from chanlog.sources.nodelog import import_file
 
     return [f for _, f in import_file(LOG).frames()]
 

@@ -1,4 +1,6 @@
-"""The ``chanlog`` command line: one thin click command per verb.
+"""The ``chanlog`` command line: one thin click command per verb, each in a module named for it
+(``cli/render.py``, ``cli/replay.py``, ...); :mod:`chanlog.cli.pipeline` runs every stage for ``chanlog demo``.
+This package is the only one that imports click.
 
 Domain errors (:class:`chanlog.errors.ChanlogError`) become one-line messages here, exit status 1;
 bad usage exits 2 (click's convention).

@@ -20,7 +20,7 @@ def addon_path_command() -> None:
     Recording needs mitmproxy, the "record" extra (pip install 'chanlog[record]'); without it the path is
     still printed and a warning goes to standard error.
     """
-    from chanlog.demo import RECORD_EXTRA, addon_path, mitmproxy_installed
+    from chanlog.cli.pipeline import RECORD_EXTRA, addon_path, mitmproxy_installed
 
     click.echo(str(addon_path()))
     if not mitmproxy_installed():

@@ -40,7 +40,7 @@ def decode_command(blob: str, as_json: bool, contract: str | None, function: str
     tag or version, a field count no layout has, a bad field), the command also prints the error as
     a path (signed_tx v1 -> transaction -> channel_create_tx v2 -> responder: unknown id tag 9) and
     exits 1. Field lists: the node's serialization templates (aeternity/protocol serializations.md,
-    corrected where the node differs, e.g. off-chain update 574); see chanlog/schema.py.
+    corrected where the node differs, e.g. off-chain update 574); see chanlog/codec/schema.py.
 
     Contract values: a cb_ contract code also shows its function table and signatures (FATE or
     AEVM); a cb_ call data shows the call as function(arg, ...) (named with --contract, else by its
@@ -48,7 +48,7 @@ def decode_command(blob: str, as_json: bool, contract: str | None, function: str
     inside a tx_ are listed after its fields ("contract_values" in --json). Formats: aebytecode
     aeb_fate_encoding, aeb_fate_code, aeb_heap (Sophia ABI); see chanlog/codec/.
     """
-    from chanlog.decode import DecodeError, annotate, errors, format_tree, to_json
+    from chanlog.codec.transactions import DecodeError, annotate, errors, format_tree, to_json
 
     text = _read_blob(blob)
     # -- contract values (issue 13, chanlog.codec) --
@@ -78,7 +78,7 @@ def decode_command(blob: str, as_json: bool, contract: str | None, function: str
 def _read_blob(arg: str) -> str:
     """The blob from the argument, or from standard input for ``-``; whitespace and quotes stripped."""
     if arg == "-":
-        from chanlog.decode import DecodeError
+        from chanlog.codec.transactions import DecodeError
         from chanlog.transcript import read_stdin
 
         text = read_stdin(DecodeError)

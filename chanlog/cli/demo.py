@@ -44,7 +44,7 @@ def demo_command(output: Path | None, transcript: Path | None, keep: Path | None
     titled by the session's name.
     Every process is stopped at the end, whatever happened.
     """
-    from chanlog.demo import run_demo
+    from chanlog.cli.pipeline import run_demo
 
     def progress(line: str) -> None:
         if not quiet:

@@ -11,7 +11,7 @@ from chanlog.cli import write_output
 
 def import_har_command(har: Path, output: Path | None, name: str | None, channel_path: str = "/channel") -> None:
     """Import the channel connections of a HAR (Chrome, Playwright, mitmproxy ``hardump``) as transcripts,
-    one per channel session (:func:`chanlog.sources.har.import_har`).
+    one per channel session (:func:`chanlog.record.har.import_har`).
 
     ``output``: a folder (created when missing) that gets ``NAME.yaml`` per session; a ``.yaml`` file or
     ``-``/none (standard output) when the HAR holds exactly one session. ``name`` renames the session
@@ -19,7 +19,8 @@ def import_har_command(har: Path, output: Path | None, name: str | None, channel
     error and kept in each transcript's ``source.notes``. Raises :class:`chanlog.sources.har.HarError` for a HAR
     that is not JSON or has no channel connection; ``click.UsageError`` for several sessions and no folder.
     """
-    from chanlog.sources.har import import_har, read_har
+    from chanlog.record.har import import_har
+    from chanlog.sources.har import read_har
     from chanlog.transcript import dump, dumps
 
     doc, filename = read_har(har)

@@ -44,8 +44,8 @@ def import_stream(log: Path, output: Path | None, name: str | None) -> None:
     import tempfile
 
     from chanlog.errors import LogImportError
-    from chanlog.importer import LogStream, file_lines
     from chanlog.progress import byte_bar
+    from chanlog.sources.nodelog import LogStream, file_lines
     from chanlog.transcript import copy_text, event_pieces, head_piece, spool_stdin, write_pieces
 
     stdin = None

@@ -40,8 +40,8 @@ def play_command(transcript: Path, url: str, mode: str, timeout: float, session_
     sent once the frames recorded before it have arrived. A summary goes to standard output, a
     divergence report (frame number, expected, arrived, diff) to standard error.
     """
-    from chanlog.play import aplay
     from chanlog.replay import load_transcript, with_prelude
+    from chanlog.replay.player import aplay
 
     setup_logging(verbose)
     loaded = load_transcript(transcript)

@@ -135,7 +135,7 @@ def render_file(path: Path, output: Path | None, **kw) -> None:
     with tempfile.TemporaryDirectory(prefix="chanlog-render-") as folder:
         source = path
         if is_log(path):
-            from chanlog.importer import LogStream, file_lines
+            from chanlog.sources.nodelog import LogStream, file_lines
             from chanlog.transcript import event_pieces, head_piece
 
             source = Path(folder) / "imported.yaml"

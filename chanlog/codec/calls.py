@@ -10,7 +10,7 @@
 - :class:`CallAnnotator` — reads a transcript's frames in order, remembers the contract code it meets
   (``code`` fields, also inside ``tx_`` blobs) and names each later call and result by it (raw hash when
   no code is known); used by ``chanlog render`` and ``chanlog decode``.
-- :func:`payload_of` — the bytes of a ``cb_`` string (base64check today, base58check in 2018 traffic).
+- :func:`payload_of` (from :mod:`chanlog.codec.contract`) — the bytes of a ``cb_`` string (base64check today, base58check in 2018 traffic).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chanlog.codec import aevm, fate
-from chanlog.codec.contract import Contract, Function, parse_contract_bytes
+from chanlog.codec.contract import Contract, Function, parse_contract_bytes, payload_of
 from chanlog.codec.errors import CodecError
 
 __all__ = ["Call", "Result", "decode_call", "encode_call", "decode_return", "payload_of", "guess_vm",
@@ -30,32 +30,6 @@ __all__ = ["Call", "Result", "decode_call", "encode_call", "decode_return", "pay
 
 #: ``return_type`` of a contract call object (aect_call): number or name -> name.
 RETURN_TYPES = {0: "ok", 1: "error", 2: "revert", "ok": "ok", "error": "error", "revert": "revert"}
-
-
-def payload_of(encoded: Any, what: str = "value") -> bytes:
-    """The payload of a ``cb_…`` (or ``cb$…``) string: base64check, else base58check (2018 traffic).
-
-    Raises :class:`CodecError` naming what is wrong (prefix, alphabet, checksum, an abbreviated example)."""
-    import base58
-
-    from chanlog.encoding import EncodingError, abbreviate, checksum, parse_api
-
-    if not isinstance(encoded, str):
-        raise CodecError(f"expected a cb_ string, got {type(encoded).__name__}", None, [what])
-    text = encoded.strip()
-    if text[:3] not in ("cb_", "cb$"):
-        raise CodecError(f"expected a cb_ string, got {abbreviate(text)!r}", None, [what])
-    try:
-        return parse_api(text).payload
-    except EncodingError as exc:
-        first = exc
-    try:  # a 2018 base58check body (the prefix table knows cb_ as base64check only)
-        raw = base58.b58decode(text[3:])
-    except ValueError:
-        raw = b""
-    if len(raw) >= 4 and checksum(raw[:-4]) == raw[-4:]:
-        return raw[:-4]
-    raise CodecError(first.message, None, [what, first.where or abbreviate(text)])
 
 
 def guess_vm(data: bytes) -> str:
@@ -498,7 +472,7 @@ class CallAnnotator:
         for a in found:
             md = a.markdown()
             if a.kind == "contract" and a.error is None:
-                from chanlog.decode import decoded_markdown
+                from chanlog.codec.transactions import decoded_markdown
 
                 md = decoded_markdown(a.text).rstrip("\n") + "\n" + md
             mine[a.path] = DecodedText(a.text, md)
@@ -539,7 +513,7 @@ def _codes_in_tx(text: str) -> tuple[bytes, ...]:
     """Contract code inside a ``tx_`` blob (``code`` fields of create-contract updates and transactions).
     Remembers the last 1,024 blobs: a session sends each transaction several times (sign request, signed
     reply, update report)."""
-    from chanlog.decode import Decoded, annotate, encode_bytes
+    from chanlog.codec.transactions import Decoded, annotate, encode_bytes
 
     try:
         root = annotate(text)

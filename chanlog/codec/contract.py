@@ -2,7 +2,7 @@
 
 The container is the node's ``compiler_sophia`` object (tag 70, v1–v3: ``source_hash``, ``type_info``,
 ``byte_code``, ``compiler_version``, ``payable``; ``aeser_contract_code``), read by the RLP schemas of
-:mod:`chanlog.decode`. Then, by virtual machine:
+:mod:`chanlog.codec.transactions`. Then, by virtual machine:
 
 - **FATE** (``vm_version`` 5/7, ``type_info`` empty): ``byte_code`` is ``aeb_fate_code:serialize/1``:
   three RLP strings — the functions (each ``0xfe``, a 4-byte function hash, attributes, the signature as
@@ -133,7 +133,7 @@ class Function:
 @dataclass(frozen=True)
 class Contract:
     """A serialized contract taken apart. ``vm`` is ``"fate"`` or ``"aevm"``; ``fields`` the container's
-    decoded fields (:class:`chanlog.decode.Decoded`); ``functions`` in wire order."""
+    decoded fields (:class:`chanlog.codec.transactions.Decoded`); ``functions`` in wire order."""
 
     vm: str
     container: Any
@@ -164,18 +164,42 @@ def function_hash(name: str) -> bytes:
     return hashlib.blake2b(name.encode("utf-8"), digest_size=32).digest()[:4]
 
 
+def payload_of(encoded: Any, what: str = "value") -> bytes:
+    """The payload of a ``cb_…`` (or ``cb$…``) string: base64check, else base58check (2018 traffic).
+
+    Raises :class:`CodecError` naming what is wrong (prefix, alphabet, checksum, an abbreviated example)."""
+    import base58
+
+    from chanlog.codec.encoding import EncodingError, abbreviate, checksum, parse_api
+
+    if not isinstance(encoded, str):
+        raise CodecError(f"expected a cb_ string, got {type(encoded).__name__}", None, [what])
+    text = encoded.strip()
+    if text[:3] not in ("cb_", "cb$"):
+        raise CodecError(f"expected a cb_ string, got {abbreviate(text)!r}", None, [what])
+    try:
+        return parse_api(text).payload
+    except EncodingError as exc:
+        first = exc
+    try:  # a 2018 base58check body (the prefix table knows cb_ as base64check only)
+        raw = base58.b58decode(text[3:])
+    except ValueError:
+        raw = b""
+    if len(raw) >= 4 and checksum(raw[:-4]) == raw[-4:]:
+        return raw[:-4]
+    raise CodecError(first.message, None, [what, first.where or abbreviate(text)])
+
+
 def parse_contract(encoded: str) -> Contract:
     """The contract in a ``cb_…`` string (base64check, or base58check as in 2018 traffic); see
     :func:`parse_contract_bytes`."""
-    from chanlog.codec.calls import payload_of
-
     return parse_contract_bytes(payload_of(encoded, "contract code"))
 
 
 def parse_contract_bytes(data: bytes) -> Contract:
     """A serialized ``compiler_sophia`` object taken apart: the container by schema, then the FATE code or
     the AEVM ``type_info``. Raises :class:`CodecError` (path ``contract code -> ...``, byte offsets)."""
-    from chanlog.decode import DecodeError, decode_bytes
+    from chanlog.codec.transactions import DecodeError, decode_bytes
 
     if len(data) > MAX_SIZE:
         raise CodecError(f"{len(data):,} bytes, more than the limit of {MAX_SIZE:,}", 0, ["contract code"])

@@ -139,7 +139,7 @@ class Address(NamedTuple):
     payload: bytes
 
     def __str__(self) -> str:
-        from chanlog.encoding import ApiValue
+        from chanlog.codec.encoding import ApiValue
 
         return str(ApiValue(ADDRESS_PREFIXES[self.kind], self.payload))
 
@@ -847,7 +847,7 @@ def to_json(v: Any) -> Any:
     if kind is TypeRep:
         return {"type": str(v.type)}
     if kind is ContractBytearray:
-        from chanlog.encoding import encode_api
+        from chanlog.codec.encoding import encode_api
 
         return {"contract_bytearray": encode_api("cb", bytes(v))}
     raise CodecError(f"no JSON form for {kind.__name__}")

@@ -100,7 +100,7 @@ def _contract(text: str) -> Contract:
 
 
 def _contract_output(c: Contract, as_json: bool) -> str:
-    from chanlog.decode import format_tree, to_json
+    from chanlog.codec.transactions import format_tree, to_json
 
     if as_json:
         out = to_json(c.container)
@@ -115,11 +115,11 @@ def _contract_output(c: Contract, as_json: bool) -> str:
 
 
 def tree_values(root: Any) -> list[dict[str, Any]]:
-    """The contract values inside a decoded ``tx_`` tree (:class:`chanlog.decode.Decoded`), in order, as the
+    """The contract values inside a decoded ``tx_`` tree (:class:`chanlog.codec.transactions.Decoded`), in order, as the
     ``--json`` shapes of :mod:`chanlog.codec.calls` with a ``"field"`` path: contract code, call data
     (named from code in the same tree) and return values. Never raises: a value that does not decode has
     ``"error"``."""
-    from chanlog.decode import Decoded, encode_bytes
+    from chanlog.codec.transactions import Decoded, encode_bytes
 
     book = calls.ContractBook()
     found: list[tuple[str, str, Any, Any]] = []

@@ -8,6 +8,8 @@
   proxy's event loop; ``chanlog recover`` uses the same code.
 * :mod:`chanlog.record.addon`: :class:`~chanlog.record.addon.ChannelRecorder`, the mitmproxy addon whose hooks
   only collect (``mitmdump -s addons/channel.py``).
+* :mod:`chanlog.record.view`: the mitmproxy content view that shows channel frames decoded.
+* :mod:`chanlog.record.har`: a HAR's channel connections fed through the recorder (``chanlog import X.har``).
 
 Importing this package imports nothing else; import the module you need.
 """

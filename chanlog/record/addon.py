@@ -70,11 +70,9 @@ from chanlog.record.journal import (
     JournalWriter,
     find_unfinished,
 )
-from chanlog.record.pairing import (  # noqa: F401 - re-exported for chanlog.capture
+from chanlog.record.pairing import (
     DEFAULT_NAME,
-    MAX_NAME,
     NAME_FIELDS,
-    PAIRING_PARAMS,
     check_template,
     join_running,
     name_fields,
@@ -82,7 +80,6 @@ from chanlog.record.pairing import (  # noqa: F401 - re-exported for chanlog.cap
     pairing_key,
     path_matches,
     query_params,
-    safe_name,
     session_name,
     should_merge,
     ws_url,

@@ -1,8 +1,8 @@
 """The recorder's journal: a crash-safe JSON Lines record of one session, written frame by frame.
 
-The recorder (:mod:`chanlog.record.addon`) appends one JSON object per line, written to the file (one
-``write`` system call, no buffer) before its hook returns, so that a proxy killed at any moment leaves every
-frame it forwarded on disk. Transcripts are built from journals by :mod:`chanlog.record.writer`.
+The recorder (:mod:`chanlog.record.addon`) appends one record per line, copied into the file's page cache
+through a mapped window (see "Mapped appends" below; with ``fsync`` one ``write`` system call per record)
+before its hook returns, so that a proxy killed at any moment leaves every frame it forwarded on disk. Transcripts are built from journals by :mod:`chanlog.record.writer`.
 
 Journal format 2, one record per line (``ts`` is a Unix time in seconds)::
 

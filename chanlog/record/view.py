@@ -16,12 +16,12 @@ In mitmweb and the mitmproxy console, a WebSocket message on the channel path is
       ...
 
 * The participant (``initiator``/``responder``) comes from the recorder's pairing
-  (:class:`chanlog.capture.ChannelRecorder`: session and connection number) when the recorder is
+  (:class:`chanlog.record.addon.ChannelRecorder`: session and connection number) when the recorder is
   loaded, else from the URL's ``role`` parameter.
 * The one-line description is the sentence the rendered docs use (``templates/descriptions.yaml``,
   :class:`chanlog.render.Describer`).
 * Every encoded object in the frame (``tx_``, ``ss_``, ``pi_``, ``cs_``, and contract ``cb_`` code) is
-  decoded as a tree (:func:`chanlog.decode.format_tree`); one that does not decode shows why.
+  decoded as a tree (:func:`chanlog.codec.transactions.format_tree`); one that does not decode shows why.
 
 The view works with both content-view APIs of mitmproxy: ``Contentview`` (mitmproxy 12:
 ``prettify(data, metadata)``, ``render_priority(data, metadata)``) and ``View`` (mitmproxy 11:
@@ -110,9 +110,9 @@ def participant(flow: http.HTTPFlow) -> Participant:
 
 def find_blobs(data: Any, path: str = "") -> Iterator[tuple[str, str]]:
     """``(path, blob)`` for every string in parsed JSON ``data`` that carries an encoded object
-    (:func:`chanlog.decode.is_decodable_blob`), in document order; paths read ``params.data.signed_tx``,
+    (:func:`chanlog.codec.transactions.is_decodable_blob`), in document order; paths read ``params.data.signed_tx``,
     ``result[0].tx``. Iterative (no recursion limit)."""
-    from chanlog.decode import is_decodable_blob
+    from chanlog.codec.transactions import is_decodable_blob
 
     stack: list[tuple[str, Any]] = [(path, data)]
     while stack:
@@ -126,9 +126,9 @@ def find_blobs(data: Any, path: str = "") -> Iterator[tuple[str, str]]:
 
 
 def decoded_tree(blob: str) -> str:
-    """The decoded tree of one blob (:func:`chanlog.decode.format_tree`); ``could not decode: ...`` when it
+    """The decoded tree of one blob (:func:`chanlog.codec.transactions.format_tree`); ``could not decode: ...`` when it
     does not decode. Never raises."""
-    from chanlog.decode import annotate, format_tree
+    from chanlog.codec.transactions import annotate, format_tree
 
     try:
         return format_tree(annotate(blob)).rstrip("\n")
@@ -344,7 +344,7 @@ def note_pairing(flow: http.HTTPFlow) -> None:
 
 
 def _recorder() -> Any:
-    """The loaded :class:`chanlog.capture.ChannelRecorder`, if any."""
+    """The loaded :class:`chanlog.record.addon.ChannelRecorder`, if any."""
     try:
         return ctx.master.addons.get("channelrecorder")
     except AttributeError:  # no master (outside a proxy)

@@ -4,7 +4,7 @@ Layouts, each a packaged template under ``chanlog/templates``:
 
 ``node``
     the node's own channel-log layout (``aeternity/protocol`` ``node/api/examples/channels``), byte for
-    byte: a log imported with :mod:`chanlog.importer` renders back to the original file, and any
+    byte: a log imported with :mod:`chanlog.sources.nodelog` renders back to the original file, and any
     transcript rendered in it imports back to the same frames (text that is not JSON in a ``text`` fence,
     binary frames in a ``binary`` one, fences longer than any run of backticks inside).
 ``doc``
@@ -45,7 +45,6 @@ from typing import Any
 import jinja2
 
 from chanlog.errors import RenderError
-from chanlog.importer import HEADING_WORDS, STAMP, fence
 from chanlog.model import Event, Frame, Transcript
 from chanlog.render import markdown as md
 from chanlog.render.describe import DESCRIPTIONS_FILE, Describer, load_descriptions
@@ -59,6 +58,7 @@ from chanlog.render.document import (
     label_of,
 )
 from chanlog.render.mermaid import MERMAID_PART_SIZE, Arrow, Phase, arrow_label, diagram, flow, flow_parts
+from chanlog.sources.nodelog import HEADING_WORDS, STAMP, fence
 
 __all__ = ["DESCRIPTIONS_FILE", "HIDE_KINDS", "LAYOUTS", "MERMAID_PART_SIZE", "Arrow", "Describer", "DocEntry",
            "Options", "Phase", "arrow_label", "doc_entries", "environment", "flow", "flow_parts",

@@ -155,3 +155,26 @@ def method_keys(frame: Frame) -> list[str]:
         keys = [f"{action}.{tag}"] if tag is not None else []
         return keys + [action]
     return []
+
+
+def arrow_label(frame: Frame) -> str:
+    """The short label of a frame in the diagram: method (and info event), ``result``, or ``error``."""
+    event = frame.info_event
+    method = frame.method
+    if event is not None:
+        return f"{method}: {event}"
+    if method:
+        return str(method)
+    kind = frame.rpc_kind
+    if kind == "error":
+        err = frame.obj.get("error")
+        if isinstance(err, dict) and "message" in err:
+            return f"error: {err['message']}"
+        payload = frame.obj.get("payload")
+        if isinstance(payload, dict) and "reason" in payload:
+            return f"error: {payload['reason']}"
+        return "error"
+    if kind == "response":
+        result = frame.obj.get("result")
+        return f"result: {result}" if isinstance(result, str | int | bool) else "result"
+    return "frame"

@@ -15,8 +15,7 @@ from typing import Any
 from chanlog.codec.calls import CallAnnotator
 from chanlog.errors import RenderError
 from chanlog.model import Event, Frame, Transcript
-from chanlog.render.describe import Describer, is_error
-from chanlog.render.mermaid import arrow_label
+from chanlog.render.describe import Describer, arrow_label, is_error
 
 #: Kinds of frames ``--hide`` can leave out of the diagram (never out of the log part).
 HIDE_KINDS = {
@@ -167,7 +166,7 @@ def _key(value: Any) -> Any:
 
 
 def label_of(entry: DocEntry, options: Options) -> str:
-    """An arrow's text (unescaped): :func:`~chanlog.render.mermaid.arrow_label`, after the time offset
+    """An arrow's text (unescaped): :func:`~chanlog.render.describe.arrow_label`, after the time offset
     (``1.204s``) with ``show_time``."""
     text = arrow_label(entry.event)  # type: ignore[arg-type]
     t = entry.event.t
@@ -179,7 +178,7 @@ def label_of(entry: DocEntry, options: Options) -> str:
 # -- encoded objects --------------------------------------------------------------------------------
 
 
-#: Two-letter API prefixes of strings that may carry an encoded object (:func:`chanlog.decode.is_decodable_blob`
+#: Two-letter API prefixes of strings that may carry an encoded object (:func:`chanlog.codec.transactions.is_decodable_blob`
 #: has the last word); other strings are skipped without asking it.
 _BLOB_PREFIXES = frozenset({"tx", "ss", "pi", "cs", "cb", "ba"})
 
@@ -197,7 +196,7 @@ def _may_hold_blobs(frame: Frame) -> bool:
 
 def _is_blob(value: str) -> bool:
     try:
-        from chanlog.decode import is_decodable_blob
+        from chanlog.codec.transactions import is_decodable_blob
     except ImportError:  # pragma: no cover - decoder not installed
         return False
     return is_decodable_blob(value)
@@ -252,12 +251,12 @@ _STRONG = re.compile(r"(.*?)\*\*([^*]+)\*\*(.*)")
 
 @functools.lru_cache(maxsize=2048)
 def decoded_fields(blob: str) -> tuple[FieldLine, ...]:
-    """The decoded fields of an encoded object, as lines of a tree (from :mod:`chanlog.decode`, amounts in
+    """The decoded fields of an encoded object, as lines of a tree (from :mod:`chanlog.codec.transactions`, amounts in
     aettos, nested objects indented); never raises. The one place both formats take decoded fields from
     (a hook for annotations of the values, e.g. contract calls, belongs here). Remembers the last 2,048
     blobs (a session repeats its transactions: sign request, signed reply, on-chain report)."""
     try:
-        from chanlog.decode import decoded_markdown
+        from chanlog.codec.transactions import decoded_markdown
     except ImportError:  # pragma: no cover - decoder not installed
         return ()
     lines: list[FieldLine] = []

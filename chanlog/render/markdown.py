@@ -8,7 +8,7 @@ Where a value goes decides how it is escaped (CommonMark 0.31, GitHub Flavored M
 - running text (a title, a reason): control characters shown escaped, and a backslash before every character
   that could start markup: HTML (``<``, ``&``), links (``[``, ``]``), code (`````), tables (``|``), and block
   markers at the start (:func:`text`);
-- a quote: :func:`chanlog.importer.escape_note` on every line.
+- a quote: :func:`chanlog.sources.nodelog.escape_note` on every line.
 
 So a value can neither end the block it is in, nor open HTML, a link or a heading.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from chanlog.importer import escape_note, fence
+from chanlog.sources.nodelog import escape_note, fence
 
 __all__ = ["code", "fence", "quote", "text", "visible"]
 
@@ -66,5 +66,5 @@ def code(value: object, table: bool = False) -> str:
 
 def quote(value: object) -> str:
     """A Markdown quote: ``> `` before every line of ``value``, each line escaped by
-    :func:`~chanlog.importer.escape_note` (the node layout's own escaping, which its importer undoes)."""
+    :func:`~chanlog.sources.nodelog.escape_note` (the node layout's own escaping, which its importer undoes)."""
     return "\n".join(f"> {escape_note(line)}" for line in str(value).split("\n"))

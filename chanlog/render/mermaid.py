@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from chanlog.errors import RenderError
 from chanlog.model import Close, Frame, Open
+from chanlog.render.describe import arrow_label
 
 if TYPE_CHECKING:
     from chanlog.render.document import DocEntry
@@ -190,29 +191,6 @@ def _line_size(arrow: Arrow | str) -> int:
     if isinstance(arrow, str):
         return 5 + len(label(arrow))
     return 25 + sum(len(line) + 1 for line in arrow.lines())
-
-
-def arrow_label(frame: Frame) -> str:
-    """The short label of a frame in the diagram: method (and info event), ``result``, or ``error``."""
-    event = frame.info_event
-    method = frame.method
-    if event is not None:
-        return f"{method}: {event}"
-    if method:
-        return str(method)
-    kind = frame.rpc_kind
-    if kind == "error":
-        err = frame.obj.get("error")
-        if isinstance(err, dict) and "message" in err:
-            return f"error: {err['message']}"
-        payload = frame.obj.get("payload")
-        if isinstance(payload, dict) and "reason" in payload:
-            return f"error: {payload['reason']}"
-        return "error"
-    if kind == "response":
-        result = frame.obj.get("result")
-        return f"result: {result}" if isinstance(result, str | int | bool) else "result"
-    return "frame"
 
 
 def _flow_items(entries: Iterable[DocEntry], label_of: Callable[[DocEntry], str] | None) -> Iterator[Any]:

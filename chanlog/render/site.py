@@ -52,7 +52,7 @@ def load_any(path: str | Path) -> Transcript:
     """A transcript (YAML) or a node Markdown log (imported), ``-`` for standard input (told apart by
     content, as is a file with another suffix). Raises :class:`~chanlog.errors.ChanlogError` subclasses
     naming the file."""
-    from chanlog.importer import import_file, import_log
+    from chanlog.sources.nodelog import import_file, import_log
     from chanlog.transcript import loads, read_source
 
     if str(path) != "-" and is_log(Path(path)):
@@ -198,8 +198,8 @@ def _preload(job: Job) -> None:
     workers, which report them per input."""
     try:
         import chanlog.codec.calls  # noqa: F401 - contract values in every page
-        import chanlog.decode  # noqa: F401 - the decoder behind every tree
-        import chanlog.importer  # noqa: F401 - node logs
+        import chanlog.codec.transactions  # noqa: F401 - the decoder behind every tree
+        import chanlog.sources.nodelog  # noqa: F401 - node logs
         from chanlog.render import LAYOUTS, environment
         from chanlog.render.describe import load_descriptions
 

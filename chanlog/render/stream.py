@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from chanlog.errors import RenderError
-from chanlog.importer import HEADING_WORDS
 from chanlog.model import Connection, Event, Frame, Open, Transcript
 from chanlog.render.describe import Describer, load_descriptions
 from chanlog.render.document import DocEntry, Options, iter_doc_entries, label_of
 from chanlog.render.mermaid import Phase, iter_diagrams
+from chanlog.sources.nodelog import HEADING_WORDS
 
 
 def streamable(layout: str, options: Options | None) -> bool:

@@ -45,7 +45,9 @@ Package layout (imports flow downwards only):
 * :mod:`~chanlog.replay.node`: the fake node (WebSocket server);
 * :mod:`~chanlog.replay.thread`: the fake node in a background thread;
 * :mod:`~chanlog.replay.compat`: compatibility transformations for modern clients (off by default);
-* :mod:`~chanlog.replay.actions`: the action script a client driver follows (what each app did).
+* :mod:`~chanlog.replay.actions`: the action script a client driver follows (what each app did);
+* :mod:`~chanlog.replay.player`: the other side, the client player (``chanlog play``): both participants'
+  client frames sent to a node (the fake one or a real one) and its frames checked.
 """
 
 from __future__ import annotations

@@ -53,8 +53,8 @@ from typing import Any
 
 import rlp
 
-from chanlog import schema
-from chanlog.encoding import EncodingError, parse_api
+from chanlog.codec import schema
+from chanlog.codec.encoding import EncodingError, parse_api
 from chanlog.errors import ChanlogError
 from chanlog.model import Frame, Transcript
 

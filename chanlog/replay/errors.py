@@ -21,7 +21,7 @@ def load_transcript(path: str | Path) -> Transcript:
     path = Path(path)
     try:
         if path.suffix.lower() in (".md", ".markdown"):
-            from chanlog.importer import import_file
+            from chanlog.sources.nodelog import import_file
 
             return import_file(path)
         from chanlog.transcript import load

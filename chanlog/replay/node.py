@@ -203,7 +203,8 @@ class FakeNode:
         self._sessions.append(session)
         return session
 
-    def _session_ended(self, session: Session) -> None:
+    def session_ended(self, session: Session) -> None:
+        """Files the ended ``session``'s report (:class:`chanlog.replay.session.Host`)."""
         if session in self._sessions:
             self._sessions.remove(session)
         self.reports.append(session.report)

@@ -6,7 +6,7 @@ value stands for which of the client's:
 
 * **accounts**: the recorded ``initiator_id`` / ``responder_id`` → the client's; mapped in JSON params
   (``ak_…`` strings) and in every field of every ``tx_`` blob, which is decoded, changed and re-encoded
-  (:func:`chanlog.decode.decode`, :meth:`~chanlog.decode.Decoded.with_fields`, :func:`~chanlog.decode.encode`);
+  (:func:`chanlog.codec.transactions.decode`, :meth:`~chanlog.codec.transactions.Decoded.with_fields`, :func:`~chanlog.codec.transactions.encode`);
 * **the channel id**, computed as the node does (``aesc_channels:pubkey/3``): ``blake2b-256(initiator
   (32 bytes) ‖ nonce (256-bit big-endian) ‖ responder (32 bytes))`` with the nonce of the recorded
   ``channel_create_tx``, and wherever it is embedded (``ch_…`` strings, ``channel_id`` fields of
@@ -37,8 +37,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from chanlog.decode import Decoded, DecodeError, decode, encode, strip_signatures
-from chanlog.encoding import ApiValue, EncodingError, encode_api, parse_api
+from chanlog.codec.encoding import ApiValue, EncodingError, encode_api, parse_api
+from chanlog.codec.transactions import Decoded, DecodeError, decode, encode, strip_signatures
 from chanlog.model import ROLES, dump_json
 from chanlog.replay.matchers import Arrival, Expected, declined, signed_blob
 from chanlog.replay.script import NODE, ConnScript, Script

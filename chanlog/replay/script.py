@@ -1,7 +1,7 @@
 """The replay script: a transcript cut into per-role connection scripts, with the cross-connection
 dependencies that keep the recorded causal order (:class:`Script`, :class:`ConnScript`, :class:`Step`).
 
-Both the fake node (:mod:`chanlog.replay.session`) and the client player (:mod:`chanlog.play`) walk it.
+Both the fake node (:mod:`chanlog.replay.session`) and the client player (:mod:`chanlog.replay.player`) walk it.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from chanlog.model import ROLES, dump_json
 from chanlog.replay.matchers import (
@@ -26,10 +26,7 @@ from chanlog.replay.matchers import (
 )
 from chanlog.replay.progress import ABANDONED, DONE, PENDING, Deadline, Progress
 from chanlog.replay.rebind import Rebinder
-from chanlog.replay.script import CLOSE, NODE, ConnScript, Step, same_id
-
-if TYPE_CHECKING:
-    from chanlog.replay.node import FakeNode
+from chanlog.replay.script import CLOSE, NODE, ConnScript, Script, Step, same_id
 
 log = logging.getLogger("chanlog.replay")
 
@@ -142,10 +139,28 @@ class _Conn:
         self.stopped_at: Step | None = None
 
 
+class Host(Protocol):
+    """What a :class:`Session` needs of the fake node that runs it (:class:`chanlog.replay.node.FakeNode`
+    is one): the script, the settings, and a call when the session has ended."""
+
+    script: Script
+    mode: Mode
+    timeout: float
+    """Seconds to wait for a client's frame."""
+    grace: float
+    """Seconds to wait for a participant that has not connected, or for an optional frame."""
+    rebind: bool
+    creates: list[Any]
+    network_ids: tuple[str, ...] | None
+
+    def session_ended(self, session: Session) -> None:
+        """Called once, when ``session`` has ended; its report is final."""
+
+
 class Session:
     """One play of the script by a pair of clients (one per role), across their reconnects."""
 
-    def __init__(self, node: FakeNode, number: int, key: str) -> None:
+    def __init__(self, node: Host, number: int, key: str) -> None:
         self.node = node
         self.script = node.script
         self.number = number
@@ -208,7 +223,7 @@ class Session:
         for role in ROLES:
             for cs in self.script.roles[role][self.next_nth[role]:]:
                 self.report.unfinished.append(f"{cs.label} was never opened ({len(cs.frames)} frames not played)")
-        self.node._session_ended(self)
+        self.node.session_ended(self)
 
     async def abort(self) -> None:
         """Close every connection of this session (server going away) and end it."""

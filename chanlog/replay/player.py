@@ -52,7 +52,7 @@ from chanlog.replay.matchers import (
     is_pong,
 )
 
-log = logging.getLogger("chanlog.play")
+log = logging.getLogger("chanlog.replay.player")
 
 
 @dataclass

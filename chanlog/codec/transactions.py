@@ -4,7 +4,7 @@
 order, with ids as ``ak_``/``ch_``/``ct_``... values, hashes and binaries API-encoded (``st_``, ``sg_``,
 ``cb_``, ``ba_``; an empty binary is ``""``), integers as ints, and nested serialized objects (a signed_tx's
 ``transaction``, ``payload``, ``poi``, ``update``, ``offchain_trees``, mtree values, ...) decoded in place.
-Ids and binaries are :class:`~chanlog.encoding.ApiValue` objects: they compare, hash and print as their text, which
+Ids and binaries are :class:`~chanlog.codec.encoding.ApiValue` objects: they compare, hash and print as their text, which
 is written (base58/base64 with its checksum) only when first used. Trees are read-only: a nested object is
 decoded once and shared by every tree that holds its bytes (a bounded cache, :func:`clear_caches`), and each
 schema row is compiled into a straight-line function for the success path (:func:`_compile`).
@@ -39,8 +39,8 @@ from typing import Any
 
 import rlp
 
-from chanlog import schema as sch
-from chanlog.encoding import (
+from chanlog.codec import schema as sch
+from chanlog.codec.encoding import (
     BASE64,
     PREFIXES,
     ApiValue,
@@ -53,8 +53,8 @@ from chanlog.encoding import (
     looks_like_blob,
     parse_api,
 )
+from chanlog.codec.schema import FieldType, Kind, Schema
 from chanlog.errors import ChanlogError
-from chanlog.schema import FieldType, Kind, Schema
 
 __all__ = [
     "DecodeError", "EncodeError", "EmptyInt", "Decoded", "decode", "decode_bytes", "annotate", "annotate_bytes",
@@ -134,7 +134,7 @@ class Decoded:
     """Object version (``None`` when unreadable)."""
     fields: Mapping[str, Any] = field(default_factory=lambda: _NO_FIELDS)
     """Field name -> value, in wire order (a read-only mapping). Values: ``int`` (:class:`EmptyInt` for an
-    empty int), ``bool``, :class:`~chanlog.encoding.ApiValue` (ids ``ak_…``, hashes, signatures and binaries:
+    empty int), ``bool``, :class:`~chanlog.codec.encoding.ApiValue` (ids ``ak_…``, hashes, signatures and binaries:
     it acts as its API-encoded text, written on first use), ``str`` (``""`` for an empty binary; text),
     nested :class:`Decoded`, ``None`` (an empty ``payload``), ``tuple`` (``[T]`` fields, trie nodes) and a
     read-only mapping (fixed tuples, by item name). In :meth:`with_fields` and :func:`build`, ids and

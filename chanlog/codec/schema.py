@@ -3,7 +3,7 @@
 Every object on the wire is an RLP list ``[tag, version, field1, field2, ...]`` whose field count is fixed per
 ``(tag, version)``. :data:`SCHEMAS` lists the node's serialization templates (field order and names as in
 SCHEMAS.md §3–§7, checked against the node's ``serialization_template/1`` functions); one generic loop in
-:mod:`chanlog.decode` reads any row. Adding a type is adding a row.
+:mod:`chanlog.codec.transactions` reads any row. Adding a type is adding a row.
 
 A few ``(tag, version)`` pairs had other layouts in 2018 (SCHEMAS.md §7): they are extra rows with the same
 key and a different field count; :func:`lookup` picks the row by field count, as the node's history did.

@@ -260,7 +260,7 @@ class ApiValue:
     :class:`ApiValue` of the same prefix and payload), ordering, ``len``, indexing, ``in`` and the ``str``
     methods (``v.startswith("ak_")``) all act on the text. The text always uses the prefix's own alphabet and
     the ``_`` separator. Not a ``str`` subclass: ``json.dumps`` needs ``str(v)``
-    (:func:`chanlog.decode.to_json` does that). The payload is not checked against the prefix's sizes.
+    (:func:`chanlog.codec.transactions.to_json` does that). The payload is not checked against the prefix's sizes.
     """
 
     __slots__ = ("prefix", "payload", "_text")

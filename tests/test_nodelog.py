@@ -6,9 +6,9 @@ import pytest
 from conftest import CORPUS, corpus_params
 
 from chanlog.errors import LogImportError
-from chanlog.importer import import_file, import_log
 from chanlog.model import Close, Frame, Note, Open
 from chanlog.render import render
+from chanlog.sources.nodelog import import_file, import_log
 
 
 @pytest.mark.parametrize("log", corpus_params())

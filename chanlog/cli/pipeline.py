@@ -1,4 +1,5 @@
-"""``chanlog demo``: the whole pipeline on the shipped example, with real processes on loopback.
+"""The pipeline behind ``chanlog demo`` (:mod:`chanlog.cli.demo`): every stage on the shipped example, with
+real processes on loopback.
 
 ::
 
@@ -41,14 +42,14 @@ from chanlog.errors import ChanlogError
 from chanlog.model import Transcript
 
 #: The source checkout this module belongs to (``transcripts/`` lives there).
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 #: The shipped example transcript: the source checkout's, else the copy inside the wheel.
 EXAMPLE = REPO / "transcripts" / "init_per_group.yaml"
 if not EXAMPLE.is_file():  # installed from a wheel: pyproject.toml force-includes it as chanlog/examples/
-    EXAMPLE = Path(__file__).resolve().parent / "examples" / "init_per_group.yaml"
+    EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "init_per_group.yaml"
 #: The mitmproxy script shipped inside the package (``chanlog addon-path`` prints it); a clone also has
 #: ``addons/channel.py``, which loads the same recorder.
-ADDON = Path(__file__).resolve().parent / "addons" / "channel.py"
+ADDON = Path(__file__).resolve().parents[1] / "addons" / "channel.py"
 #: What to install when mitmproxy (``mitmdump``) is missing: the recording extra.
 RECORD_EXTRA = "pip install 'chanlog[record]'"
 DEFAULT_TIMEOUT = 60.0

@@ -15,13 +15,13 @@ import pytest
 from conftest import EXAMPLE, REPO, corpus_params
 
 from chanlog.model import Frame, Transcript
-from chanlog.play import Player, aplay, play
 from chanlog.replay import FakeNode, ReplayError, serve_in_thread
 from chanlog.replay.matchers import Mode
+from chanlog.replay.player import Player, aplay, play
 from chanlog.transcript import dump, load
 
 try:
-    from chanlog.importer import import_file
+    from chanlog.sources.nodelog import import_file
 except ImportError:  # the importer is another module; without it the corpus cannot be read
     import_file = None
 
@@ -67,7 +67,7 @@ def test_example_plays_to_the_end_in_strict_mode():
 @pytest.mark.parametrize("log", corpus_params())
 def test_corpus_log_plays_to_the_end_in_strict_mode(log):
     if import_file is None:
-        pytest.skip("chanlog.importer is not available yet")
+        pytest.skip("chanlog.sources.nodelog is not available yet")
     transcript = import_file(log)
     report, node_report = run(play_against(transcript, transcript))
     assert_played_to_the_end(transcript, report, node_report)
