@@ -165,12 +165,11 @@ def function_hash(name: str) -> bytes:
 
 
 def payload_of(encoded: Any, what: str = "value") -> bytes:
-    """The payload of a ``cb_…`` (or ``cb$…``) string: base64check, else base58check (2018 traffic).
+    """The payload of a ``cb_…`` (or ``cb$…``) string: base64check, or base58check (2018 traffic), read by
+    :func:`chanlog.codec.encoding.parse_api` (the prefix table's alphabets, ``MAX_BASE58_CHARS``).
 
     Raises :class:`CodecError` naming what is wrong (prefix, alphabet, checksum, an abbreviated example)."""
-    import base58
-
-    from chanlog.codec.encoding import EncodingError, abbreviate, checksum, parse_api
+    from chanlog.codec.encoding import EncodingError, abbreviate, parse_api
 
     if not isinstance(encoded, str):
         raise CodecError(f"expected a cb_ string, got {type(encoded).__name__}", None, [what])
@@ -180,14 +179,7 @@ def payload_of(encoded: Any, what: str = "value") -> bytes:
     try:
         return parse_api(text).payload
     except EncodingError as exc:
-        first = exc
-    try:  # a 2018 base58check body (the prefix table knows cb_ as base64check only)
-        raw = base58.b58decode(text[3:])
-    except ValueError:
-        raw = b""
-    if len(raw) >= 4 and checksum(raw[:-4]) == raw[-4:]:
-        return raw[:-4]
-    raise CodecError(first.message, None, [what, first.where or abbreviate(text)])
+        raise CodecError(exc.message, None, [what, exc.where or abbreviate(text)]) from None
 
 
 def parse_contract(encoded: str) -> Contract:
