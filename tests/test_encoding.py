@@ -135,7 +135,9 @@ def test_not_api_encoded():
 def test_bad_character_names_its_position():
     good = b64_text("st", os.urandom(32))
     bad = good[:10] + "*" + good[11:]
-    assert err(bad).message == "bad character '*' at position 11 (not base64)"
+    assert err(bad).message == "bad character '*' at position 11 (neither base64 nor base58)"  # st: 2018 base58
+    ok = b64_text("ok", os.urandom(32))  # base58 only
+    assert err(ok[:10] + "*" + ok[11:]).message == "bad character '*' at position 11 (not base58)"
     assert err("ak_1234O6789abcdefgh").message == "bad character 'O' at position 8 (not base58)"
 
 
@@ -159,11 +161,13 @@ def test_bad_checksum_with_and_without_a_stray_character():
     assert "without the 'i' at position 4 it is a valid base58check body" in err(tx[:3] + "i" + tx[3:]).message
 
 
-def test_base64_stray_character_is_found_through_the_length_error():
+def test_a_stray_character_is_pointed_at_only_at_either_end_of_the_body():
+    """The hint tries the two ends only (two decodes: linear); a stray character inside is not searched for."""
     good = b64_text("tx", bytes(range(40)))
-    bad = good[:20] + "Q" + good[20:]
-    message = err(bad).message
-    assert "without the 'Q' at position" in message
+    assert "without the 'Q' at position 4 it is a valid base64check body" in err("tx_Q" + good[3:]).message
+    assert f"without the 'Q' at position {len(good) + 1}" in err(good + "Q").message
+    inside = err(good[:20] + "Q" + good[20:]).message
+    assert "without" not in inside and inside.startswith("bad ")
 
 
 def test_wrong_size_for_fixed_size_prefix():

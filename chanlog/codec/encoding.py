@@ -294,8 +294,19 @@ def _parse_api(s: str) -> Envelope:
     encoding = body_encoding(prefix, body)
     if encoding is None:
         payload, encoding = _decode_either(body, where)
-    else:
+    elif prefix.legacy is None:
         payload = _decode_body(body, encoding, where)
+    else:  # the other alphabet was ruled out: when this one fails too (not on its checksum), say why both do
+        try:
+            payload = _decode_body(body, encoding, where)
+        except EncodingError as exc:
+            if exc.message.startswith("bad checksum"):
+                raise
+            other = prefix.legacy if encoding == prefix.encoding else prefix.encoding
+            why = _misfit(body, other)
+            message = exc.message.replace(f"(not {encoding})", f"(neither {encoding} nor {other})") \
+                if exc.message.startswith(why) else f"{exc.message}; not {other} either: {why}"
+            raise EncodingError(message, where) from None
     if prefix.sizes is not None and len(payload) not in prefix.sizes:
         raise EncodingError(
             f"{name}_ payload is {len(payload)} bytes, expected {_sizes_text(prefix.sizes)}", where)
@@ -481,6 +492,15 @@ def _decode_either(body: str, where: str) -> tuple[bytes, str]:
     hint = _stray_character(body, BASE64) or _stray_character(body, BASE58)
     reasons = f" ({b64}; {b58})" if not hint else ""
     raise EncodingError(f"bad checksum: neither a base64check nor a base58check body{reasons}{hint}", where)
+
+
+def _misfit(body: str, encoding: str) -> str:
+    """Why ``body`` cannot be written in ``encoding`` (its first bad character, or a base64 length that is not
+    a multiple of 4), as :func:`body_encoding` found it. Linear."""
+    bad = _NOT_IN[encoding].search(body)
+    if bad is not None:
+        return f"bad character {bad.group()!r} at position {bad.start() + 4}"
+    return f"{len(body)} characters is not a multiple of 4"
 
 
 def _try(body: str, encoding: str) -> bytes | str:
