@@ -136,7 +136,7 @@ def test_bad_character_names_its_position():
     good = b64_text("st", os.urandom(32))
     bad = good[:10] + "*" + good[11:]
     assert err(bad).message == "bad character '*' at position 11 (neither base64 nor base58)"  # st: 2018 base58
-    ok = b64_text("ok", os.urandom(32))  # base58 only
+    ok = b58_text("ok", os.urandom(32))  # base58 only
     assert err(ok[:10] + "*" + ok[11:]).message == "bad character '*' at position 11 (not base58)"
     assert err("ak_1234O6789abcdefgh").message == "bad character 'O' at position 8 (not base58)"
 

@@ -296,12 +296,10 @@ def _parse_api(s: str) -> Envelope:
         payload, encoding = _decode_either(body, where)
     elif prefix.legacy is None:
         payload = _decode_body(body, encoding, where)
-    else:  # the other alphabet was ruled out: when this one fails too (not on its checksum), say why both do
+    else:  # the other alphabet was ruled out: when this one fails too, say why both do
         try:
             payload = _decode_body(body, encoding, where)
         except EncodingError as exc:
-            if exc.message.startswith("bad checksum"):
-                raise
             other = prefix.legacy if encoding == prefix.encoding else prefix.encoding
             why = _misfit(body, other)
             message = exc.message.replace(f"(not {encoding})", f"(neither {encoding} nor {other})") \
