@@ -81,6 +81,24 @@ def test_codec_equals_the_library_at_2018_sizes(size, seed):
     assert b58decode(text) == data
 
 
+@CHECKED
+@given(st.integers(0, 3), st.text(ALPHABET, min_size=1, max_size=200))
+def test_a_body_less_either_end_is_computed_without_decoding_it_again(ones, text):
+    """The stray-character hint's arithmetic (division by 58, one power of 58) equals decoding the cut text."""
+    text = "1" * ones + text
+    raw = b58decode(text)
+    assert encoding._b58_without_end(text, raw, 0) == base58.b58decode(text[1:])
+    assert encoding._b58_without_end(text, raw, len(text) - 1) == base58.b58decode(text[:-1])
+
+
+def test_a_stray_character_at_either_end_of_a_2018_body_is_pointed_at():
+    text = encode_api("pi", payload_bytes(3_000, 5), encoding=BASE58)
+    for bad, position in (("i" + text[3:], 4), (text[3:] + "i", len(text) + 1)):
+        with pytest.raises(EncodingError) as info:
+            parse_api("pi_" + bad)
+        assert f"without the 'i' at position {position} it is a valid base58check body" in info.value.message
+
+
 def test_decoder_refuses_a_character_outside_the_alphabet():
     with pytest.raises(ValueError, match=r"bad character '0' at position 3 \(not base58\)"):
         b58decode("120")

@@ -484,10 +484,11 @@ def _decode_either(body: str, where: str) -> tuple[bytes, str]:
     if len(body) > MAX_BASE58_CHARS:
         raise EncodingError(f"bad checksum: not a base64check body ({b64}), and at {len(body):,} characters too "
                             f"long to be a base58check one (MAX_BASE58_CHARS = {MAX_BASE58_CHARS:,})", where)
-    b58 = _try(body, BASE58)
+    raw = _unalphabet(body, BASE58, where, repair=False)  # the body fits base58 and is within the limit
+    b58 = _checked(raw, BASE58)
     if isinstance(b58, bytes):
         return b58, BASE58
-    hint = _stray_character(body, BASE64) or _stray_character(body, BASE58)
+    hint = _stray_character(body, BASE64) or _stray_character(body, BASE58, raw)
     reasons = f" ({b64}; {b58})" if not hint else ""
     raise EncodingError(f"bad checksum: neither a base64check nor a base58check body{reasons}{hint}", where)
 
@@ -511,14 +512,21 @@ def _try(body: str, encoding: str) -> bytes | str:
 
 def _decode_body(body: str, encoding: str, where: str | None, *, repair: bool = True) -> bytes:
     raw = _unalphabet(body, encoding, where, repair=repair)
+    payload = _checked(raw, encoding)
+    if isinstance(payload, str):
+        hint = _stray_character(body, encoding, raw) if repair and len(raw) >= 4 else ""
+        raise EncodingError(payload + hint, where)
+    return payload
+
+
+def _checked(raw: bytes, encoding: str) -> bytes | str:
+    """The payload of ``raw`` (the body's bytes), or why its check bytes are wrong."""
     if len(raw) < 4:
-        raise EncodingError(f"too short: {len(raw)} bytes, the 4 check bytes alone need 4", where)
+        return f"too short: {len(raw)} bytes, the 4 check bytes alone need 4"
     payload, check = raw[:-4], raw[-4:]
     if checksum(payload) != check:
-        hint = _stray_character(body, encoding) if repair else ""
-        raise EncodingError(
-            f"bad checksum: the {encoding}check body ends in {check.hex()}, its payload hashes to "
-            f"{checksum(payload).hex()}{hint}", where)
+        return (f"bad checksum: the {encoding}check body ends in {check.hex()}, its payload hashes to "
+                f"{checksum(payload).hex()}")
     return payload
 
 
@@ -546,18 +554,37 @@ def _check_alphabet(body: str, encoding: str, where: str | None) -> None:
         raise EncodingError(f"bad character {bad.group()!r} at position {bad.start() + 4} (not {encoding})", where)
 
 
-def _stray_character(body: str, encoding: str) -> str:
+def _stray_character(body: str, encoding: str, raw: bytes | None = None) -> str:
     """A hint when deleting the body's first or last character makes it valid (the seeds' stray leading
-    ``i``), else ``""``. Only the two ends are tried: each try decodes the body again, so the hint costs two
-    decodes (linear for base64); a stray character elsewhere would need one decode per position (quadratic)
-    and is not looked for."""
-    for i in dict.fromkeys((0, len(body) - 1)):
-        if len(body) < 2:
-            break
-        try:
-            _decode_body(body[:i] + body[i + 1:], encoding, None, repair=False)
-        except EncodingError:
-            continue
-        return (f"; without the {body[i]!r} at position {i + 4} it is a valid {encoding}check body "
-                "(a stray character?)")
+    ``i``), else ``""``. Only the two ends are tried, each in time linear in the body: base64 by decoding it
+    again, base58 from ``raw`` (the body's bytes, when given) by arithmetic (:func:`_b58_without_end`: a
+    division by 58, or one power of 58, about a quarter of a decode). A stray character elsewhere would need one
+    decode per position (quadratic) and is not looked for."""
+    if len(body) < 2:
+        return ""
+    for i in (0, len(body) - 1):
+        if encoding == BASE58 and raw is not None:
+            valid = isinstance(_checked(_b58_without_end(body, raw, i), BASE58), bytes)
+        else:
+            try:
+                _decode_body(body[:i] + body[i + 1:], encoding, None, repair=False)
+                valid = True
+            except EncodingError:
+                valid = False
+        if valid:
+            return (f"; without the {body[i]!r} at position {i + 4} it is a valid {encoding}check body "
+                    "(a stray character?)")
     return ""
+
+
+def _b58_without_end(body: str, raw: bytes, i: int) -> bytes:
+    """The bytes of base58 ``body`` less its first (``i == 0``) or last character, from ``raw``, the bytes of
+    the whole ``body``: the last digit goes by a division by 58, the first by subtracting it times 58**(n-1)."""
+    number = int.from_bytes(raw, "big")
+    if i:
+        rest, number = body[:-1], number // 58
+    else:
+        rest = body[1:]
+        number -= _B58_ALPHABET.index(body[0]) * pow(58, len(rest))  # a leading "1" is a zero: no change
+    zeros = len(rest) - len(rest.lstrip("1"))
+    return bytes(zeros) + number.to_bytes((number.bit_length() + 7) // 8, "big")
