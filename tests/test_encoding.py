@@ -133,9 +133,11 @@ def test_not_api_encoded():
 
 
 def test_bad_character_names_its_position():
-    good = b64_text("st", os.urandom(32))
+    good = b64_text("st", bytes(32))  # st_AAAA...: every character before the '*' is base58 too
     bad = good[:10] + "*" + good[11:]
     assert err(bad).message == "bad character '*' at position 11 (neither base64 nor base58)"  # st: 2018 base58
+    assert err(good[:8] + "0*" + good[10:]).message == (  # '0' is base64, not base58
+        "bad character '*' at position 10 (not base64); not base58 either: bad character '0' at position 9")
     ok = b58_text("ok", os.urandom(32))  # base58 only
     assert err(ok[:10] + "*" + ok[11:]).message == "bad character '*' at position 11 (not base58)"
     assert err("ak_1234O6789abcdefgh").message == "bad character 'O' at position 8 (not base58)"
