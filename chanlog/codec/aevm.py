@@ -61,6 +61,7 @@ class AType(NamedTuple):
 
 
 W = AType("word")
+S = AType("string")
 
 
 def call_type(args: AType) -> AType:
@@ -295,3 +296,119 @@ def _typerep_value(t: AType) -> tuple[Any, AType]:
 def encode_typerep(t: AType) -> bytes:
     """The heap of a type (what ``type_info`` holds as ``arg_type``/``out_type``)."""
     return encode(t, AType("typerep"))
+
+
+# -- reading without a type -------------------------------------------------------------------------
+
+#: Word visits :func:`guess` may spend on one heap before it gives up (``None``): enough for a heap of
+#: :data:`MAX_GUESS_BYTES`, whose every tuple arity is tried once per region (the regions are memoised).
+MAX_GUESS_STEPS = 200_000
+#: Largest heap :func:`guess` reads (bytes). Call data and return values of the AEVM era are a few hundred
+#: bytes (the corpus's largest AEVM call data is 480 bytes); a 64 KiB heap is 2,048 words, and the worst
+#: case (every arity of every region) stays under :data:`MAX_GUESS_STEPS` word visits, a few milliseconds.
+MAX_GUESS_BYTES = 64 * 1024
+
+
+def guess(data: bytes) -> tuple[AType, Any] | None:
+    """A type and value for an AEVM heap read without its type: ``(type, value)`` or ``None``.
+
+    AEVM values carry no types (``aeb_heap``), so this only reads what the layout itself shows, assuming the
+    canonical layout ``aeb_heap:to_binary/1`` writes (every boxed value's memory right after its parent's
+    words, children in order): words (integers, booleans, addresses, hashes: all one ``word``), strings (a
+    size word and UTF-8 text padded to whole words) and tuples of these (records, variants and list cells
+    are tuples on the heap too; an empty list or ``None`` is a word). The guess is kept only when
+    :func:`encode` of the value with the guessed type gives ``data`` back byte for byte, so it is one
+    reading the bytes certainly allow; a word may still have been a boolean, an address or a hash. At most
+    :data:`MAX_GUESS_BYTES` of heap and :data:`MAX_GUESS_STEPS` word visits (linear in the heap's size
+    for every layout the compiler writes)."""
+    if not isinstance(data, bytes | bytearray) or len(data) < WORD or len(data) % WORD or len(data) > MAX_GUESS_BYTES:
+        return None
+    data = bytes(data)
+    words = [int.from_bytes(data[i:i + WORD], "big") for i in range(0, len(data), WORD)]
+    budget = [MAX_GUESS_STEPS]
+    memo: dict[tuple[int, int], tuple[AType, Any] | None] = {}
+    root = words[0]
+    try:
+        if len(words) == 1:
+            found: tuple[AType, Any] | None = (W, root)
+        elif root == WORD:
+            found = _guess_boxed(words, 1, len(words), budget, memo, 0)
+        else:
+            return None
+    except _GiveUp:
+        return None
+    if found is None:
+        return None
+    try:
+        return found if encode(found[1], found[0]) == data else None
+    except CodecError:
+        return None
+
+
+class _GiveUp(Exception):
+    """The guessing budget is spent."""
+
+
+def _guess_boxed(words: list[int], start: int, end: int, budget: list[int],
+                 memo: dict[tuple[int, int], tuple[AType, Any] | None], depth: int) -> tuple[AType, Any] | None:
+    """The value whose memory is exactly words ``[start, end)``: a string, else the tuple of smallest arity
+    whose boxed elements tile the rest of the region in order."""
+    key = (start, end)
+    if key in memo:
+        return memo[key]
+    if depth > MAX_DEPTH:
+        raise _GiveUp
+    memo[key] = None
+    found = _guess_string(words, start, end)
+    size = end - start
+    for arity in range(1, size + 1) if found is None else ():
+        budget[0] -= arity
+        if budget[0] < 0:
+            raise _GiveUp
+        found = _guess_tuple(words, start, arity, end, budget, memo, depth)
+        if found is not None:
+            break
+    memo[key] = found
+    return found
+
+
+def _guess_string(words: list[int], start: int, end: int) -> tuple[AType, Any] | None:
+    size = words[start]
+    if size == 0 or size > (end - start - 1) * WORD or -(-size // WORD) != end - start - 1:
+        return None
+    raw = b"".join(w.to_bytes(WORD, "big") for w in words[start + 1:end])
+    if any(raw[size:]):
+        return None
+    try:
+        text = raw[:size].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not text.isprintable():
+        return None
+    return AType("string"), text
+
+
+def _guess_tuple(words: list[int], start: int, arity: int, end: int, budget: list[int],
+                 memo: dict[tuple[int, int], tuple[AType, Any] | None], depth: int) -> tuple[AType, Any] | None:
+    """The tuple of ``arity`` words at ``start``. Its boxed elements are the words that point into the rest
+    of the region in increasing order, the first exactly after the tuple's own words; each child's memory
+    runs to the next one's (the last to ``end``). Without boxed elements the tuple fills the region."""
+    first = start + arity
+    pointers: list[tuple[int, int]] = []  # (element index, word index of its memory)
+    for i in range(arity):
+        w = words[start + i]
+        if w % WORD or not first <= w // WORD < end:
+            continue
+        if (not pointers and w // WORD == first) or (pointers and w // WORD > pointers[-1][1]):
+            pointers.append((i, w // WORD))
+    if not pointers and first != end:
+        return None
+    types: list[AType] = [W] * arity
+    values: list[Any] = list(words[start:first])
+    for n, (i, lo) in enumerate(pointers):
+        hi = pointers[n + 1][1] if n + 1 < len(pointers) else end
+        child = _guess_boxed(words, lo, hi, budget, memo, depth + 1)
+        if child is None:
+            return None
+        types[i], values[i] = child
+    return AType("tuple", tuple(types)), tuple(values)
