@@ -123,7 +123,7 @@ def test_call_and_result_named_by_contract():
     ("cb_KxFE1kQf", "bad checksum"),
     ("cb_KxFE1kQfP4oEp9...", "truncated"),
     (encode_api("cb", b"\x2b\x11\x44\xd6"), "at byte 2: a 4-byte string needs 4 bytes"),
-    (encode_api("cb", b"\x2b\x02\x04"), "FATE call data is a tuple"),
+    (encode_api("cb", b"\x2b\x11\x44"), "not contract code, call data, a FATE value or an AEVM value"),
     (encode_api("cb", b"\x13" * 5000 + b"\x03"), "nested deeper than 64"),
     (encode_api("cb", b"\xf8\x02\x46\x03"), "could not|not RLP|contract code|at byte"),
 ])

@@ -412,3 +412,109 @@ def _guess_tuple(words: list[int], start: int, arity: int, end: int, budget: lis
             return None
         types[i], values[i] = child
     return AType("tuple", tuple(types)), tuple(values)
+
+
+# -- Sophia types ---------------------------------------------------------------------------------
+
+#: Sophia types that are one heap word in the Sophia ABI, read as aesophia's ``aeso_vm_decode:from_aevm/3``
+#: reads them: ``int`` and ``bits`` as signed 256-bit words, ``bool`` as ``word /= 0``, addresses as the
+#: 32-byte word.
+_WORD_SOPHIA = frozenset({"int", "bool", "bits", "address", "contract", "oracle", "oracle_query", "channel"})
+
+
+def layout(t: Any) -> AType:
+    """The heap type (:class:`AType`) of a Sophia type (a :class:`chanlog.codec.fate.Type`, e.g. from
+    :func:`chanlog.codec.sophia.parse_type`), as the Sophia ABI lays values out (aesophia ``aeso_vm_decode``):
+    integers, booleans, bits and addresses are words; ``bytes(n)`` a word up to 32 bytes, else a tuple of
+    ``ceil(n / 32)`` words; ``option(T)`` the variant ``None | Some(T)``. Raises :class:`CodecError` for a
+    type the AEVM had no layout for."""
+    n, a = t.name, t.args
+    if n in _WORD_SOPHIA:
+        return W
+    if n == "bytes":
+        if a[0] < 0:
+            raise CodecError("bytes() of any size has no AEVM layout")
+        return W if a[0] <= WORD else AType("tuple", (W,) * -(-a[0] // WORD))
+    if n == "string":
+        return S
+    if n == "list":
+        return AType("list", (layout(a[0]),))
+    if n == "tuple":
+        return AType("tuple", tuple(layout(x) for x in a))
+    if n == "map":
+        return AType("map", (layout(a[0]), layout(a[1])))
+    if n == "variant":
+        return AType("variant", tuple(tuple(layout(x) for x in c.args) for c in a))
+    raise CodecError(f"the AEVM has no layout for {t}")
+
+
+def decode_typed(data: bytes, t: Any, what: str = "value") -> Any:
+    """The value of Sophia type ``t`` in the heap ``data``, in the shapes of :mod:`chanlog.codec.fate`
+    (``int`` signed, ``bool``, :class:`~chanlog.codec.fate.Address`, :class:`~chanlog.codec.fate.Bytes`,
+    :class:`~chanlog.codec.fate.Bits`, ...), so that :func:`chanlog.codec.fate.format_value` shows it as
+    Sophia writes it. Raises :class:`CodecError` like :func:`decode`."""
+    return _from_heap(decode(data, layout(t), what), t)
+
+
+def encode_typed(value: Any, t: Any) -> bytes:
+    """The heap of ``value`` (fate shapes, as :func:`decode_typed` gives) of Sophia type ``t``."""
+    return encode(_to_heap(value, t), layout(t))
+
+
+_SIGN = 1 << 255
+_WORDS = 1 << 256
+
+
+def _from_heap(v: Any, t: Any) -> Any:
+    from chanlog.codec.fate import ADDRESS_PREFIXES, Address, Bits, Bytes
+
+    n, a = t.name, t.args
+    if n == "int":
+        return v - _WORDS if v >= _SIGN else v
+    if n == "bits":
+        return Bits(v - _WORDS if v >= _SIGN else v)
+    if n == "bool":
+        return v != 0
+    if n in ADDRESS_PREFIXES:
+        return Address(n, v.to_bytes(WORD, "big"))
+    if n == "bytes":
+        raw = v.to_bytes(WORD, "big") if a[0] <= WORD else b"".join(w.to_bytes(WORD, "big") for w in v)
+        return Bytes(raw[:a[0]])
+    if n == "list":
+        return List(_from_heap(x, a[0]) for x in v)
+    if n == "tuple":
+        return tuple(_from_heap(x, et) for x, et in zip(v, a, strict=True))
+    if n == "map":
+        return Map(tuple((_from_heap(k, a[0]), _from_heap(x, a[1])) for k, x in v.items))
+    if n == "variant":
+        return Variant(v.arities, v.tag, tuple(_from_heap(x, et) for x, et in zip(v.values, a[v.tag].args,
+                                                                                 strict=True)))
+    return v
+
+
+def _to_heap(v: Any, t: Any) -> Any:
+    from chanlog.codec.fate import ADDRESS_PREFIXES
+
+    n, a = t.name, t.args
+    if n == "int":
+        return v % _WORDS
+    if n == "bits":
+        return v.value % _WORDS
+    if n == "bool":
+        return int(bool(v))
+    if n in ADDRESS_PREFIXES:
+        return int.from_bytes(v.payload, "big")
+    if n == "bytes":
+        raw = bytes(v).ljust(-(-a[0] // WORD) * WORD, b"\0")
+        words = [int.from_bytes(raw[i:i + WORD], "big") for i in range(0, len(raw), WORD)]
+        return words[0] if a[0] <= WORD else tuple(words)
+    if n == "list":
+        return List(_to_heap(x, a[0]) for x in v)
+    if n == "tuple":
+        return tuple(_to_heap(x, et) for x, et in zip(v, a, strict=True))
+    if n == "map":
+        return Map(tuple((_to_heap(k, a[0]), _to_heap(x, a[1])) for k, x in v.items))
+    if n == "variant":
+        return Variant(v.arities, v.tag, tuple(_to_heap(x, et) for x, et in zip(v.values, a[v.tag].args,
+                                                                               strict=True)))
+    return v

@@ -29,7 +29,7 @@ from chanlog.codec.errors import CodecError
 
 __all__ = ["Call", "Result", "decode_call", "encode_call", "decode_return", "payload_of", "guess_vm",
            "ContractBook", "CallAnnotator", "Annotation", "call_json", "result_json", "contract_json",
-           "RETURN_TYPES"]
+           "RETURN_TYPES", "vm_beside", "parse_code"]
 
 #: ``return_type`` of a contract call object (aect_call): number or name -> name.
 RETURN_TYPES = {0: "ok", 1: "error", 2: "revert", "ok": "ok", "error": "error", "revert": "revert"}
@@ -178,7 +178,7 @@ def decode_call(data: bytes, contract: Contract | None = None, vm: str | None = 
         if head[1] == 0 and aevm.encode((label or head[0], ()), aevm.AType("tuple", (first, aevm.AType("tuple")))
                                         ) == data:  # no arguments: the empty tuple is the word 0
             return Call("aevm", fhash, None, (), bytes(data), label)
-        args, types = _guessed_args(data)
+        args, types = _guessed_args(data, flat=label is not None)
         return Call("aevm", fhash, None, args, bytes(data), label, types)
     first = aevm.S if label else aevm.W
     value = aevm.decode(data, aevm.AType("tuple", (first, aevm.AType("tuple", function.args))), "call data")
@@ -198,17 +198,18 @@ def _name_in_call(data: bytes, first: int) -> str | None:
     return name if _NAME.match(name) else None
 
 
-def _guessed_args(data: bytes) -> tuple[tuple[Any, ...] | None, tuple[Any, ...] | None]:
+def _guessed_args(data: bytes, flat: bool) -> tuple[tuple[Any, ...] | None, tuple[Any, ...] | None]:
     """``(arguments, their guessed types)`` of AEVM call data without its function's types, from
-    :func:`aevm.guess`: the ABI's ``(function, arguments tuple)``, or the earliest 2018 layout
-    ``(function, arg1, arg2, ...)``; ``(None, None)`` when the heap cannot be read that way."""
+    :func:`aevm.guess`: the ABI's ``(function, arguments tuple)``, or (``flat``: call data naming its
+    function, 2018) the earliest layout ``(function, arg1, arg2, ...)``; ``(None, None)`` when the heap
+    cannot be read that way."""
     found = aevm.guess(data)
     if found is None or found[0].name != "tuple" or len(found[0].args) < 2:
         return None, None
     types, values = found[0].args[1:], found[1][1:]
     if len(types) == 1 and types[0].name == "tuple":
         return tuple(values[0]), tuple(types[0].args)
-    return tuple(values), tuple(types)
+    return (tuple(values), tuple(types)) if flat else (None, None)
 
 
 def encode_call(call: Call) -> bytes:
@@ -339,7 +340,7 @@ class ContractBook:
         if key in self._seen:
             return self._seen[key]
         try:
-            contract = _parse_code(code, vm)
+            contract = parse_code(code, vm)
         except CodecError:
             contract = None
         self._seen[key] = contract
@@ -500,7 +501,7 @@ class CallAnnotator:
         for _path, key, text, parent in found:
             if key == "code" and text[:3] != "tx_":
                 try:
-                    self.book.add(payload_of(text), where, _vm_beside(parent))
+                    self.book.add(payload_of(text), where, vm_beside(parent))
                 except CodecError:
                     pass
             elif text[:3] == "tx_":
@@ -521,12 +522,12 @@ class CallAnnotator:
         try:
             data = payload_of(text, key)
             if kind == "contract":
-                return Annotation(path, kind, _parse_code(data, _vm_beside(parent)))
+                return Annotation(path, kind, parse_code(data, vm_beside(parent)))
             contract_id = str(parent.get("contract_id") or parent.get("contract") or "")
             if kind == "call_data":
                 vm = guess_vm(data)  # the data's shape, not a request's abi_version (tests send wrong ones)
                 own = parent.get("code")  # a create-contract request or update carries its own code
-                contract = self._own_code(own, where, _vm_beside(parent))
+                contract = self._own_code(own, where, vm_beside(parent))
                 if contract is not None:
                     call, found_at = decode_call(data, contract, contract.vm), where
                 else:
@@ -592,7 +593,7 @@ def _walk(data: Any, path: str, blobs: bool = False) -> Iterator[tuple[str, str,
                 yield from _walk(v, f"{path}[{i}]", blobs)
 
 
-def _parse_code(data: bytes, vm: str | None) -> Contract:
+def parse_code(data: bytes, vm: str | None) -> Contract:
     """Contract code read for the virtual machine its enclosing object names; when it does not read that way
     (a request with a wrong ``vm_version``, which the node rejects), as the code alone says."""
     try:
@@ -603,7 +604,7 @@ def _parse_code(data: bytes, vm: str | None) -> Contract:
     return parse_contract_bytes(data)
 
 
-def _vm_beside(fields: Any) -> str | None:
+def vm_beside(fields: Any) -> str | None:
     """The virtual machine named next to a contract value (``vm_version``, ``ct_version``, ``abi_version`` in
     the same JSON object or decoded fields), or ``None``."""
     if not hasattr(fields, "get"):
@@ -628,9 +629,9 @@ def _codes_in_tx(text: str) -> tuple[tuple[bytes, str | None], ...]:
         if isinstance(node, Decoded) and node.error is None:
             code = node.fields.get("code")
             if isinstance(code, Decoded) and code.type == "compiler_sophia":
-                codes.append((encode_bytes(code), _vm_beside(node.fields)))
+                codes.append((encode_bytes(code), vm_beside(node.fields)))
             elif code is not None and getattr(code, "payload", None):
-                codes.append((code.payload, _vm_beside(node.fields)))
+                codes.append((code.payload, vm_beside(node.fields)))
     return tuple(codes)
 
 
