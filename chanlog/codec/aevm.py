@@ -300,13 +300,14 @@ def encode_typerep(t: AType) -> bytes:
 
 # -- reading without a type -------------------------------------------------------------------------
 
-#: Word visits :func:`guess` may spend on one heap before it gives up (``None``): enough for a heap of
-#: :data:`MAX_GUESS_BYTES`, whose every tuple arity is tried once per region (the regions are memoised).
-MAX_GUESS_STEPS = 200_000
+#: Word visits :func:`guess` may spend on one heap before it gives up (``None``): a few times the words of a
+#: heap of :data:`MAX_GUESS_BYTES` (each region is scanned once for the arities its pointers allow, and
+#: regions are memoised); a hostile heap with many candidate arities per region runs out of it instead.
+MAX_GUESS_STEPS = 50_000
 #: Largest heap :func:`guess` reads (bytes). Call data and return values of the AEVM era are a few hundred
-#: bytes (the corpus's largest AEVM call data is 480 bytes); a 64 KiB heap is 2,048 words, and the worst
-#: case (every arity of every region) stays under :data:`MAX_GUESS_STEPS` word visits, a few milliseconds.
-MAX_GUESS_BYTES = 64 * 1024
+#: bytes; a 16 KiB heap is 512 words, and the worst case is bounded by :data:`MAX_GUESS_STEPS` word
+#: visits (about 20 ms for the hostile heaps of tests/test_codec_aevm.py; 0.4 µs a visit).
+MAX_GUESS_BYTES = 16 * 1024
 
 
 def guess(data: bytes) -> tuple[AType, Any] | None:
@@ -360,14 +361,21 @@ def _guess_boxed(words: list[int], start: int, end: int, budget: list[int],
         raise _GiveUp
     memo[key] = None
     found = _guess_string(words, start, end)
-    size = end - start
-    for arity in range(1, size + 1) if found is None else ():
-        budget[0] -= arity
-        if budget[0] < 0:
-            raise _GiveUp
-        found = _guess_tuple(words, start, arity, end, budget, memo, depth)
-        if found is not None:
-            break
+    if found is None:
+        # a tuple's arity: its words fill the region, or its first boxed element points right after them
+        budget[0] -= end - start
+        arities = {end - start}
+        for i in range(start, end):
+            w = words[i]
+            if w % WORD == 0 and i < w // WORD < end:
+                arities.add(w // WORD - start)
+        for arity in sorted(arities):
+            budget[0] -= arity
+            if budget[0] < 0:
+                raise _GiveUp
+            found = _guess_tuple(words, start, arity, end, budget, memo, depth)
+            if found is not None:
+                break
     memo[key] = found
     return found
 

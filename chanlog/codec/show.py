@@ -110,7 +110,7 @@ def _return_output(data: bytes, code: Contract | None, function: str | None, ret
             names = ", ".join(x.name or "0x" + x.hash.hex() for x in code.functions) or "none"
             raise CodecError(f"no function {function!r} in the contract (functions: {names})"
                              + (f"; {code.note}" if code.note else ""))
-    vm = code.vm if code else calls.guess_vm(data)  # without the contract, the bytes' shape decides
+    vm = code.vm if code else _vm_for_type(data)  # without the contract, the bytes' shape decides
     result = calls.decode_return(data, return_type or "ok", f, vm)
     if as_json:
         return json.dumps(calls.result_json(result), indent=2, ensure_ascii=False) + "\n"
@@ -126,11 +126,11 @@ def _return_output(data: bytes, code: Contract | None, function: str | None, ret
 def _typed_output(data: bytes, type_text: str, code: Contract | None, return_type: str | None,
                   as_json: bool) -> str:
     """A value read as the Sophia type ``type_text`` (``--type``): an AEVM heap laid out by it, or a FATE
-    value checked against it; the VM from ``code`` when given, else from the bytes."""
+    value checked against it; the VM from ``code`` when given, else from the bytes (:func:`_vm_for_type`)."""
     t = sophia.parse_type(type_text)
     if return_type not in (None, "ok"):
         raise CodecError(f"--type reads a value; a {return_type} return value has a fixed type")
-    vm = code.vm if code else calls.guess_vm(data)
+    vm = code.vm if code else _vm_for_type(data)
     if vm == "aevm":
         try:
             value = aevm.decode_typed(data, t, f"AEVM value of type {t}")
@@ -151,6 +151,17 @@ def _typed_output(data: bytes, type_text: str, code: Contract | None, return_typ
         out += (f"  the heap is not laid out as the compiler writes a {t} ({len(data):,} bytes; that value "
                 "would be written differently): the type may be wrong\n")
     return out
+
+
+def _vm_for_type(data: bytes) -> str:
+    """The VM of a value read with ``--type`` and no contract: FATE when the bytes are one FATE value (a heap of
+    whole words never is: its first word is followed by more bytes), else AEVM when they are whole words."""
+    try:
+        fate.decode(data)
+    except CodecError:
+        if len(data) >= aevm.WORD and len(data) % aevm.WORD == 0:
+            return "aevm"
+    return "fate"
 
 
 def _writes_back(value: Any, t: Any, data: bytes) -> bool:
