@@ -154,9 +154,12 @@ def _words_shown(v: Any) -> Any:
 def decode_call(data: bytes, contract: Contract | None = None, vm: str | None = None) -> Call:
     """Call data -> :class:`Call`; the function is looked up in ``contract`` when given.
 
-    FATE call data decodes without the contract (FATE values carry their types); AEVM arguments need the
-    function's types, so without the contract only the hash is read. Raises :class:`CodecError` (path
-    ``call data -> ...``, byte offset) for bytes that are not call data."""
+    FATE call data decodes without the contract (FATE values carry their types). AEVM arguments need the
+    function's types: without them (no contract, or 2018 code without ``type_info``) they are read from the
+    heap layout (:func:`chanlog.codec.aevm.guess`; ``Call.guessed`` holds the types read, ``args`` is
+    ``None`` when the layout does not show them). AEVM call data of 2018 names its function (a string
+    first, ``aeso_abi``): ``Call.label``, and the contract's function of that name types it. Raises
+    :class:`CodecError` (path ``call data -> ...``, byte offset) for bytes that are not call data."""
     vm = vm or (contract.vm if contract else guess_vm(data))
     if vm == "fate":
         value = fate.decode(data, "call data")
@@ -454,8 +457,6 @@ class Annotation:
 
 def _escape_md(text: str) -> str:
     """Plain text for a Markdown list item: characters Markdown would read as markup escaped."""
-    import re
-
     return re.sub(r"([\\`*_\[\]<>#|])", r"\\\1", " ".join(str(text).split()))
 
 
