@@ -186,11 +186,6 @@ class Contract:
         return self.container.fields.get("compiler_version")
 
 
-def function_hash(name: str) -> bytes:
-    """A FATE function's 4-byte hash: ``blake2b(name)[:4]`` (aeb_fate_code:symbol_identifier/1)."""
-    return hashlib.blake2b(name.encode("utf-8"), digest_size=32).digest()[:4]
-
-
 def vm_of(*, ct_version: Any = None, vm_version: Any = None, abi_version: Any = None) -> str | None:
     """``"fate"``, ``"aevm"`` or ``None`` (unknown) from the fields around contract code or call data:
     ``vm_version`` (2018 updates and the JSON ``new_contract`` parameters), ``ct_version`` (the create
@@ -215,6 +210,11 @@ def vm_of(*, ct_version: Any = None, vm_version: Any = None, abi_version: Any = 
     if abi in AEVM_ABI_VERSIONS:
         return "aevm"
     return None
+
+
+def function_hash(name: str) -> bytes:
+    """A FATE function's 4-byte hash: ``blake2b(name)[:4]`` (aeb_fate_code:symbol_identifier/1)."""
+    return hashlib.blake2b(name.encode("utf-8"), digest_size=32).digest()[:4]
 
 
 def payload_of(encoded: Any, what: str = "value") -> bytes:
@@ -243,10 +243,10 @@ def payload_of(encoded: Any, what: str = "value") -> bytes:
     raise CodecError(first.message, None, [what, first.where or abbreviate(text)])
 
 
-def parse_contract(encoded: str, vm: str | None = None) -> Contract:
+def parse_contract(encoded: str) -> Contract:
     """The contract in a ``cb_…`` string (base64check, or base58check as in 2018 traffic); see
     :func:`parse_contract_bytes`."""
-    return parse_contract_bytes(payload_of(encoded, "contract code"), vm)
+    return parse_contract_bytes(payload_of(encoded, "contract code"))
 
 
 def parse_contract_bytes(data: bytes, vm: str | None = None) -> Contract:

@@ -309,8 +309,8 @@ def tree_values_text(values: list[dict[str, Any]]) -> str:
             lines.append(f"{v['field']}: could not decode: {v['error']}")
         elif v["kind"] == "contract":
             lines.append(f"{v['field']}: {v['vm'].upper()} contract, functions: "
-                         + ", ".join(f"{f['name']}({', '.join(f['arguments'])}) => {f['returns']}"
-                                     for f in v["functions"]))
+                         + (", ".join(f"{f['name']}({', '.join(f['arguments'])}) => {f['returns']}"
+                                      for f in v["functions"]) or f"none ({v.get('note') or 'an empty table'})"))
         else:
             lines.append(f"{v['field']}: {v['text']}")
     return "\n".join(lines) + ("\n" if lines else "")
