@@ -1,5 +1,6 @@
 """What ``chanlog decode`` prints for contract values: a ``cb_`` string on its own (contract code, call data,
-a return value) and the contract values inside a decoded ``tx_`` tree."""
+a FATE value, an AEVM value; a return value or a value of a given Sophia type on request) and the contract
+values inside a decoded ``tx_`` tree."""
 
 from __future__ import annotations
 
@@ -67,7 +68,8 @@ def describe_cb(text: str, contract: str | None = None, function: str | None = N
 def _is_aevm_call(call: calls.Call) -> bool:
     """Whether AEVM bytes read as call data are call data, not some other heap: the function is known, or
     named in the data (2018 ABI), or the first word is a hash (a 32-byte type hash is below 2**128 with a
-    chance of 2**-128; any heap with a small first element would read as "call data" otherwise)."""
+    chance of 2**-128; any heap with a small first element would read as "call data" otherwise) and the
+    second element reads as an arguments tuple (a value such as ``(address, string)`` has a string there)."""
     return call.function is not None or call.label is not None or \
         (int.from_bytes(call.hash, "big") >= calls.HEX_WORDS_FROM and call.args is not None)
 
