@@ -105,3 +105,94 @@ def test_real_process_reads_stdin():
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["fields"]["transaction"]["fields"]["nonce"] == 49
+
+
+# -- any cb_ on its own (issue 22): contract code, call data, FATE value, AEVM value; --type -------------------------
+
+def _cb(data: bytes) -> str:
+    return encode_api("cb", data)
+
+
+def _one_error_line(result) -> str:
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("chanlog: error:"), result.stderr
+    return lines[0]
+
+
+def test_bare_fate_values_are_fate_values_not_call_data():
+    from chanlog.codec import fate
+
+    for value, shown in ((True, "true"), ("ok", '"ok"'), (fate.Address("address", bytes(32)), "ak_"),
+                         ((1, 2), "(1, 2)"), (fate.Variant((0, 1), 1, (5,)), "Some(5)")):
+        result = run(_cb(fate.encode(value)))
+        assert result.exit_code == 0, result.output
+        first, second = result.stdout.splitlines()[:2]
+        assert first.startswith("FATE value, not call data") and second.strip().startswith(shown)
+    out = json.loads(run(_cb(fate.encode(True)), "--json").stdout)
+    assert out["kind"] == "fate_value" and out["value"] is True
+
+
+def test_bare_aevm_values_show_their_words_and_a_hint():
+    from chanlog.codec import aevm
+
+    result = run(_cb(aevm.encode(42, aevm.W)))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("AEVM value, not call data (1 word of 32 bytes)") and "--type" in result.stdout
+    assert "word 0: 42" in result.stdout
+    result = run(_cb(aevm.encode("ok", aevm.S)))
+    assert result.exit_code == 0 and 'read from the heap layout: "ok" (as string' in result.stdout
+    out = json.loads(run(_cb(aevm.encode("ok", aevm.S)), "--json").stdout)
+    assert out["kind"] == "aevm_value" and out["guessed_type"] == "string" and out["word_count"] == 3
+
+
+def test_type_reads_an_aevm_value_as_a_sophia_type():
+    from chanlog.codec import aevm, fate
+
+    t = fate.Type("tuple", (fate.Type("address"), fate.Type("string")))
+    blob = _cb(aevm.encode_typed((fate.Address("address", bytes(range(32))), "hi"), t))
+    result = run(blob, "--type", "(address, string)")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["AEVM value of type (address * string)",
+                                          f'  ({fate.Address("address", bytes(range(32)))}, "hi")']
+    assert json.loads(run(blob, "--type", "(address, string)", "--json").stdout)["value"][1] == "hi"
+    wrong = run(blob, "--type", "(int, int)")  # reads, but the heap is not laid out as that type
+    assert wrong.exit_code == 0 and "the type may be wrong" in wrong.stdout
+    assert run(_cb(aevm.encode((1 << 256) - 1, aevm.W)), "--type", "int").stdout.splitlines()[1] == "  -1"
+    assert "syntax" not in _one_error_line(run(blob, "--type", "list(int"))
+    assert "expected" in _one_error_line(run(blob, "--type", "list(int"))
+
+
+def test_type_checks_a_fate_value():
+    from chanlog.codec import fate
+
+    assert run(_cb(fate.encode(True)), "--type", "bool").stdout.splitlines() == ["FATE value of type bool", "  true"]
+    assert "is not of type int" in _one_error_line(run(_cb(fate.encode(True)), "--type", "int"))
+
+
+def test_return_type_without_contract_does_not_force_fate():
+    from chanlog.codec import aevm
+
+    result = run(_cb(aevm.encode(42, aevm.W)), "--return-type", "ok")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("return value (ok, AEVM)") and "  42" in result.stdout.splitlines()
+    revert = run(_cb(aevm.encode("no", aevm.S)), "--return-type", "revert")
+    assert revert.exit_code == 0 and '"no"' in revert.stdout
+
+
+def test_aevm_call_data_without_contract():
+    from chanlog.codec import aevm
+
+    t = aevm.AType("tuple", (aevm.S, aevm.AType("tuple", (aevm.W, aevm.S))))
+    result = run(_cb(aevm.encode(("deposit", (5, "x")), t)))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[:2] == ["call data (AEVM)", '  deposit(5, "x")']
+    hashed = aevm.encode(((1 << 255) | 77, (5, "x")), aevm.call_type(aevm.AType("tuple", (aevm.W, aevm.S))))
+    result = run(_cb(hashed))
+    assert result.exit_code == 0 and result.stdout.startswith("call data (AEVM)") and "--contract" in result.stdout
+
+
+def test_nothing_fits_is_one_line_and_exit_1():
+    line = _one_error_line(run(_cb(b"\x01\x02\x03")))
+    assert "not contract code, call data, a FATE value or an AEVM value" in line
+    assert "usage" in run(_cb(b"\x00" * 32), "--type", "int", "--function", "f").stderr.lower()

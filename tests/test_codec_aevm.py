@@ -6,11 +6,19 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import (
+    aevm_types,
+    aevm_value_of,
+    guessable_types,
+    guessable_value_of,
+    sophia_types,
+    sophia_value_of,
+)
 
-from chanlog.codec import aevm
+from chanlog.codec import aevm, sophia
 from chanlog.codec.aevm import AType
 from chanlog.codec.errors import CodecError
-from chanlog.codec.fate import List, Map, Variant
+from chanlog.codec.fate import List, Map, Type, Variant
 
 W, S = AType("word"), AType("string")
 
@@ -54,30 +62,8 @@ def test_lists_options_maps_and_typereps():
     assert aevm.decode_typerep(rep) == t
 
 
-_atypes = st.recursive(st.sampled_from([W, S]), lambda inner: st.one_of(
-    st.builds(lambda x: AType("list", (x,)), inner),
-    st.builds(lambda xs: AType("tuple", tuple(xs)), st.lists(inner, max_size=4)),
-    st.builds(lambda cs: AType("variant", tuple(tuple(c) for c in cs)),
-              st.lists(st.lists(inner, max_size=2), min_size=1, max_size=3)),
-    st.builds(lambda k, v: AType("map", (k, v)), st.sampled_from([W, S]), inner),
-), max_leaves=8)
-
-
-def _value_of(t: AType) -> st.SearchStrategy:
-    if t.name == "word":
-        return st.integers(0, (1 << 256) - 2)
-    if t.name == "string":
-        return st.text(max_size=70)
-    if t.name == "list":
-        return st.lists(_value_of(t.args[0]), max_size=4).map(List)
-    if t.name == "tuple":
-        return st.tuples(*[_value_of(x) for x in t.args])
-    if t.name == "variant":
-        return st.integers(0, len(t.args) - 1).flatmap(
-            lambda tag: st.tuples(*[_value_of(x) for x in t.args[tag]]).map(
-                lambda vs: Variant(tuple(len(c) for c in t.args), tag, vs)))
-    return st.dictionaries(_value_of(t.args[0]), _value_of(t.args[1]), max_size=3).map(
-        lambda d: Map(tuple(sorted(d.items(), key=lambda kv: aevm.encode(kv[0], t.args[0])))))
+_atypes = aevm_types
+_value_of = aevm_value_of
 
 
 @settings(max_examples=200, deadline=None)
@@ -127,3 +113,80 @@ def test_shared_pointers_cannot_blow_up():
         t = AType("tuple", (t, t))
     with pytest.raises(CodecError, match="more words than the data holds|nested deeper"):
         aevm.decode(words(*heap), t)
+
+
+# -- Sophia types (--type) and reading without a type (issue 22) ------------------------------------------------
+
+@settings(max_examples=150, deadline=None)
+@given(sophia_types().flatmap(lambda t: st.tuples(st.just(t), sophia_value_of(t))))
+def test_sophia_typed_round_trip(t_and_value):
+    t, value = t_and_value
+    assert sophia.parse_type(str(t)) == t  # the parser reads what Sophia (and str()) writes
+    data = aevm.encode_typed(value, t)
+    back = aevm.decode_typed(data, t)
+    assert back == value
+    assert aevm.encode_typed(back, t) == data
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("int", "int"), (" ( address , string ) ", "(address * string)"), ("(int * bool)", "(int * bool)"),
+    ("list(option(int))", "list(option(int))"), ("map(string, (int, bytes(3)))", "map(string, (int * bytes(3)))"),
+    ("hash", "bytes(32)"), ("signature", "bytes(64)"), ("unit", "unit"), ("()", "unit"), ("(int)", "int"),
+])
+def test_parse_sophia_type(text, expected):
+    assert str(sophia.parse_type(text)) == expected
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("", "empty type"), ("foo", "at character 0: unknown type 'foo'"), ("list(int", r"at character 8: expected \)"),
+    ("(int,)", "at character 5: expected a type"), ("bytes(x)", "expected number"), ("int int", "more after"),
+    ("map(int)", "expected ,"), ("list(" * 100 + "int" + ")" * 100, "nested deeper"), ("i" * 5000, "more than"),
+    ("int$", "unexpected '\\$'"),
+])
+def test_parse_sophia_type_errors_name_the_character(text, words):
+    with pytest.raises(CodecError, match=words):
+        sophia.parse_type(text)
+
+
+def test_typed_words_read_as_aesophia_reads_them():
+    # aeso_vm_decode:from_aevm: int signed, bool /= 0, bytes(n <= 32) the word's first n bytes
+    assert aevm.decode_typed(words((1 << 256) - 5), Type("int")) == -5
+    assert aevm.decode_typed(words(7), Type("bool")) is True
+    assert aevm.decode_typed(words(b"\xab\xcd"), Type("bytes", (2,))) == b"\xab\xcd"
+    assert aevm.decode_typed(words(0x20, b"\x01" * 32, b"\x02"), Type("bytes", (33,))) == b"\x01" * 32 + b"\x02"
+    addr = aevm.decode_typed(words(0x20, 1, 0x60, 2, b"hi"), Type("tuple", (Type("address"), Type("string"))))
+    assert str(addr[0]).startswith("ak_") and addr[1] == "hi"
+
+
+@settings(max_examples=200, deadline=None)
+@given(aevm_types.flatmap(lambda t: st.tuples(st.just(t), aevm_value_of(t))))
+def test_guess_only_answers_what_writes_back(t_and_value):
+    t, value = t_and_value
+    data = aevm.encode(value, t)
+    found = aevm.guess(data)
+    if found is not None:
+        assert aevm.encode(found[1], found[0]) == data
+
+
+@settings(max_examples=150, deadline=None)
+@given(guessable_types.flatmap(lambda t: st.tuples(st.just(t), guessable_value_of(t))))
+def test_guess_reads_words_strings_and_tuples(t_and_value):
+    t, value = t_and_value
+    data = aevm.encode(value, t)
+    found = aevm.guess(data)
+    assert found is not None, (t, value)
+    assert aevm.encode(found[1], found[0]) == data
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400).map(lambda b: b[:len(b) - len(b) % 32]))
+def test_guess_on_any_words_answers_or_gives_up(data):
+    found = aevm.guess(data)
+    assert found is None or aevm.encode(found[1], found[0]) == data
+
+
+def test_guess_budget_bounds_hostile_heaps():
+    # every word points one word further: each region has many possible arities; the budget ends the search
+    heap = words(*[0x20 * (i + 1) for i in range(aevm.MAX_GUESS_BYTES // 32)])
+    assert aevm.guess(heap) is None or aevm.encode(aevm.guess(heap)[1], aevm.guess(heap)[0]) == heap
+    assert aevm.guess(heap + words(1)) is None  # larger than MAX_GUESS_BYTES: not read at all

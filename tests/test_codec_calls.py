@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import EXAMPLE, corpus_logs, need_corpus
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import contract_codes, guessable_types, guessable_value_of
 
 from chanlog.cli import main
 from chanlog.codec import calls, contract, fate
@@ -123,7 +124,7 @@ def test_call_and_result_named_by_contract():
     ("cb_KxFE1kQf", "bad checksum"),
     ("cb_KxFE1kQfP4oEp9...", "truncated"),
     (encode_api("cb", b"\x2b\x11\x44\xd6"), "at byte 2: a 4-byte string needs 4 bytes"),
-    (encode_api("cb", b"\x2b\x02\x04"), "FATE call data is a tuple"),
+    (encode_api("cb", b"\x2b\x11\x44"), "not contract code, call data, a FATE value or an AEVM value"),
     (encode_api("cb", b"\x13" * 5000 + b"\x03"), "nested deeper than 64"),
     (encode_api("cb", b"\xf8\x02\x46\x03"), "could not|not RLP|contract code|at byte"),
 ])
@@ -349,3 +350,93 @@ def test_contract_book_is_bounded():
     book.add(payload, "frame x")
     assert len(book) == calls.ContractBook.MAX_CODES
     assert book.lookup(contract.function_hash("main"))[1] == "frame x"
+
+
+# -- contract code of every version and VM, built from aeser_contract_code's rules (issue 22) --------------------
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(contract_codes())
+def test_contract_code_of_every_version_and_vm_round_trips(code):
+    from chanlog.codec.transactions import encode_bytes
+
+    c = contract.parse_contract_bytes(code["data"], code["hint"])
+    assert c.vm == code["vm"] and c.container.version == code["version"]
+    assert encode_bytes(c.container) == code["data"]
+    if code["vm"] == "fate":
+        assert contract.encode_fate_code(c.functions, c.symbols, c.annotations) == code["byte_code"]
+        assert [(f.hash, f.name, f.args, f.returns, f.attributes, f.code) for f in c.functions] == \
+            [(f.hash, f.name, f.args, f.returns, f.attributes, f.code) for f in code["functions"]]
+        assert c.note is None
+    else:
+        assert [(f.hash, f.name, f.args, f.returns) for f in c.functions] == code["functions"]
+        assert (c.note is None) == bool(code["functions"])
+        assert contract.parse_contract_bytes(code["data"], "fate" if code["version"] < 3 else "aevm").vm == "aevm"
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_aevm_code_of_2018_without_type_info(version):
+    """v1/v2 code is AEVM whatever the type_info (aect_sophia: FATE needs v3); the 2018 symptom was "at byte 3:
+    379 trailing bytes after the annotations" from reading EVM code as FATE."""
+    from chanlog.codec import build, encode_bytes
+
+    fields = {"source_hash": bytes(32), "type_info": [], "byte_code": bytes.fromhex("6060604052") * 80}
+    if version == 2:
+        fields["compiler_version"] = "1.0.0"
+    data = encode_bytes(build("compiler_sophia", version, fields))
+    for hint in (None, "fate", "aevm"):
+        c = contract.parse_contract_bytes(data, hint)
+        assert c.vm == "aevm" and c.functions == () and c.note == contract.NO_TYPE_INFO
+    out = CliRunner().invoke(main, ["decode", encode_api("cb", data)])
+    assert out.exit_code == 0 and "functions (AEVM):" in out.output and "empty type_info" in out.output
+
+
+def test_v3_code_follows_the_vm_of_its_object():
+    from chanlog.codec import build, encode_bytes
+
+    data = encode_bytes(build("compiler_sophia", 3, source_hash=bytes(32), type_info=[], byte_code=b"\x60" * 40,
+                              compiler_version="unknown", payable=False))
+    with pytest.raises(CodecError, match="byte_code"):  # alone, an empty type_info means FATE
+        contract.parse_contract_bytes(data)
+    assert contract.parse_contract_bytes(data, "aevm").note == contract.NO_TYPE_INFO
+    assert contract.vm_of(ct_version=(6 << 16) | 1) == "aevm" and contract.vm_of(ct_version=(7 << 16) | 3) == "fate"
+    assert contract.vm_of(vm_version=1) == "aevm" and contract.vm_of(ct_version=1) == "aevm"  # 2018: bare vm
+    assert contract.vm_of(vm_version="5") == "fate" and contract.vm_of(abi_version=3) == "fate"
+    assert contract.vm_of() is None and contract.vm_of(vm_version=99) is None
+    # in a transcript, the create request's vm_version decides
+    annotator = calls.CallAnnotator()
+    [a] = annotator.frame({"params": {"code": encode_api("cb", data), "vm_version": 6}})
+    assert a.error is None and a.value.vm == "aevm" and "empty type\\_info" in a.markdown()
+
+
+_S, _W = contract.aevm.AType("string"), contract.aevm.AType("word")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.from_regex(r"[a-z_][A-Za-z0-9_]{0,30}", fullmatch=True), guessable_types.filter(
+    lambda t: t.name == "tuple").flatmap(lambda t: st.tuples(st.just(t), guessable_value_of(t))))
+def test_2018_aevm_calls_are_named_from_their_call_data(name, t_and_args):
+    """aeso_abi (2018): call data is the heap of ``{FunctionName, ArgTuple}``: the call is named and its
+    arguments read without the contract, and written back byte for byte."""
+    t, args = t_and_args
+    data = contract.aevm.encode((name, args), contract.aevm.AType("tuple", (_S, t)))
+    call = calls.decode_call(data)
+    assert call.vm == "aevm" and call.name == name and call.label == name
+    assert call.args is not None and len(call.args) == len(args)
+    assert calls.encode_call(call) == data
+    assert call.text().startswith(f"{name}(")
+
+
+def test_2018_call_in_a_transcript_and_its_result():
+    from chanlog.codec import build, encode_bytes
+
+    code = encode_bytes(build("compiler_sophia", 1, source_hash=bytes(32), type_info=[], byte_code=b"\x60" * 64))
+    data = contract.aevm.encode(("deposit", (5, "x")), contract.aevm.AType("tuple", (_S, contract.aevm.AType(
+        "tuple", (_W, _S)))))
+    annotator = calls.CallAnnotator()
+    annotator.frame({"action": "update", "tag": "new_contract",
+                     "payload": {"vm_version": 1, "code": encode_api("cb", code)}})
+    [call] = annotator.frame({"payload": {"contract": "ct_x", "call_data": encode_api("cb", data)}})
+    assert call.error is None and call.value.text() == 'deposit(5, "x")'
+    assert "named in the call data" in call.markdown() and "word, string" in call.markdown()
+    [ret] = annotator.frame({"contract_id": "ct_x", "return_value": encode_api("cb", contract.aevm.encode(7, _W))})
+    assert ret.value.text() == "7" and "type not known" in ret.markdown()  # not "<32 bytes, type unknown>"

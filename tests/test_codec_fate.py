@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import fate_types, fate_values
 
 from chanlog.codec import fate
 from chanlog.codec.errors import CodecError
@@ -59,43 +60,8 @@ def test_call_data_of_the_corpus_shape():
 
 # -- round trips ---------------------------------------------------------------------------------------
 
-def _types() -> st.SearchStrategy[Type]:
-    leaf = st.sampled_from([Type(n) for n in ("int", "bool", "string", "bits", "address", "contract", "oracle",
-                                               "oracle_query", "channel", "any", "contract_bytearray")]) \
-        | st.builds(lambda n: Type("bytes", (n,)), st.integers(-1, 64)) \
-        | st.builds(lambda n: Type("tvar", (n,)), st.integers(0, 255))
-    return st.recursive(leaf, lambda inner: st.one_of(
-        st.builds(lambda t: Type("list", (t,)), inner),
-        st.builds(lambda ts: Type("tuple", tuple(ts)), st.lists(inner, max_size=4)),
-        st.builds(lambda k, v: Type("map", (k, v)), inner, inner),
-        st.builds(lambda cs: Type("variant", tuple(Type("tuple", tuple(c)) for c in cs)),
-                  st.lists(st.lists(inner, max_size=2), min_size=1, max_size=3)),
-    ), max_leaves=8)
-
-
-_ints = st.integers(-(1 << 300), 1 << 300) | st.integers(-200, 200)
-_leaves = st.one_of(
-    _ints, st.booleans(), st.text(max_size=80), st.binary(max_size=80).map(Bytes),
-    st.builds(Address, st.sampled_from(list(fate.ADDRESS_PREFIXES)), st.binary(min_size=32, max_size=32)),
-    st.builds(Bits, _ints), st.builds(StoreMap, st.integers(0, 1 << 40)), st.builds(TypeRep, _types()),
-    st.binary(max_size=40).map(ContractBytearray),
-    st.binary(max_size=20).map(lambda b: b.decode("utf-8", "surrogateescape")),
-)
-
-
-def _variant(values: st.SearchStrategy) -> st.SearchStrategy[Variant]:
-    def build(arities: list[int], tag: int, draw_values: list) -> Variant:
-        tag %= len(arities)
-        arities[tag] = len(draw_values)
-        return Variant(tuple(arities), tag, tuple(draw_values))
-    return st.builds(build, st.lists(st.integers(0, 5), min_size=1, max_size=4), st.integers(0, 3),
-                     st.lists(values, max_size=5))
-
-
-_values = st.recursive(_leaves, lambda inner: st.one_of(
-    st.lists(inner, max_size=20).map(tuple), st.lists(inner, max_size=20).map(List),
-    st.lists(st.tuples(_leaves, inner), max_size=6).map(lambda kv: Map(tuple(kv))), _variant(inner),
-), max_leaves=30)
+_types = fate_types
+_values = fate_values
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -22,11 +22,16 @@ from chanlog.errors import terminal_safe
 @click.option("--function", "function", metavar="NAME",
               help="Read a cb_ as the return value of this function of --contract (name or 0x hash).")
 @click.option("--return-type", type=click.Choice(["ok", "revert", "error"]),
-              help="Read a cb_ as a return value of this kind (revert: a string; error: plain text).")
+              help="Read a cb_ as a return value of this kind (revert: a string; error: plain text); FATE or "
+                   "AEVM as its bytes show unless --contract says.")
+@click.option("--type", "type_", metavar="SOPHIA_TYPE",
+              help="Read a cb_ as a value of this Sophia type: int, bool, string, address, bits, bytes(n), "
+                   "hash, signature, list(T), option(T), map(K, V), tuples (T1, T2). AEVM values need it "
+                   "(they carry no types); a FATE value is checked against it.")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
               help="File to write (default: standard output).")
 def decode_command(blob: str, as_json: bool, contract: str | None, function: str | None,
-                   return_type: str | None, output: Path | None) -> None:
+                   return_type: str | None, type_: str | None, output: Path | None) -> None:
     """Decode BLOB by the node's RLP schemas and print its fields.
 
     BLOB is any API-encoded string that carries a serialized object: tx_ (signed or plain
@@ -42,11 +47,15 @@ def decode_command(blob: str, as_json: bool, contract: str | None, function: str
     exits 1. Field lists: the node's serialization templates (aeternity/protocol serializations.md,
     corrected where the node differs, e.g. off-chain update 574); see chanlog/codec/schema.py.
 
-    Contract values: a cb_ contract code also shows its function table and signatures (FATE or
-    AEVM); a cb_ call data shows the call as function(arg, ...) (named with --contract, else by its
-    hash); with --function NAME or --return-type a cb_ is read as a return value. Contract values
-    inside a tx_ are listed after its fields ("contract_values" in --json). Formats: aebytecode
-    aeb_fate_encoding, aeb_fate_code, aeb_heap (Sophia ABI); see chanlog/codec/.
+    Contract values: a cb_ on its own gets the first reading that fits: contract code (its function
+    table and signatures, FATE or AEVM; AEVM code of 2018 has none, and says why); call data, shown as
+    function(arg, ...) (named with --contract, else by its hash, or by the name 2018 AEVM call data
+    carries); a FATE value ("FATE value, not call data": a return value, say); an AEVM value (its
+    32-byte words, what the heap layout shows, and a hint to pass --type). Exit 0 whenever one fits.
+    With --type SOPHIA_TYPE a cb_ is read as a value of that type; with --function NAME or
+    --return-type as a return value. Contract values inside a tx_ are listed after its fields
+    ("contract_values" in --json). Formats: aebytecode aeb_fate_encoding, aeb_fate_code, aeb_heap
+    (Sophia ABI); see chanlog/codec/.
     """
     from chanlog.codec.transactions import DecodeError, annotate, errors, format_tree, to_json
 
@@ -54,8 +63,10 @@ def decode_command(blob: str, as_json: bool, contract: str | None, function: str
     # -- contract values (issue 13, chanlog.codec) --
     from chanlog.codec import show
 
-    if text[:3] in ("cb_", "cb$") or contract or function or return_type:
-        write_output(output, show.describe_cb(text, contract, function, return_type, as_json))
+    if text[:3] in ("cb_", "cb$") or contract or function or return_type or type_:
+        if type_ is not None and function is not None:
+            raise click.UsageError("--type and --function both give the value's type: pass one of them")
+        write_output(output, show.describe_cb(text, contract, function, return_type, as_json, type_))
         return
     # -- end contract values --
     root = annotate(text)

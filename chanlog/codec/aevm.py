@@ -61,6 +61,7 @@ class AType(NamedTuple):
 
 
 W = AType("word")
+S = AType("string")
 
 
 def call_type(args: AType) -> AType:
@@ -295,3 +296,233 @@ def _typerep_value(t: AType) -> tuple[Any, AType]:
 def encode_typerep(t: AType) -> bytes:
     """The heap of a type (what ``type_info`` holds as ``arg_type``/``out_type``)."""
     return encode(t, AType("typerep"))
+
+
+# -- reading without a type -------------------------------------------------------------------------
+
+#: Word visits :func:`guess` may spend on one heap before it gives up (``None``): a few times the words of a
+#: heap of :data:`MAX_GUESS_BYTES` (each region is scanned once for the arities its pointers allow, and
+#: regions are memoised); a hostile heap with many candidate arities per region runs out of it instead.
+MAX_GUESS_STEPS = 50_000
+#: Largest heap :func:`guess` reads (bytes). Call data and return values of the AEVM era are a few hundred
+#: bytes; a 16 KiB heap is 512 words, and the worst case is bounded by :data:`MAX_GUESS_STEPS` word
+#: visits (about 20 ms for the hostile heaps of tests/test_codec_aevm.py; 0.4 µs a visit).
+MAX_GUESS_BYTES = 16 * 1024
+
+
+def guess(data: bytes) -> tuple[AType, Any] | None:
+    """A type and value for an AEVM heap read without its type: ``(type, value)`` or ``None``.
+
+    AEVM values carry no types (``aeb_heap``), so this only reads what the layout itself shows, assuming the
+    canonical layout ``aeb_heap:to_binary/1`` writes (every boxed value's memory right after its parent's
+    words, children in order): words (integers, booleans, addresses, hashes: all one ``word``), strings (a
+    size word and UTF-8 text padded to whole words) and tuples of these (records, variants and list cells
+    are tuples on the heap too; an empty list or ``None`` is a word). The guess is kept only when
+    :func:`encode` of the value with the guessed type gives ``data`` back byte for byte, so it is one
+    reading the bytes certainly allow; a word may still have been a boolean, an address or a hash. At most
+    :data:`MAX_GUESS_BYTES` of heap and :data:`MAX_GUESS_STEPS` word visits (linear in the heap's size
+    for every layout the compiler writes)."""
+    if not isinstance(data, bytes | bytearray) or len(data) < WORD or len(data) % WORD or len(data) > MAX_GUESS_BYTES:
+        return None
+    data = bytes(data)
+    words = [int.from_bytes(data[i:i + WORD], "big") for i in range(0, len(data), WORD)]
+    budget = [MAX_GUESS_STEPS]
+    memo: dict[tuple[int, int], tuple[AType, Any] | None] = {}
+    root = words[0]
+    try:
+        if len(words) == 1:
+            found: tuple[AType, Any] | None = (W, root)
+        elif root == WORD:
+            found = _guess_boxed(words, 1, len(words), budget, memo, 0)
+        else:
+            return None
+    except _GiveUp:
+        return None
+    if found is None:
+        return None
+    try:
+        return found if encode(found[1], found[0]) == data else None
+    except CodecError:
+        return None
+
+
+class _GiveUp(Exception):
+    """The guessing budget is spent."""
+
+
+def _guess_boxed(words: list[int], start: int, end: int, budget: list[int],
+                 memo: dict[tuple[int, int], tuple[AType, Any] | None], depth: int) -> tuple[AType, Any] | None:
+    """The value whose memory is exactly words ``[start, end)``: a string, else the tuple of smallest arity
+    whose boxed elements tile the rest of the region in order."""
+    key = (start, end)
+    if key in memo:
+        return memo[key]
+    if depth > MAX_DEPTH:
+        raise _GiveUp
+    memo[key] = None
+    found = _guess_string(words, start, end)
+    if found is None:
+        # a tuple's arity: its words fill the region, or its first boxed element points right after them
+        budget[0] -= end - start
+        arities = {end - start}
+        for i in range(start, end):
+            w = words[i]
+            if w % WORD == 0 and i < w // WORD < end:
+                arities.add(w // WORD - start)
+        for arity in sorted(arities):
+            budget[0] -= arity
+            if budget[0] < 0:
+                raise _GiveUp
+            found = _guess_tuple(words, start, arity, end, budget, memo, depth)
+            if found is not None:
+                break
+    memo[key] = found
+    return found
+
+
+def _guess_string(words: list[int], start: int, end: int) -> tuple[AType, Any] | None:
+    size = words[start]
+    if size == 0 or size > (end - start - 1) * WORD or -(-size // WORD) != end - start - 1:
+        return None
+    raw = b"".join(w.to_bytes(WORD, "big") for w in words[start + 1:end])
+    if any(raw[size:]):
+        return None
+    try:
+        text = raw[:size].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not text.isprintable():
+        return None
+    return AType("string"), text
+
+
+def _guess_tuple(words: list[int], start: int, arity: int, end: int, budget: list[int],
+                 memo: dict[tuple[int, int], tuple[AType, Any] | None], depth: int) -> tuple[AType, Any] | None:
+    """The tuple of ``arity`` words at ``start``. Its boxed elements are the words that point into the rest
+    of the region in increasing order, the first exactly after the tuple's own words; each child's memory
+    runs to the next one's (the last to ``end``). Without boxed elements the tuple fills the region."""
+    first = start + arity
+    pointers: list[tuple[int, int]] = []  # (element index, word index of its memory)
+    for i in range(arity):
+        w = words[start + i]
+        if w % WORD or not first <= w // WORD < end:
+            continue
+        if (not pointers and w // WORD == first) or (pointers and w // WORD > pointers[-1][1]):
+            pointers.append((i, w // WORD))
+    if not pointers and first != end:
+        return None
+    types: list[AType] = [W] * arity
+    values: list[Any] = list(words[start:first])
+    for n, (i, lo) in enumerate(pointers):
+        hi = pointers[n + 1][1] if n + 1 < len(pointers) else end
+        child = _guess_boxed(words, lo, hi, budget, memo, depth + 1)
+        if child is None:
+            return None
+        types[i], values[i] = child
+    return AType("tuple", tuple(types)), tuple(values)
+
+
+# -- Sophia types ---------------------------------------------------------------------------------
+
+#: Sophia types that are one heap word in the Sophia ABI, read as aesophia's ``aeso_vm_decode:from_aevm/3``
+#: reads them: ``int`` and ``bits`` as signed 256-bit words, ``bool`` as ``word /= 0``, addresses as the
+#: 32-byte word.
+_WORD_SOPHIA = frozenset({"int", "bool", "bits", "address", "contract", "oracle", "oracle_query", "channel"})
+
+
+def layout(t: Any) -> AType:
+    """The heap type (:class:`AType`) of a Sophia type (a :class:`chanlog.codec.fate.Type`, e.g. from
+    :func:`chanlog.codec.sophia.parse_type`), as the Sophia ABI lays values out (aesophia ``aeso_vm_decode``):
+    integers, booleans, bits and addresses are words; ``bytes(n)`` a word up to 32 bytes, else a tuple of
+    ``ceil(n / 32)`` words; ``option(T)`` the variant ``None | Some(T)``. Raises :class:`CodecError` for a
+    type the AEVM had no layout for."""
+    n, a = t.name, t.args
+    if n in _WORD_SOPHIA:
+        return W
+    if n == "bytes":
+        if a[0] < 0:
+            raise CodecError("bytes() of any size has no AEVM layout")
+        return W if a[0] <= WORD else AType("tuple", (W,) * -(-a[0] // WORD))
+    if n == "string":
+        return S
+    if n == "list":
+        return AType("list", (layout(a[0]),))
+    if n == "tuple":
+        return AType("tuple", tuple(layout(x) for x in a))
+    if n == "map":
+        return AType("map", (layout(a[0]), layout(a[1])))
+    if n == "variant":
+        return AType("variant", tuple(tuple(layout(x) for x in c.args) for c in a))
+    raise CodecError(f"the AEVM has no layout for {t}")
+
+
+def decode_typed(data: bytes, t: Any, what: str = "value") -> Any:
+    """The value of Sophia type ``t`` in the heap ``data``, in the shapes of :mod:`chanlog.codec.fate`
+    (``int`` signed, ``bool``, :class:`~chanlog.codec.fate.Address`, :class:`~chanlog.codec.fate.Bytes`,
+    :class:`~chanlog.codec.fate.Bits`, ...), so that :func:`chanlog.codec.fate.format_value` shows it as
+    Sophia writes it. Raises :class:`CodecError` like :func:`decode`."""
+    return _from_heap(decode(data, layout(t), what), t)
+
+
+def encode_typed(value: Any, t: Any) -> bytes:
+    """The heap of ``value`` (fate shapes, as :func:`decode_typed` gives) of Sophia type ``t``."""
+    return encode(_to_heap(value, t), layout(t))
+
+
+_SIGN = 1 << 255
+_WORDS = 1 << 256
+
+
+def _from_heap(v: Any, t: Any) -> Any:
+    from chanlog.codec.fate import ADDRESS_PREFIXES, Address, Bits, Bytes
+
+    n, a = t.name, t.args
+    if n == "int":
+        return v - _WORDS if v >= _SIGN else v
+    if n == "bits":
+        return Bits(v - _WORDS if v >= _SIGN else v)
+    if n == "bool":
+        return v != 0
+    if n in ADDRESS_PREFIXES:
+        return Address(n, v.to_bytes(WORD, "big"))
+    if n == "bytes":
+        raw = v.to_bytes(WORD, "big") if a[0] <= WORD else b"".join(w.to_bytes(WORD, "big") for w in v)
+        return Bytes(raw[:a[0]])
+    if n == "list":
+        return List(_from_heap(x, a[0]) for x in v)
+    if n == "tuple":
+        return tuple(_from_heap(x, et) for x, et in zip(v, a, strict=True))
+    if n == "map":
+        return Map(tuple((_from_heap(k, a[0]), _from_heap(x, a[1])) for k, x in v.items))
+    if n == "variant":
+        return Variant(v.arities, v.tag, tuple(_from_heap(x, et) for x, et in zip(v.values, a[v.tag].args,
+                                                                                 strict=True)))
+    return v
+
+
+def _to_heap(v: Any, t: Any) -> Any:
+    from chanlog.codec.fate import ADDRESS_PREFIXES
+
+    n, a = t.name, t.args
+    if n == "int":
+        return v % _WORDS
+    if n == "bits":
+        return v.value % _WORDS
+    if n == "bool":
+        return int(bool(v))
+    if n in ADDRESS_PREFIXES:
+        return int.from_bytes(v.payload, "big")
+    if n == "bytes":
+        raw = bytes(v).ljust(-(-a[0] // WORD) * WORD, b"\0")
+        words = [int.from_bytes(raw[i:i + WORD], "big") for i in range(0, len(raw), WORD)]
+        return words[0] if a[0] <= WORD else tuple(words)
+    if n == "list":
+        return List(_to_heap(x, a[0]) for x in v)
+    if n == "tuple":
+        return tuple(_to_heap(x, et) for x, et in zip(v, a, strict=True))
+    if n == "map":
+        return Map(tuple((_to_heap(k, a[0]), _to_heap(x, a[1])) for k, x in v.items))
+    if n == "variant":
+        return Variant(v.arities, v.tag, tuple(_to_heap(x, et) for x, et in zip(v.values, a[v.tag].args,
+                                                                               strict=True)))
+    return v

@@ -2,8 +2,10 @@
 
 - :func:`decode_call` — call data (``cb_…`` in ``call_data``) -> :class:`Call`: the function (named from the
   contract code when it is known: FATE ``(function hash, (args...))``, ``aeb_fate_abi``; AEVM ``(type hash,
-  args)`` heap, ``aeb_aevm_abi``), its arguments typed by the function's signature; :func:`encode_call`
-  writes it back byte-exact.
+  args)`` heap, ``aeb_aevm_abi``; AEVM of 2018, ``aeso_abi:create_calldata/3``: ``(function name, args)``,
+  the name a string, so such calls are named without their contract), its arguments typed by the function's
+  signature, or read by :func:`chanlog.codec.aevm.guess` when AEVM types are not known;
+  :func:`encode_call` writes it back byte-exact.
 - :func:`decode_return` — a return value (``return_value`` with its ``return_type``: ``ok`` is a value of
   the function's return type, ``revert`` a string, ``error`` plain text such as ``out_of_gas``) ->
   :class:`Result`.
@@ -16,17 +18,18 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from chanlog.codec import aevm, fate
-from chanlog.codec.contract import Contract, Function, parse_contract_bytes, payload_of
+from chanlog.codec.contract import Contract, Function, parse_contract_bytes, payload_of, vm_of
 from chanlog.codec.errors import CodecError
 
 __all__ = ["Call", "Result", "decode_call", "encode_call", "decode_return", "payload_of", "guess_vm",
            "ContractBook", "CallAnnotator", "Annotation", "call_json", "result_json", "contract_json",
-           "RETURN_TYPES"]
+           "RETURN_TYPES", "vm_beside", "parse_code"]
 
 #: ``return_type`` of a contract call object (aect_call): number or name -> name.
 RETURN_TYPES = {0: "ok", 1: "error", 2: "revert", "ok": "ok", "error": "error", "revert": "revert"}
@@ -41,22 +44,32 @@ def guess_vm(data: bytes) -> str:
     return "fate"
 
 
+#: A function name as 2018 AEVM call data carries it (a Sophia identifier; aeso_abi:encode_function/2 wrote
+#: the name's bytes). Longer or other strings are not taken for a name.
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_']{0,127}\Z")
+
+
 @dataclass(frozen=True)
 class Call:
-    """Decoded call data: the ``vm``, the function ``hash`` (4 bytes FATE, 32 AEVM), the :class:`Function`
-    when known, the ``args`` (values; ``None`` when they cannot be typed: AEVM without contract code)."""
+    """Decoded call data: the ``vm``, the function ``hash`` (4 bytes FATE, 32 AEVM; empty when the call data
+    names its function instead, AEVM 2018), the :class:`Function` when known, the ``args`` (values; ``None``
+    when they cannot be read: AEVM without contract code whose heap :func:`aevm.guess` cannot read),
+    ``label`` the function name carried in the call data (2018 ABI), ``guessed`` the AEVM argument types read
+    from the heap layout (``None`` when the arguments are typed by the function or are FATE values)."""
 
     vm: str
     hash: bytes
     function: Function | None
     args: tuple[Any, ...] | None
     raw: bytes = b""
+    label: str | None = None
+    guessed: tuple[Any, ...] | None = None
 
     @property
     def matches(self) -> bool | None:
         """Whether the arguments have the types of the function's signature (``None`` when the function or
         the arguments are unknown). AEVM arguments are read by those types, so they always match."""
-        if self.function is None or self.args is None:
+        if self.function is None or self.args is None or self.guessed is not None:
             return None
         if self.vm == "aevm":
             return True
@@ -64,8 +77,10 @@ class Call:
 
     @property
     def name(self) -> str:
-        """The function's name, else ``0x`` and its hash."""
-        return self.function.name if self.function and self.function.name else "0x" + self.hash.hex()
+        """The function's name (from the contract, else from the call data), else ``0x`` and its hash."""
+        if self.function and self.function.name:
+            return self.function.name
+        return self.label or "0x" + self.hash.hex()
 
     def text(self, limit: int = fate.FORMAT_LIMIT) -> str:
         """``inc(5)``; ``0x44d6441f(5)`` when the function is unknown; ``f(…)`` when the arguments are."""
@@ -81,13 +96,15 @@ class Call:
 @dataclass(frozen=True)
 class Result:
     """A decoded return value: ``return_type`` (``ok``, ``revert``, ``error``), the ``value`` (``None``
-    when it cannot be typed), the function whose result it is (when known)."""
+    when it cannot be read), the function whose result it is (when known), ``guessed`` the AEVM type read
+    from the heap layout when the function's return type is not known (:func:`aevm.guess`)."""
 
     vm: str
     return_type: str
     value: Any
     function: Function | None = None
     raw: bytes = b""
+    guessed: Any = None
 
     def text(self, limit: int = fate.FORMAT_LIMIT) -> str:
         """The value as a Sophia literal (``42``, ``"reason"``); an error's text quoted; about ``limit``
@@ -137,9 +154,12 @@ def _words_shown(v: Any) -> Any:
 def decode_call(data: bytes, contract: Contract | None = None, vm: str | None = None) -> Call:
     """Call data -> :class:`Call`; the function is looked up in ``contract`` when given.
 
-    FATE call data decodes without the contract (FATE values carry their types); AEVM arguments need the
-    function's types, so without the contract only the hash is read. Raises :class:`CodecError` (path
-    ``call data -> ...``, byte offset) for bytes that are not call data."""
+    FATE call data decodes without the contract (FATE values carry their types). AEVM arguments need the
+    function's types: without them (no contract, or 2018 code without ``type_info``) they are read from the
+    heap layout (:func:`chanlog.codec.aevm.guess`; ``Call.guessed`` holds the types read, ``args`` is
+    ``None`` when the layout does not show them). AEVM call data of 2018 names its function (a string
+    first, ``aeso_abi``): ``Call.label``, and the contract's function of that name types it. Raises
+    :class:`CodecError` (path ``call data -> ...``, byte offset) for bytes that are not call data."""
     vm = vm or (contract.vm if contract else guess_vm(data))
     if vm == "fate":
         value = fate.decode(data, "call data")
@@ -151,23 +171,59 @@ def decode_call(data: bytes, contract: Contract | None = None, vm: str | None = 
             raise CodecError(f"a function hash has 4 bytes, got {len(fhash)}", 1, ["call data"])
         return Call("fate", fhash, contract.function(fhash) if contract else None, value[1], bytes(data))
     head = aevm.decode(data, aevm.AType("tuple", (aevm.W, aevm.W)), "call data")
-    fhash = head[0].to_bytes(32, "big")
-    function = contract.function(fhash) if contract else None
-    if function is None:  # untyped: only "no arguments" (the empty tuple is the word 0) is certain
-        empty = head[1] == 0 and aevm.encode((head[0], ()), aevm.call_type(aevm.AType("tuple"))) == data
-        return Call("aevm", fhash, None, () if empty else None, bytes(data))
-    value = aevm.decode(data, aevm.call_type(aevm.AType("tuple", function.args)), "call data")
-    return Call("aevm", fhash, function, value[1], bytes(data))
+    label = _name_in_call(data, head[0])
+    fhash = b"" if label else head[0].to_bytes(32, "big")
+    function = None
+    if contract is not None:
+        function = contract.by_name(label) if label else contract.function(fhash)
+    if function is None:
+        first = aevm.S if label else aevm.W
+        if head[1] == 0 and aevm.encode((label or head[0], ()), aevm.AType("tuple", (first, aevm.AType("tuple")))
+                                        ) == data:  # no arguments: the empty tuple is the word 0
+            return Call("aevm", fhash, None, (), bytes(data), label)
+        args, types = _guessed_args(data, flat=label is not None)
+        return Call("aevm", fhash, None, args, bytes(data), label, types)
+    first = aevm.S if label else aevm.W
+    value = aevm.decode(data, aevm.AType("tuple", (first, aevm.AType("tuple", function.args))), "call data")
+    return Call("aevm", fhash, function, value[1], bytes(data), label)
+
+
+def _name_in_call(data: bytes, first: int) -> str | None:
+    """The function name 2018 AEVM call data starts with (``aeso_abi``: the call is ``{Name, Args}``, the name
+    a string, so the first word is a pointer to it), or ``None`` when the first word is a type hash (a
+    32-byte hash is never a pointer into a heap of at most :data:`~chanlog.codec.fate.MAX_SIZE` bytes)."""
+    if first >= len(data) or first % aevm.WORD:
+        return None
+    try:
+        name = aevm.decode(data, aevm.AType("tuple", (aevm.S,)), "call data")[0]
+    except CodecError:
+        return None
+    return name if _NAME.match(name) else None
+
+
+def _guessed_args(data: bytes, flat: bool) -> tuple[tuple[Any, ...] | None, tuple[Any, ...] | None]:
+    """``(arguments, their guessed types)`` of AEVM call data without its function's types, from
+    :func:`aevm.guess`: the ABI's ``(function, arguments tuple)``, or (``flat``: call data naming its
+    function, 2018) the earliest layout ``(function, arg1, arg2, ...)``; ``(None, None)`` when the heap
+    cannot be read that way."""
+    found = aevm.guess(data)
+    if found is None or found[0].name != "tuple" or len(found[0].args) < 2:
+        return None, None
+    types, values = found[0].args[1:], found[1][1:]
+    if len(types) == 1 and types[0].name == "tuple":
+        return tuple(values[0]), tuple(types[0].args)
+    return (tuple(values), tuple(types)) if flat else (None, None)
 
 
 def encode_call(call: Call) -> bytes:
     """The call data of ``call`` (the inverse of :func:`decode_call`)."""
-    if call.args is None:
+    if call.args is None or call.guessed is not None:
         return call.raw
     if call.vm == "fate":
         return fate.encode((call.hash.decode("utf-8", "surrogateescape"), tuple(call.args)))
-    t = aevm.call_type(aevm.AType("tuple", call.function.args if call.function else ()))
-    return aevm.encode((int.from_bytes(call.hash, "big"), tuple(call.args)), t)
+    first = aevm.S if call.label else aevm.W
+    t = aevm.AType("tuple", (first, aevm.AType("tuple", call.function.args if call.function else ())))
+    return aevm.encode((call.label or int.from_bytes(call.hash, "big"), tuple(call.args)), t)
 
 
 def decode_return(data: bytes, return_type: Any = "ok", function: Function | None = None,
@@ -183,14 +239,17 @@ def decode_return(data: bytes, return_type: Any = "ok", function: Function | Non
         return Result(vm, kind, fate.decode(data, "return value"), function, bytes(data))
     if kind == "revert":
         return Result(vm, kind, aevm.decode(data, aevm.AType("string"), "return value"), function, bytes(data))
-    if function is None:
-        return Result(vm, kind, None, None, bytes(data))
+    if function is None or function.returns is None:
+        found = aevm.guess(data)
+        if found is None:
+            return Result(vm, kind, None, function, bytes(data))
+        return Result(vm, kind, found[1], function, bytes(data), found[0])
     return Result(vm, kind, aevm.decode(data, function.returns, "return value"), function, bytes(data))
 
 
 def encode_return(result: Result) -> bytes:
     """The bytes of a :class:`Result` (the inverse of :func:`decode_return`)."""
-    if result.value is None:
+    if result.value is None or result.guessed is not None:
         return result.raw
     if result.return_type == "error":
         return result.value.encode("utf-8", "surrogateescape")
@@ -212,27 +271,37 @@ def _function_json(f: Function) -> dict[str, Any]:
 
 def call_json(call: Call) -> dict[str, Any]:
     """``{"kind": "call_data", "vm", "function", "function_hash", "arguments", "argument_types", "text"}``."""
-    return {"kind": "call_data", "vm": call.vm, "function": call.function.name if call.function else None,
-            "function_hash": "0x" + call.hash.hex(),
-            "arguments": None if call.args is None else [_json(a) for a in call.args],
-            "argument_types": [str(t) for t in call.function.args] if call.function else None,
-            "arguments_match": call.matches, "text": call.text()}
+    types = call.function.args if call.function else call.guessed
+    out = {"kind": "call_data", "vm": call.vm, "function": call.function.name if call.function else call.label,
+           "function_hash": "0x" + call.hash.hex() if call.hash else None,
+           "arguments": None if call.args is None else [_json(a) for a in call.args],
+           "argument_types": None if types is None else [str(t) for t in types],
+           "arguments_match": call.matches, "text": call.text()}
+    if call.guessed is not None:
+        out["argument_types_guessed"] = True
+    return out
 
 
 def result_json(result: Result) -> dict[str, Any]:
     """``{"kind": "return_value", "vm", "return_type", "function", "type", "value", "text"}``."""
     f = result.function
-    return {"kind": "return_value", "vm": result.vm, "return_type": result.return_type,
-            "function": f.name if f else None,
-            "type": str(f.returns) if f and result.return_type == "ok" else None,
-            "value": None if result.value is None else _json(result.value), "text": result.text()}
+    out = {"kind": "return_value", "vm": result.vm, "return_type": result.return_type,
+           "function": f.name if f else None,
+           "type": str(f.returns) if f and f.returns is not None and result.return_type == "ok" else None,
+           "value": None if result.value is None else _json(result.value), "text": result.text()}
+    if result.guessed is not None:
+        out["type"], out["type_guessed"] = str(result.guessed), True
+    return out
 
 
 def contract_json(contract: Contract) -> dict[str, Any]:
     """``{"kind": "contract", "vm", "compiler_version", "functions": [...]}``."""
     version = contract.compiler_version
-    return {"kind": "contract", "vm": contract.vm, "compiler_version": None if version is None else str(version),
-            "functions": [_function_json(f) for f in contract.functions]}
+    out = {"kind": "contract", "vm": contract.vm, "compiler_version": None if version is None else str(version),
+           "functions": [_function_json(f) for f in contract.functions]}
+    if contract.note:
+        out["note"] = contract.note
+    return out
 
 
 def _json(v: Any) -> Any:
@@ -264,18 +333,20 @@ class ContractBook:
 
     def __init__(self) -> None:
         self._by_hash: dict[bytes, list[tuple[Contract, str]]] = {}
-        self._seen: dict[bytes, Contract | None] = {}
+        self._seen: dict[tuple[bytes, str | None], Contract | None] = {}
 
-    def add(self, code: bytes, where: str) -> Contract | None:
-        """Parse and remember contract code (``where`` says where it was found); ``None`` if it does not
-        parse. Code seen before is not parsed again (the same contract is returned)."""
-        if code in self._seen:
-            return self._seen[code]
+    def add(self, code: bytes, where: str, vm: str | None = None) -> Contract | None:
+        """Parse and remember contract code (``where`` says where it was found; ``vm`` the virtual machine the
+        enclosing object names, :func:`~chanlog.codec.contract.vm_of`); ``None`` if it does not parse. Code
+        seen before is not parsed again (the same contract is returned)."""
+        key = (code, vm)
+        if key in self._seen:
+            return self._seen[key]
         try:
-            contract = parse_contract_bytes(code)
+            contract = parse_code(code, vm)
         except CodecError:
             contract = None
-        self._seen[code] = contract
+        self._seen[key] = contract
         if len(self._seen) > self.MAX_CODES:
             old = self._seen.pop(next(iter(self._seen)))
             if old is not None:
@@ -356,6 +427,8 @@ class Annotation:
             for f in c.functions:
                 attrs = "".join(f" ({a})" for a, on in (("private", f.private), ("payable", f.payable)) if on)
                 lines.append(f"  - {_code(f.signature)}{attrs}, hash 0x{f.hash.hex()[:16]}")
+            if c.note:
+                lines.append(f"  - {_escape_md(c.note)}")
             return "\n".join(lines) + "\n"
         if self.kind == "call_data":
             call: Call = self.value
@@ -365,13 +438,26 @@ class Annotation:
                              f"{call.vm.upper()}, code from {self.where}")
                 if call.matches is False:
                     lines.append("  - the arguments do not have the types of the signature")
+            elif call.label:
+                lines.append("  - function named in the call data (AEVM, 2018 ABI)"
+                             + (f", code from {self.where}" if self.where else ""))
             else:
                 lines.append(f"  - function hash 0x{call.hash.hex()}: no contract code for it earlier in "
                              f"this transcript ({call.vm.upper()})")
+            if call.guessed is not None:
+                lines.append(f"  - argument types not known, read from the heap layout: "
+                             f"{_code(', '.join(map(str, call.guessed)) or 'none')}")
             return "\n".join(lines) + "\n"
         res: Result = self.value
         of = f" of {_code(res.function.name)}" if res.function and res.function.name else ""
-        return f"- return value ({res.return_type}){of}: {_code(res.text())}\n"
+        guessed = f" (type not known, read from the heap layout as {_code(str(res.guessed))})" \
+            if res.guessed is not None else ""
+        return f"- return value ({res.return_type}){of}: {_code(res.text())}{guessed}\n"
+
+
+def _escape_md(text: str) -> str:
+    """Plain text for a Markdown list item: characters Markdown would read as markup escaped."""
+    return re.sub(r"([\\`*_\[\]<>#|])", r"\\\1", " ".join(str(text).split()))
 
 
 def _code(text: str) -> str:
@@ -413,22 +499,22 @@ class CallAnnotator:
     def _learn_code(self, found: list[tuple[str, str, str, dict]], where: str) -> None:
         """Remember contract code in ``code`` fields and inside ``tx_`` blobs (create-contract updates) of
         one frame's :func:`_walk` (with ``blobs``)."""
-        for _path, key, text, _parent in found:
+        for _path, key, text, parent in found:
             if key == "code" and text[:3] != "tx_":
                 try:
-                    self.book.add(payload_of(text), where)
+                    self.book.add(payload_of(text), where, vm_beside(parent))
                 except CodecError:
                     pass
             elif text[:3] == "tx_":
-                for code in _codes_in_tx(text):
-                    self.book.add(code, where)
+                for code, vm in _codes_in_tx(text):
+                    self.book.add(code, where, vm)
 
-    def _own_code(self, own: Any, where: str) -> Contract | None:
+    def _own_code(self, own: Any, where: str, vm: str | None) -> Contract | None:
         """The contract of a ``code`` string beside call data (``None`` when there is none or it is broken)."""
         if not isinstance(own, str):
             return None
         try:
-            return self.book.add(payload_of(own), where)
+            return self.book.add(payload_of(own), where, vm)
         except CodecError:
             return None
 
@@ -437,12 +523,12 @@ class CallAnnotator:
         try:
             data = payload_of(text, key)
             if kind == "contract":
-                return Annotation(path, kind, parse_contract_bytes(data))
+                return Annotation(path, kind, parse_code(data, vm_beside(parent)))
             contract_id = str(parent.get("contract_id") or parent.get("contract") or "")
             if kind == "call_data":
-                vm = guess_vm(data)
+                vm = guess_vm(data)  # the data's shape, not a request's abi_version (tests send wrong ones)
                 own = parent.get("code")  # a create-contract request or update carries its own code
-                contract = self._own_code(own, where)
+                contract = self._own_code(own, where, vm_beside(parent))
                 if contract is not None:
                     call, found_at = decode_call(data, contract, contract.vm), where
                 else:
@@ -508,11 +594,31 @@ def _walk(data: Any, path: str, blobs: bool = False) -> Iterator[tuple[str, str,
                 yield from _walk(v, f"{path}[{i}]", blobs)
 
 
+def parse_code(data: bytes, vm: str | None) -> Contract:
+    """Contract code read for the virtual machine its enclosing object names; when it does not read that way
+    (a request with a wrong ``vm_version``, which the node rejects), as the code alone says."""
+    try:
+        return parse_contract_bytes(data, vm)
+    except CodecError:
+        if vm is None:
+            raise
+    return parse_contract_bytes(data)
+
+
+def vm_beside(fields: Any) -> str | None:
+    """The virtual machine named next to a contract value (``vm_version``, ``ct_version``, ``abi_version`` in
+    the same JSON object or decoded fields), or ``None``."""
+    if not hasattr(fields, "get"):
+        return None
+    return vm_of(ct_version=fields.get("ct_version"), vm_version=fields.get("vm_version"),
+                 abi_version=fields.get("abi_version"))
+
+
 @functools.lru_cache(maxsize=1024)
-def _codes_in_tx(text: str) -> tuple[bytes, ...]:
-    """Contract code inside a ``tx_`` blob (``code`` fields of create-contract updates and transactions).
-    Remembers the last 1,024 blobs: a session sends each transaction several times (sign request, signed
-    reply, update report)."""
+def _codes_in_tx(text: str) -> tuple[tuple[bytes, str | None], ...]:
+    """Contract code inside a ``tx_`` blob (``code`` fields of create-contract updates and transactions), each
+    with the virtual machine its object names (``ct_version``). Remembers the last 1,024 blobs: a session
+    sends each transaction several times (sign request, signed reply, update report)."""
     from chanlog.codec.transactions import Decoded, annotate, encode_bytes
 
     try:
@@ -524,9 +630,9 @@ def _codes_in_tx(text: str) -> tuple[bytes, ...]:
         if isinstance(node, Decoded) and node.error is None:
             code = node.fields.get("code")
             if isinstance(code, Decoded) and code.type == "compiler_sophia":
-                codes.append(encode_bytes(code))
+                codes.append((encode_bytes(code), vm_beside(node.fields)))
             elif code is not None and getattr(code, "payload", None):
-                codes.append(code.payload)
+                codes.append((code.payload, vm_beside(node.fields)))
     return tuple(codes)
 
 

@@ -1,16 +1,27 @@
 """Serialized contract code (``cb_…`` in ``code`` fields): its fields, function table and type signatures.
 
-The container is the node's ``compiler_sophia`` object (tag 70, v1–v3: ``source_hash``, ``type_info``,
-``byte_code``, ``compiler_version``, ``payable``; ``aeser_contract_code``), read by the RLP schemas of
-:mod:`chanlog.codec.transactions`. Then, by virtual machine:
+The container is the node's ``compiler_sophia`` object (tag 70; aeserialization ``aeser_contract_code``,
+read by the RLP schemas of :mod:`chanlog.codec.schema`), in three serialization versions:
 
-- **FATE** (``vm_version`` 5/7, ``type_info`` empty): ``byte_code`` is ``aeb_fate_code:serialize/1``:
+- v1 ``[source_hash, type_info, byte_code]``, ``type_info`` rows ``{type hash, name, arg type, out type}``;
+- v2 adds ``compiler_version`` (the rows unchanged);
+- v3 adds ``payable``, and each ``type_info`` row a ``payable`` flag after the name.
+
+The node accepts v1 up to Fortuna, v2 from Minerva to Fortuna and v3 from Lima on
+(``aect_sophia:is_legal_serialization_at_protocol/2``); FATE arrived with Lima, so v1 and v2 code is
+always AEVM. In v3 the virtual machine is the enclosing object's (``vm_version``, or the ``ct_version``
+that packs it; see :func:`vm_of`) when it is known, else an empty ``type_info`` means FATE (the FATE
+compiler writes none; the AEVM compiler of v3 always does). Then, by virtual machine:
+
+- **FATE** (``vm_version`` 5, 7, 8): ``byte_code`` is ``aeb_fate_code:serialize/1``:
   three RLP strings — the functions (each ``0xfe``, a 4-byte function hash, attributes, the signature as
   FATE types, then its instructions, :data:`OPCODES`), the symbol table (a FATE map of function hash to
   name) and the annotations (a FATE map). A function hash is the first 4 bytes of ``blake2b(name)``.
-- **AEVM** (``vm_version`` 1–6, Sophia ABI): ``type_info`` lists each function's 32-byte type hash, name,
-  payable flag and argument and return types as typerep heaps (:mod:`chanlog.codec.aevm`); ``byte_code``
-  is EVM code (kept as bytes).
+- **AEVM** (``vm_version`` 1–4, 6; Sophia ABI): ``type_info`` lists each function's 32-byte type hash,
+  name, (v3) payable flag and argument and return types as typerep heaps (:mod:`chanlog.codec.aevm`);
+  ``byte_code`` is EVM code (kept as bytes). Code of 2018 (v1) has an empty ``type_info``: it decodes as a
+  contract without a function table and a :attr:`Contract.note` saying why; its calls still carry the
+  function's name (:mod:`chanlog.codec.calls`).
 
 :func:`parse_contract` gives a :class:`Contract`; :func:`encode_fate_code` writes a parsed FATE code back
 byte-exact. Errors are :class:`~chanlog.codec.errors.CodecError` with the byte offset in ``byte_code``.
@@ -27,10 +38,24 @@ from chanlog.codec.errors import CodecError
 from chanlog.codec.fate import MAX_SIZE, Type
 
 __all__ = ["Opcode", "OPCODES", "FUNCTION_OPCODE", "Instruction", "Function", "Contract", "parse_contract",
-           "parse_contract_bytes", "parse_fate_code", "encode_fate_code", "function_hash", "MAX_FUNCTIONS"]
+           "parse_contract_bytes", "parse_fate_code", "encode_fate_code", "function_hash", "MAX_FUNCTIONS", "vm_of",
+           "AEVM_VM_VERSIONS", "FATE_VM_VERSIONS", "NO_TYPE_INFO"]
 
 #: Most functions one contract may declare (more is reported as an error).
 MAX_FUNCTIONS = 10_000
+#: ``vm_version`` values of AEVM (aecontract.hrl: ``VM_AEVM_SOPHIA_1`` .. ``_4`` = 1, 3, 4, 6 and
+#: ``VM_AEVM_SOLIDITY_1`` = 2) and of FATE (``VM_FATE_SOPHIA_1`` .. ``_3`` = 5, 7, 8).
+AEVM_VM_VERSIONS = frozenset({1, 2, 3, 4, 6})
+FATE_VM_VERSIONS = frozenset({5, 7, 8})
+#: ``abi_version`` values (aecontract.hrl): ``ABI_AEVM_SOPHIA_1`` = 1, ``ABI_SOLIDITY_1`` = 2 (both AEVM),
+#: ``ABI_FATE_SOPHIA_1`` = 3.
+AEVM_ABI_VERSIONS = frozenset({1, 2})
+FATE_ABI_VERSIONS = frozenset({3})
+#: What :attr:`Contract.note` says of AEVM code whose ``type_info`` is empty.
+NO_TYPE_INFO = ("AEVM code with an empty type_info (as compilers of 2018 wrote it): the names, argument and return "
+                "types of its functions are not in the serialized code, so there is no function table; calls "
+                "to it name their function from the call data, their arguments and return values are read "
+                "without types")
 #: The opcode that starts a function in FATE code.
 FUNCTION_OPCODE = 0xFE
 
@@ -140,6 +165,8 @@ class Contract:
     functions: tuple[Function, ...]
     symbols: fate.Map | None = None
     annotations: fate.Map | None = None
+    note: str | None = None
+    """Why something is not known (AEVM code without ``type_info``: :data:`NO_TYPE_INFO`), else ``None``."""
     by_hash: dict[bytes, Function] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -157,6 +184,32 @@ class Contract:
     def compiler_version(self) -> str | None:
         """The compiler version the container names (v2+), else ``None``."""
         return self.container.fields.get("compiler_version")
+
+
+def vm_of(*, ct_version: Any = None, vm_version: Any = None, abi_version: Any = None) -> str | None:
+    """``"fate"``, ``"aevm"`` or ``None`` (unknown) from the fields around contract code or call data:
+    ``vm_version`` (2018 updates and the JSON ``new_contract`` parameters), ``ct_version`` (the create
+    transaction's and update's packed ``vm_version << 16 | abi_version``, aect_contracts:pack_vm_abi/1; a
+    value below ``1 << 16`` is a bare ``vm_version`` as 2018 objects held it), or ``abi_version`` (calls)."""
+    def num(v: Any) -> int | None:
+        if isinstance(v, bool):
+            return None
+        if isinstance(v, str) and v.strip().isdigit():
+            return int(v)
+        return v if isinstance(v, int) else None
+
+    vm, ct, abi = num(vm_version), num(ct_version), num(abi_version)
+    if vm is None and ct is not None:
+        vm, abi = (ct >> 16, ct & 0xFFFF) if ct >> 16 else (ct, abi)
+    if vm in FATE_VM_VERSIONS:
+        return "fate"
+    if vm in AEVM_VM_VERSIONS:
+        return "aevm"
+    if abi in FATE_ABI_VERSIONS:
+        return "fate"
+    if abi in AEVM_ABI_VERSIONS:
+        return "aevm"
+    return None
 
 
 def function_hash(name: str) -> bytes:
@@ -188,9 +241,11 @@ def parse_contract(encoded: str) -> Contract:
     return parse_contract_bytes(payload_of(encoded, "contract code"))
 
 
-def parse_contract_bytes(data: bytes) -> Contract:
+def parse_contract_bytes(data: bytes, vm: str | None = None) -> Contract:
     """A serialized ``compiler_sophia`` object taken apart: the container by schema, then the FATE code or
-    the AEVM ``type_info``. Raises :class:`CodecError` (path ``contract code -> ...``, byte offsets)."""
+    the AEVM ``type_info``. ``vm`` (``"fate"``, ``"aevm"``; :func:`vm_of` of the enclosing object) decides
+    for version 3 code; versions 1 and 2 are AEVM whatever it says (see the module's text). Raises
+    :class:`CodecError` (path ``contract code -> ...``, byte offsets)."""
     from chanlog.codec.transactions import DecodeError, decode_bytes
 
     if len(data) > MAX_SIZE:
@@ -204,7 +259,13 @@ def parse_contract_bytes(data: bytes) -> Contract:
     f = container.fields
     type_info = f["type_info"]
     code = _payload(f["byte_code"])
-    if type_info:
+    if container.version in (1, 2):  # aect_sophia:is_legal_serialization_at_protocol/2: before Lima, no FATE
+        chosen = "aevm"
+    elif vm in ("aevm", "fate"):
+        chosen = vm
+    else:  # v3 on its own: the FATE compiler writes an empty type_info, the AEVM compiler never does
+        chosen = "aevm" if type_info else "fate"
+    if chosen == "aevm":
         functions = []
         for i, row in enumerate(type_info):
             try:
@@ -215,7 +276,7 @@ def parse_contract_bytes(data: bytes) -> Contract:
                     payable=bool(row.get("payable", True))))
             except CodecError as exc:
                 raise exc.within(f"type_info[{i}]").within("contract code") from None
-        return Contract("aevm", container, tuple(functions))
+        return Contract("aevm", container, tuple(functions), note=None if type_info else NO_TYPE_INFO)
     try:
         functions, symbols, annotations = parse_fate_code(code)
     except CodecError as exc:
