@@ -56,7 +56,11 @@ def render_command(paths: tuple[Path, ...], output: Path | None, fmt: str, layou
 
     One input gives one document on standard output or in -o FILE. Several inputs or a folder need
     -o OUTDIR: one page per session and an index table (name, folder, protocol, connections, frames,
-    phases, errors the node sent, channel id). A bad input prints one error line naming the file and the
+    phases, errors the node sent, channel id). Every input gets its own page, named from its path made
+    URL-safe (a suffix or a short tag added where names would clash). chanlog never overwrites what it did
+    not write: an OUTDIR holding an input, or a file chanlog did not write where a page goes, is refused
+    (OUTDIR/.chanlog-site.json lists what it wrote); other files there are left alone. A folder's
+    README.md is left out (with a note); no input at all is an error. A bad input prints one error line naming the file and the
     rest still render; the exit status is then 1. A progress bar goes to standard error when it is a
     terminal. Every value from a transcript is escaped for Markdown, Mermaid and HTML.
     """
@@ -99,10 +103,11 @@ def render_command(paths: tuple[Path, ...], output: Path | None, fmt: str, layou
     if output.exists() and not output.is_dir():
         raise click.UsageError(f"-o {output}: not a folder")
     bar = _ProgressBar()
+    left_out: list[Path] = []
     try:
         summaries = render_site(paths, output, fmt=fmt, layout=layout, options=options, template_dir=template_dir,
                                 descriptions=descriptions, mermaid_js=mermaid_js, jobs=jobs, progress=bar.step,
-                                on_start=bar.start)
+                                on_start=bar.start, left_out=left_out)
     except KeyboardInterrupt:
         bar.close()
         click.echo("chanlog: interrupted; the pages written so far are kept, the index is not written", err=True)
@@ -111,6 +116,9 @@ def render_command(paths: tuple[Path, ...], output: Path | None, fmt: str, layou
     failed = [s for s in summaries if s.failure]
     from chanlog.render.markdown import visible
 
+    if left_out:
+        click.echo(f"chanlog: left out {len(left_out)} README.md file(s), a folder's documentation (name one to "
+                   f"render it): {visible(', '.join(map(str, left_out)))}", err=True)
     for summary in failed:  # control characters (from file names, messages) shown escaped
         click.echo(f"chanlog: error: {visible(summary.failure)}", err=True)
     done = len(summaries) - len(failed)
