@@ -68,7 +68,7 @@ def render_command(paths: tuple[Path, ...], output: Path | None, fmt: str, layou
     from chanlog.render import Options, render
     from chanlog.render.document import parse_range
     from chanlog.render.site import load_any, mermaid_asset, render_site
-    from chanlog.render.stream import streamable
+    from chanlog.render.stream import WHOLE_MAX, streamable
 
     if fmt == "html" and layout == "node":
         raise click.UsageError("--layout node is Markdown only; --format html renders the doc layout")
@@ -91,10 +91,12 @@ def render_command(paths: tuple[Path, ...], output: Path | None, fmt: str, layou
             else:
                 context["mermaid_js"] = mermaid_asset(mermaid_js, folder)
         layout_name = "html" if fmt == "html" else layout
-        if str(paths[0]) != "-" and paths[0].is_file() and streamable(layout_name, options):
+        if str(paths[0]) != "-" and paths[0].is_file() and paths[0].stat().st_size > WHOLE_MAX \
+                and streamable(layout_name, options):  # large: streamed, memory bounded by the largest event
             render_file(paths[0], output, layout=layout_name, template_dir=template_dir,
                         descriptions=descriptions, options=options, context=context)
             return
+        # up to WHOLE_MAX: whole, as a site renders each page (one parse, one pass)
         write_output(output, render(load_any(paths[0]), layout=layout_name, template_dir=template_dir,
                                     descriptions=descriptions, options=options, context=context))
         return
@@ -130,42 +132,29 @@ def render_command(paths: tuple[Path, ...], output: Path | None, fmt: str, layou
 
 def render_file(path: Path, output: Path | None, **kw) -> None:
     """Render one transcript or log file to ``output`` (``None``/``-``: standard output) in bounded memory
-    (issue 17): a transcript is read event by event (:func:`chanlog.render.stream.render_stream`); a log
-    is first imported line by line into a temporary transcript. A progress bar counts the input's bytes
-    on a terminal. Raises :class:`~chanlog.errors.ChanlogError` subclasses naming the file."""
-    import tempfile
-
+    (issue 17): a transcript is read event by event (:func:`chanlog.render.stream.render_stream`), a log
+    parsed straight from its Markdown on each pass (:class:`chanlog.render.stream.StreamedLog`, no YAML in
+    between). A progress bar counts the input's bytes on a terminal. Raises
+    :class:`~chanlog.errors.ChanlogError` subclasses naming the file."""
     from chanlog.progress import byte_bar
     from chanlog.render.site import is_log
-    from chanlog.render.stream import render_stream
+    from chanlog.render.stream import StreamedLog, render_stream
     from chanlog.transcript import stream, write_pieces
 
-    with tempfile.TemporaryDirectory(prefix="chanlog-render-") as folder:
-        source = path
-        if is_log(path):
-            from chanlog.sources.nodelog import LogStream, file_lines
-            from chanlog.transcript import event_pieces, head_piece
-
-            source = Path(folder) / "imported.yaml"
-            log = LogStream(file_lines(path), str(path))
-            with open(source, "w", encoding="utf-8") as fh:
-                fh.write("events:\n")  # a placeholder head, rewritten below
-                for piece in event_pieces(log.events()):
-                    fh.write(piece)
-            body = Path(folder) / "transcript.yaml"
-            with open(body, "w", encoding="utf-8") as out, open(source, encoding="utf-8") as fh:
-                out.write(head_piece(log.transcript()))
-                fh.readline()
-                for chunk in iter(lambda: fh.read(1 << 16), ""):
-                    out.write(chunk)
-            source.unlink()
-            source = body
-        streamed = stream(source, str(path))
-        bar = byte_bar(streamed.size, "render")
+    if is_log(path):
         try:
-            write_pieces(output, render_stream(streamed, progress=bar, **kw))
-        finally:
-            bar.close()
+            streamed = StreamedLog(path, str(path))
+        except OSError as exc:
+            from chanlog.errors import LogImportError
+
+            raise LogImportError(f"cannot read: {exc.strerror}", str(path)) from None
+    else:
+        streamed = stream(path, str(path))
+    bar = byte_bar(streamed.size, "render")
+    try:
+        write_pieces(output, render_stream(streamed, progress=bar, **kw))
+    finally:
+        bar.close()
 
 
 class _ProgressBar:
