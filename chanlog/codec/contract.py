@@ -168,9 +168,14 @@ def payload_of(encoded: Any, what: str = "value") -> bytes:
     """The payload of a ``cb_…`` (or ``cb$…``) string: base64check, else base58check (2018 traffic).
 
     Raises :class:`CodecError` naming what is wrong (prefix, alphabet, checksum, an abbreviated example)."""
-    import base58
-
-    from chanlog.codec.encoding import EncodingError, abbreviate, checksum, parse_api
+    from chanlog.codec.encoding import (
+        MAX_BASE58_CHARS,
+        EncodingError,
+        abbreviate,
+        b58decode,
+        checksum,
+        parse_api,
+    )
 
     if not isinstance(encoded, str):
         raise CodecError(f"expected a cb_ string, got {type(encoded).__name__}", None, [what])
@@ -181,8 +186,8 @@ def payload_of(encoded: Any, what: str = "value") -> bytes:
         return parse_api(text).payload
     except EncodingError as exc:
         first = exc
-    try:  # a 2018 base58check body (the prefix table knows cb_ as base64check only)
-        raw = base58.b58decode(text[3:])
+    try:  # a 2018 base58check body (the prefix table knows cb_ as base64check only), as long as base58 may be
+        raw = b58decode(text[3:]) if len(text) - 3 <= MAX_BASE58_CHARS else b""
     except ValueError:
         raw = b""
     if len(raw) >= 4 and checksum(raw[:-4]) == raw[-4:]:

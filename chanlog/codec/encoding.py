@@ -143,6 +143,39 @@ def b58encode(data: bytes) -> str:
     return base58.b58encode(data).decode("ascii")
 
 
+#: Base58 digits read per big-number step by :func:`b58decode` (58**10 < 2**63: one machine-word chunk).
+_B58_CHUNK = 10
+_B58_STEP = 58 ** _B58_CHUNK
+#: Base58 bodies remembered by :func:`b58decode`: a session carries each transaction several times (sign
+#: request, signed reply, update report) and a page reads it once per use (fields, contract code, calls).
+#: At most 1,024 bodies of at most :data:`MAX_BASE58_CHARS` characters: ~8 MB in the worst case.
+B58_CACHE = 1024
+
+
+_B58_DIGITS = bytes.maketrans(base58.BITCOIN_ALPHABET, bytes(range(58)))
+
+
+@lru_cache(maxsize=B58_CACHE)
+def b58decode(body: str) -> bytes:
+    """The bytes of a base58 (Bitcoin alphabet) body, as ``base58.b58decode`` gives them (a leading ``1`` is
+    a zero byte; the tests check the two agree), ~20x faster: digits are summed ten at a time in machine-size
+    integers, one big-number step per ten characters, and the number becomes bytes with ``int.to_bytes``
+    (the library takes one big-number step per character and divides by 256 per byte). Quadratic in the
+    length still: callers bound it (:data:`MAX_BASE58_CHARS`). Raises ``ValueError`` for a character outside
+    the alphabet."""
+    bad = _NOT_IN[BASE58].search(body)
+    if bad is not None:
+        raise ValueError(f"invalid base58 character {bad.group()!r}")
+    digits = body.lstrip("1").encode("ascii").translate(_B58_DIGITS)
+    number = 0
+    for i in range(0, len(digits), _B58_CHUNK):
+        chunk = 0
+        for d in digits[i:i + _B58_CHUNK]:
+            chunk = chunk * 58 + d
+        number = number * (_B58_STEP if i + _B58_CHUNK <= len(digits) else 58 ** (len(digits) - i)) + chunk
+    return b"\0" * (len(body) - len(digits)) + number.to_bytes((number.bit_length() + 7) // 8, "big")
+
+
 def checksum(payload: bytes) -> bytes:
     """The 4 check bytes of ``payload``: ``sha256(sha256(payload))[:4]`` (SCHEMAS.md §1)."""
     return sha256(sha256(payload).digest()).digest()[:4]
@@ -428,7 +461,7 @@ def _unalphabet(body: str, encoding: str, where: str | None, *, repair: bool) ->
     if len(body) > MAX_BASE58_CHARS:
         raise EncodingError(f"base58 body of {len(body):,} characters is longer than MAX_BASE58_CHARS "
                             f"({MAX_BASE58_CHARS:,}; base58 decoding is quadratic in the length)", where)
-    return base58.b58decode(body)
+    return b58decode(body)
 
 
 def _check_alphabet(body: str, encoding: str, where: str | None) -> None:
