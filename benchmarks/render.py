@@ -46,6 +46,7 @@ import time
 from pathlib import Path
 
 from chanlog.codec.calls import _codes_in_tx
+from chanlog.codec.encoding import b58decode
 from chanlog.codec.transactions import clear_caches
 from chanlog.render import _decoded_markdown, render
 from chanlog.render.document import decoded_fields
@@ -57,7 +58,7 @@ from chanlog.sources.nodelog import import_log
 def cold() -> None:
     """Forget every cache of decoded objects (the decoder's and the renderer's), so that a round starts cold."""
     clear_caches()
-    for cached in (_codes_in_tx, _decoded_markdown, decoded_fields, fields_html):
+    for cached in (_codes_in_tx, _decoded_markdown, decoded_fields, fields_html, b58decode):
         cached.cache_clear()
 
 FENCE = re.compile(r"^```javascript\n(.*?)\n```$", re.S | re.M)
