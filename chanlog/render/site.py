@@ -2,9 +2,12 @@
 the folders' structure, with an index page (Markdown or HTML) made from the same records as the pages.
 
 ``render_site(paths, outdir, ...)`` finds the inputs (folders searched recursively for ``*.yaml``, ``*.yml``
-transcripts and ``*.md`` node logs, ``README.md`` left out), renders them in a process pool (one task per
-input; every worker loads, renders and writes its page), reports progress through a callback, and writes
-the index last. A bad input costs only its own page: its error (``file: what``) is collected and the rest
+transcripts and ``*.md`` node logs, a folder's ``README.md`` left out and reported), names one page per input
+(:func:`page_names`: URL-safe, one-to-one even on a case-insensitive file system, never the index's name),
+refuses an output folder that holds an input or a file chanlog did not write where a page goes (the folder's
+:data:`MANIFEST` lists what chanlog wrote), renders them in a process pool (one task per input; every worker
+loads, renders and writes its page), reports progress through a callback, checks every page is on disk, and
+writes the index last. A bad input costs only its own page: its error (``file: what``) is collected and the rest
 render. HTML pages load Mermaid from a URL, or from a local file copied once to ``OUTDIR/_assets/``.
 """
 
@@ -111,7 +114,7 @@ def find_inputs(paths: Iterable[str | Path], exclude: Path | None = None,
     ``README.md`` too (:data:`NOT_LOGS`), appended to ``left_out`` when given. Raises :class:`RenderError`
     for a path that does not exist."""
     skip = exclude.resolve() if exclude is not None else None
-    ours = _manifest(exclude) if exclude is not None else {}
+    ours = _manifest(exclude) if exclude is not None and exclude.is_dir() else {}
     found: list[tuple[Path, PurePosixPath]] = []
     seen: set[Path] = set()
     for raw in paths:
