@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import json
+import re
 from functools import cache
 from pathlib import Path
 
@@ -440,3 +441,22 @@ def test_2018_call_in_a_transcript_and_its_result():
     assert "named in the call data" in call.markdown() and "word, string" in call.markdown()
     [ret] = annotator.frame({"contract_id": "ct_x", "return_value": encode_api("cb", contract.aevm.encode(7, _W))})
     assert ret.value.text() == "7" and "type not known" in ret.markdown()  # not "<32 bytes, type unknown>"
+
+
+def test_contract_code_inside_a_tx_is_found_without_decoding_the_others(monkeypatch):
+    """:func:`calls._codes_in_tx` skips a tx_ without a compiler_sophia object's bytes; on every tx_ of the
+    corpus's contract logs it finds the same code as decoding every one, and it finds some."""
+    need_corpus()
+    from chanlog.sources.nodelog import import_file
+
+    texts = set()
+    for path in corpus_logs():
+        if "contract" in path.name:
+            for event in import_file(path).events:
+                if getattr(event, "is_json", False):
+                    texts.update(text for _, _, text, _ in calls._walk(event.data, "", blobs=True)
+                                 if text.startswith("tx_"))
+    filtered = {t: calls._codes_in_tx.__wrapped__(t) for t in texts}
+    monkeypatch.setattr(calls, "_MAY_HOLD_CODE", re.compile(rb""))  # every tx decoded
+    assert filtered == {t: calls._codes_in_tx.__wrapped__(t) for t in texts}
+    assert sum(1 for codes in filtered.values() if codes) > 5

@@ -11,6 +11,8 @@ import random
 
 import base58
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chanlog.codec.encoding import (
     BASE58,
@@ -189,3 +191,17 @@ def test_shape_predicates():
     assert not looks_encoded("ak_2a c") and not looks_encoded("zz_abc") and not looks_encoded(None)
     assert looks_like_blob("tx_+F01Aa...") and looks_like_blob("tx_abcdefgh")
     assert not looks_like_blob("tx_hash") and not looks_like_blob("tx_")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400), st.integers(0, 5))
+def test_b58decode_gives_what_the_base58_library_gives(data, zeros):
+    """chanlog's base58 decoder (ten digits per big-number step) equals the library's, leading zero bytes
+    (``1`` characters) included, and refuses what the library refuses."""
+    from chanlog.codec.encoding import b58decode
+
+    body = base58.b58encode(b"\0" * zeros + data).decode("ascii")
+    assert b58decode(body) == base58.b58decode(body) == b"\0" * zeros + data
+    for bad in (body + "0", "O" + body, body[:1] + " " + body[1:]):
+        with pytest.raises(ValueError):
+            b58decode(bad)

@@ -70,6 +70,29 @@ def test_streamed_render_and_diff_equal_whole_file_on_the_corpus(log, tmp_path):
         assert list(diff_streams(stream(a), stream(b), "A", "B")) == want
 
 
+def test_a_large_log_streams_from_its_markdown_and_renders_as_a_whole_one(tmp_path, monkeypatch):
+    """``chanlog render LOG`` above :data:`WHOLE_MAX` parses the Markdown on each pass (no YAML between) and
+    writes what the whole-file path writes, in every layout; at most WHOLE_MAX it renders whole."""
+    import chanlog.render.stream as streaming
+    from chanlog.render.stream import WHOLE_MAX, StreamedLog
+
+    log = tmp_path / "suite.case.md"
+    _make_log(log, 12)
+    whole = import_file(log)
+    for layout in ("node", "doc", "html"):
+        assert "".join(render_stream(StreamedLog(log), layout=layout)) == render(whole, layout=layout), layout
+    assert log.stat().st_size < WHOLE_MAX
+    walks = []
+    monkeypatch.setattr(streaming, "WHOLE_MAX", 0)
+    monkeypatch.setattr(StreamedLog, "events", lambda self, real=StreamedLog.events: walks.append(1) or real(self))
+    for fmt in ("md", "html"):
+        out = tmp_path / f"out.{fmt}"
+        result = CliRunner().invoke(main, ["render", str(log), "--format", fmt, "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        assert out.read_text(encoding="utf-8") == render(whole, layout="html" if fmt == "html" else "doc")
+    assert len(walks) >= 4  # streamed: the doc and HTML renders each walked the log more than once
+
+
 def test_the_cli_streams_render_and_diff_of_files(tmp_path):
     out = tmp_path / "doc.md"
     result = CliRunner().invoke(main, ["render", str(EXAMPLE), "-o", str(out)])

@@ -121,9 +121,9 @@ def test_several_inputs_need_an_output_folder(tree):
 
 
 def test_find_inputs_keeps_the_folders_structure_and_names_duplicates(tree):
-    found = find_inputs([tree, tree / "hostile.yaml"])
+    found = find_inputs([tree, tree / "hostile.yaml"])  # the same file twice is one input
     pages = [p.as_posix() for _, p in found]
-    assert pages == ["a/b/close", "a/broken", "a/broken-2", "hostile", "hostile-2"]
+    assert pages == ["a/b/close", "a/broken.md", "a/broken.yaml", "hostile"]
 
 
 class _Elements(HTMLParser):
@@ -231,7 +231,8 @@ def test_an_output_folder_inside_the_input_folder_is_not_read_back(tree):
     out = tree / "site"
     for _ in range(2):
         summaries = render_site([tree], out, jobs=1)
-        assert sorted(s.page for s in summaries) == ["a/b/close.md", "a/broken-2.md", "a/broken.md", "hostile.md"]
+        assert sorted(s.page for s in summaries) == ["a/b/close.md", "a/broken.md.md", "a/broken.yaml.md",
+                                                     "hostile.md"]
 
 
 def test_a_pool_gives_the_pages_and_summaries_of_one_process_in_input_order(tree, tmp_path):

@@ -56,7 +56,11 @@ def render_command(paths: tuple[Path, ...], output: Path | None, fmt: str, layou
 
     One input gives one document on standard output or in -o FILE. Several inputs or a folder need
     -o OUTDIR: one page per session and an index table (name, folder, protocol, connections, frames,
-    phases, errors the node sent, channel id). A bad input prints one error line naming the file and the
+    phases, errors the node sent, channel id). Every input gets its own page, named from its path made
+    URL-safe (a suffix or a short tag added where names would clash). chanlog never overwrites what it did
+    not write: an OUTDIR holding an input, or a file chanlog did not write where a page goes, is refused
+    (OUTDIR/.chanlog-site.json lists what it wrote); other files there are left alone. A folder's
+    README.md is left out (with a note); no input at all is an error. A bad input prints one error line naming the file and the
     rest still render; the exit status is then 1. A progress bar goes to standard error when it is a
     terminal. Every value from a transcript is escaped for Markdown, Mermaid and HTML.
     """
@@ -64,7 +68,7 @@ def render_command(paths: tuple[Path, ...], output: Path | None, fmt: str, layou
     from chanlog.render import Options, render
     from chanlog.render.document import parse_range
     from chanlog.render.site import load_any, mermaid_asset, render_site
-    from chanlog.render.stream import streamable
+    from chanlog.render.stream import WHOLE_MAX, streamable
 
     if fmt == "html" and layout == "node":
         raise click.UsageError("--layout node is Markdown only; --format html renders the doc layout")
@@ -87,10 +91,12 @@ def render_command(paths: tuple[Path, ...], output: Path | None, fmt: str, layou
             else:
                 context["mermaid_js"] = mermaid_asset(mermaid_js, folder)
         layout_name = "html" if fmt == "html" else layout
-        if str(paths[0]) != "-" and paths[0].is_file() and streamable(layout_name, options):
+        if str(paths[0]) != "-" and paths[0].is_file() and paths[0].stat().st_size > WHOLE_MAX \
+                and streamable(layout_name, options):  # large: streamed, memory bounded by the largest event
             render_file(paths[0], output, layout=layout_name, template_dir=template_dir,
                         descriptions=descriptions, options=options, context=context)
             return
+        # up to WHOLE_MAX: whole, as a site renders each page (one parse, one pass)
         write_output(output, render(load_any(paths[0]), layout=layout_name, template_dir=template_dir,
                                     descriptions=descriptions, options=options, context=context))
         return
@@ -99,10 +105,11 @@ def render_command(paths: tuple[Path, ...], output: Path | None, fmt: str, layou
     if output.exists() and not output.is_dir():
         raise click.UsageError(f"-o {output}: not a folder")
     bar = _ProgressBar()
+    left_out: list[Path] = []
     try:
         summaries = render_site(paths, output, fmt=fmt, layout=layout, options=options, template_dir=template_dir,
                                 descriptions=descriptions, mermaid_js=mermaid_js, jobs=jobs, progress=bar.step,
-                                on_start=bar.start)
+                                on_start=bar.start, left_out=left_out)
     except KeyboardInterrupt:
         bar.close()
         click.echo("chanlog: interrupted; the pages written so far are kept, the index is not written", err=True)
@@ -111,6 +118,9 @@ def render_command(paths: tuple[Path, ...], output: Path | None, fmt: str, layou
     failed = [s for s in summaries if s.failure]
     from chanlog.render.markdown import visible
 
+    if left_out:
+        click.echo(f"chanlog: left out {len(left_out)} README.md file(s), a folder's documentation (name one to "
+                   f"render it): {visible(', '.join(map(str, left_out)))}", err=True)
     for summary in failed:  # control characters (from file names, messages) shown escaped
         click.echo(f"chanlog: error: {visible(summary.failure)}", err=True)
     done = len(summaries) - len(failed)
@@ -122,42 +132,29 @@ def render_command(paths: tuple[Path, ...], output: Path | None, fmt: str, layou
 
 def render_file(path: Path, output: Path | None, **kw) -> None:
     """Render one transcript or log file to ``output`` (``None``/``-``: standard output) in bounded memory
-    (issue 17): a transcript is read event by event (:func:`chanlog.render.stream.render_stream`); a log
-    is first imported line by line into a temporary transcript. A progress bar counts the input's bytes
-    on a terminal. Raises :class:`~chanlog.errors.ChanlogError` subclasses naming the file."""
-    import tempfile
-
+    (issue 17): a transcript is read event by event (:func:`chanlog.render.stream.render_stream`), a log
+    parsed straight from its Markdown on each pass (:class:`chanlog.render.stream.StreamedLog`, no YAML in
+    between). A progress bar counts the input's bytes on a terminal. Raises
+    :class:`~chanlog.errors.ChanlogError` subclasses naming the file."""
     from chanlog.progress import byte_bar
     from chanlog.render.site import is_log
-    from chanlog.render.stream import render_stream
+    from chanlog.render.stream import StreamedLog, render_stream
     from chanlog.transcript import stream, write_pieces
 
-    with tempfile.TemporaryDirectory(prefix="chanlog-render-") as folder:
-        source = path
-        if is_log(path):
-            from chanlog.sources.nodelog import LogStream, file_lines
-            from chanlog.transcript import event_pieces, head_piece
-
-            source = Path(folder) / "imported.yaml"
-            log = LogStream(file_lines(path), str(path))
-            with open(source, "w", encoding="utf-8") as fh:
-                fh.write("events:\n")  # a placeholder head, rewritten below
-                for piece in event_pieces(log.events()):
-                    fh.write(piece)
-            body = Path(folder) / "transcript.yaml"
-            with open(body, "w", encoding="utf-8") as out, open(source, encoding="utf-8") as fh:
-                out.write(head_piece(log.transcript()))
-                fh.readline()
-                for chunk in iter(lambda: fh.read(1 << 16), ""):
-                    out.write(chunk)
-            source.unlink()
-            source = body
-        streamed = stream(source, str(path))
-        bar = byte_bar(streamed.size, "render")
+    if is_log(path):
         try:
-            write_pieces(output, render_stream(streamed, progress=bar, **kw))
-        finally:
-            bar.close()
+            streamed = StreamedLog(path, str(path))
+        except OSError as exc:
+            from chanlog.errors import LogImportError
+
+            raise LogImportError(f"cannot read: {exc.strerror}", str(path)) from None
+    else:
+        streamed = stream(path, str(path))
+    bar = byte_bar(streamed.size, "render")
+    try:
+        write_pieces(output, render_stream(streamed, progress=bar, **kw))
+    finally:
+        bar.close()
 
 
 class _ProgressBar:

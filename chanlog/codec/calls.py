@@ -330,10 +330,15 @@ class ContractBook:
     PER_HASH = 16
     #: Distinct contract codes remembered (oldest forgotten first): memory stays bounded on long transcripts.
     MAX_CODES = 256
+    #: Call data decoded by :meth:`best_call` remembered (oldest forgotten first): a session carries each call
+    #: several times (request, sign request, update report, signed reply), each decoded once while the
+    #: candidate contracts stay the same. Bounded like the call data itself (a frame's).
+    MAX_CALLS = 1024
 
     def __init__(self) -> None:
         self._by_hash: dict[bytes, list[tuple[Contract, str]]] = {}
         self._seen: dict[tuple[bytes, str | None], Contract | None] = {}
+        self._calls: dict[tuple[bytes, str], tuple[bytes | None, tuple, tuple[Call, str | None]]] = {}
 
     def add(self, code: bytes, where: str, vm: str | None = None) -> Contract | None:
         """Parse and remember contract code (``where`` says where it was found; ``vm`` the virtual machine the
@@ -375,9 +380,27 @@ class ContractBook:
     def best_call(self, data: bytes, vm: str) -> tuple[Call, str | None]:
         """Call data decoded with the newest contract whose function fits it (its signature, for FATE);
         the newest defining the hash when none fits; no contract when none defines it."""
-        fhash = data[2:6] if vm == "fate" else _aevm_hash(data)
+        key = (bytes(data), vm)
+        known = self._calls.get(key)
+        if known is not None:
+            fhash, before, result = known
+            now = self.candidates(fhash) if fhash else ()
+            if len(now) == len(before) and all(a[0] is b[0] and a[1] == b[1] for a, b in zip(now, before, strict=True)):
+                return result  # the same contracts (the very objects), in the same order
+        else:
+            fhash = data[2:6] if vm == "fate" else _aevm_hash(data)
+        candidates = tuple(self.candidates(fhash) if fhash else ())
+        result = self._best_call(data, vm, candidates)
+        self._calls.pop(key, None)
+        self._calls[key] = (fhash, candidates, result)
+        if len(self._calls) > self.MAX_CALLS:
+            self._calls.pop(next(iter(self._calls)))
+        return result
+
+    @staticmethod
+    def _best_call(data: bytes, vm: str, candidates: tuple[tuple[Contract, str], ...]) -> tuple[Call, str | None]:
         first: tuple[Call, str | None] | None = None
-        for contract, where in self.candidates(fhash) if fhash else []:
+        for contract, where in candidates:
             try:
                 call = decode_call(data, contract, vm)
             except CodecError:
@@ -614,13 +637,27 @@ def vm_beside(fields: Any) -> str | None:
                  abi_version=fields.get("abi_version"))
 
 
+#: The bytes every serialized ``compiler_sophia`` object (tag 70 = 0x46, versions 1-3; SCHEMAS.md, the node's
+#: aect_sophia / aeser_chain_objects) holds right after its RLP list header: an RLP integer below 0x80 is its
+#: own byte. RLP keeps nested byte strings contiguous, so code anywhere inside a transaction shows them; a
+#: transaction without them holds no contract code.
+_MAY_HOLD_CODE = re.compile(rb"\x46[\x01-\x03]")
+
+
 @functools.lru_cache(maxsize=1024)
 def _codes_in_tx(text: str) -> tuple[tuple[bytes, str | None], ...]:
     """Contract code inside a ``tx_`` blob (``code`` fields of create-contract updates and transactions), each
     with the virtual machine its object names (``ct_version``). Remembers the last 1,024 blobs: a session
     sends each transaction several times (sign request, signed reply, update report)."""
+    from chanlog.codec.encoding import EncodingError, parse_api
     from chanlog.codec.transactions import Decoded, annotate, encode_bytes
 
+    try:
+        payload = parse_api(text).payload
+    except EncodingError:
+        payload = None
+    if payload is not None and not _MAY_HOLD_CODE.search(payload):
+        return ()  # no compiler_sophia object inside: most transactions (no decoding needed to say so)
     try:
         root = annotate(text)
     except Exception:  # noqa: BLE001 - annotate never raises by contract; be safe in a renderer

@@ -2,21 +2,29 @@
 the folders' structure, with an index page (Markdown or HTML) made from the same records as the pages.
 
 ``render_site(paths, outdir, ...)`` finds the inputs (folders searched recursively for ``*.yaml``, ``*.yml``
-transcripts and ``*.md`` node logs, ``README.md`` left out), renders them in a process pool (one task per
-input; every worker loads, renders and writes its page), reports progress through a callback, and writes
-the index last. A bad input costs only its own page: its error (``file: what``) is collected and the rest
+transcripts and ``*.md`` node logs, a folder's ``README.md`` left out and reported), names one page per input
+(:func:`page_names`: URL-safe, one-to-one even on a case-insensitive file system, never the index's name),
+refuses an output folder that holds an input or a file chanlog did not write where a page goes (the folder's
+:data:`MANIFEST` lists what chanlog wrote), renders them in a process pool (one task per input; every worker
+loads, renders and writes its page), reports progress through a callback, checks every page is on disk, and
+writes the index last. A bad input costs only its own page: its error (``file: what``) is collected and the rest
 render. HTML pages load Mermaid from a URL, or from a local file copied once to ``OUTDIR/_assets/``.
 """
 
 from __future__ import annotations
 
 import gc
+import hashlib
+import json
 import os
+import re
 import shutil
+import unicodedata
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import jinja2
@@ -27,8 +35,41 @@ from chanlog.model import Transcript
 #: File suffixes searched for in folders: transcripts and node Markdown logs.
 TRANSCRIPT_SUFFIXES = (".yaml", ".yml")
 LOG_SUFFIXES = (".md",)
-#: File names never taken for a log when a folder is searched.
-NOT_LOGS = frozenset({"README.md", "index.md"})
+#: File names never taken for a log when a folder is searched: a folder's README is its documentation (the
+#: corpus's own README.md, aeternity/protocol's). Left out with a note; a README given by name is rendered.
+NOT_LOGS = frozenset({"readme.md"})
+#: The site's own files at the top of the output folder: the index page (``index`` + the format's suffix), the
+#: local Mermaid script's folder and the manifest. No page takes these names.
+INDEX = "index"
+MANIFEST = ".chanlog-site.json"
+#: Longest page name we make, in characters (all ASCII, so bytes): file systems allow 255 bytes per name (ext4,
+#: XFS, APFS, NTFS); 120 leaves room for a ``-`` and an 8-digit tag, ``-N``, the suffix and the temporary file's
+#: ``.NAME.PID.tmp`` (:func:`write_page`). A longer name is cut and tagged.
+MAX_NAME = 120
+#: Largest manifest read back (bytes): one line per file the site holds; 16 MiB is ~200,000 pages. A larger
+#: one is refused rather than read.
+MAX_MANIFEST = 16 << 20
+
+#: Characters kept in page and folder names: RFC 3986 section 2.3 unreserved characters, which need no
+#: percent-encoding in a link, less ``~`` (a home folder in shells). Anything else becomes ``_``.
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(text: str) -> str:
+    """``text`` as a URL-safe, portable file name: accents dropped (NFKD), every run of other characters
+    (spaces, ``#``, ``?``, ``%``, non-ASCII, separators) one ``_``, no leading dot, cut to :data:`MAX_NAME`;
+    never empty."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    name = _UNSAFE_NAME.sub("_", plain)
+    if name.startswith("."):
+        name = "_" + name[1:]
+    return name[:MAX_NAME] or "_"
+
+
+def _tag(text: str) -> str:
+    """A short stable tag of ``text`` (8 hex digits of its SHA-256) that tells apart names made equal."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
 #: Where a local Mermaid script is copied, relative to the output folder.
 ASSETS = "_assets"
 #: Formats and the suffix of their pages.
@@ -63,32 +104,129 @@ def load_any(path: str | Path) -> Transcript:
     return loads(text, name)
 
 
-def find_inputs(paths: Iterable[str | Path], exclude: Path | None = None) -> list[tuple[Path, Path]]:
-    """``(file, page)`` for every input: ``page`` is where its page goes relative to the output folder,
-    without suffix (a folder's files keep their path below it; a file given by name is placed by name).
-    Two inputs that would share a page get ``-2``, ``-3``... Files under ``exclude`` (the output folder, when
-    it lies inside an input folder) are left out. Raises :class:`RenderError` for a path that does not
-    exist."""
+def find_inputs(paths: Iterable[str | Path], exclude: Path | None = None,
+                left_out: list[Path] | None = None) -> list[tuple[Path, PurePosixPath]]:
+    """``(file, page)`` for every input, in the order given (folders sorted): ``page`` is where its page goes
+    relative to the output folder, without the format's suffix (:func:`page_names`: one page per input,
+    never the index's name). A folder's files keep their path below it; a file given by name is placed by
+    name. The same file reached twice is one input. Files under ``exclude`` that its manifest lists (pages
+    of an earlier run, when the output folder lies inside an input folder) are left out; a folder's
+    ``README.md`` too (:data:`NOT_LOGS`), appended to ``left_out`` when given. Raises :class:`RenderError`
+    for a path that does not exist."""
     skip = exclude.resolve() if exclude is not None else None
-    found: list[tuple[Path, Path]] = []
+    ours = _manifest(exclude) if exclude is not None and exclude.is_dir() else {}
+    found: list[tuple[Path, PurePosixPath]] = []
+    seen: set[Path] = set()
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and p.name not in NOT_LOGS
-                           and p.suffix.lower() in LOG_SUFFIXES + TRANSCRIPT_SUFFIXES
-                           and (skip is None or not p.resolve().is_relative_to(skip)))
-            found += [(p, p.relative_to(path).with_suffix("")) for p in files]
+            for p in sorted(p for p in path.rglob("*") if p.suffix.lower() in LOG_SUFFIXES + TRANSCRIPT_SUFFIXES
+                            and p.is_file()):
+                real = p.resolve()
+                if skip is not None and real.is_relative_to(skip) and \
+                        real.relative_to(skip).as_posix().casefold() in ours:
+                    continue
+                if p.name.casefold() in NOT_LOGS:
+                    if left_out is not None:
+                        left_out.append(p)
+                    continue
+                if real not in seen:
+                    seen.add(real)
+                    found.append((p, PurePosixPath(p.relative_to(path).as_posix())))
         elif path.exists():
-            found.append((path, Path(path.stem)))
+            if path.resolve() not in seen:
+                seen.add(path.resolve())
+                found.append((path, PurePosixPath(path.name)))
         else:
             raise RenderError("no such file or folder", str(path))
-    taken: dict[str, int] = {}
-    out: list[tuple[Path, Path]] = []
-    for file, page in found:
-        key = page.as_posix().casefold()
-        taken[key] = taken.get(key, 0) + 1
-        out.append((file, page if taken[key] == 1 else page.with_name(f"{page.name}-{taken[key]}")))
-    return out
+    pages = page_names([(str(file.resolve()), rel) for file, rel in found])
+    return [(file, page) for (file, _), page in zip(found, pages, strict=True)]
+
+
+def _folder_name(part: str) -> str:
+    """A folder's name in the site: :func:`safe_name`, and never ending like a page (``.md``, ``.html``), so
+    that no folder takes a page's name."""
+    name = safe_name(part)
+    if name.casefold().endswith(tuple(FORMATS.values())):
+        name = name[:name.rindex(".")] + "_" + name[name.rindex(".") + 1:]
+    return name
+
+
+def page_names(inputs: Sequence[tuple[str, PurePosixPath]]) -> list[PurePosixPath]:
+    """The page of each input (``identity``, ``place``): ``place`` is the input's path below the output
+    folder with its own name, ``identity`` tells apart inputs of one place (the resolved file). Pages are
+    one-to-one with inputs even on a case-insensitive file system, URL-safe and stable (the same inputs give
+    the same pages), and as readable as the names allow:
+
+    1. the name without its last suffix (``channel_websocket.basic_open_close.md`` ->
+       ``channel_websocket.basic_open_close``), folders kept (:func:`_folder_name`);
+    2. names that :func:`safe_name` changes get a tag of the original (``a b#.md`` -> ``a_b_-1f2e3d4c``);
+    3. names that two inputs of one folder share (case ignored: ``x.md`` and ``x.yaml``, ``A.md`` and
+       ``a.md``) or the index's name at the top keep their suffix (``x.md``, ``x.yaml``, ``index.md``);
+    4. names still shared (one place under two roots) get a tag of ``identity``;
+    5. a last ``-2``, ``-3``... only if tags collide.
+    """
+    spelled: dict[str, str] = {}
+    folders: list[str] = []
+    for _, place in inputs:
+        folder = "/".join(_folder_name(part) for part in place.parent.parts)
+        folders.append(spelled.setdefault(folder.casefold(), folder))
+
+    def named(text: str, original: str) -> str:
+        safe = safe_name(text)
+        return safe if safe == text else f"{safe}-{_tag(original)}"
+
+    def shared(names: list[str]) -> list[bool]:
+        keys = [(f.casefold(), n.casefold()) for f, n in zip(folders, names, strict=True)]
+        counts = Counter(keys)
+        return [counts[k] > 1 or k == ("", INDEX) for k in keys]
+
+    names = [named(p.name[:-len(p.suffix)] if p.suffix else p.name, p.as_posix()) for _, p in inputs]
+    names = [named(p.name, p.as_posix()) if again else n
+             for (_, p), n, again in zip(inputs, names, shared(names), strict=True)]
+    names = [f"{n}-{_tag(identity)}" if again else n
+             for (identity, _), n, again in zip(inputs, names, shared(names), strict=True)]
+    taken: set[tuple[str, str]] = {("", INDEX)}
+    pages: list[PurePosixPath] = []
+    for folder, name in zip(folders, names, strict=True):
+        final, n = name, 1
+        while (folder.casefold(), final.casefold()) in taken:
+            n += 1
+            final = f"{name}-{n}"
+        taken.add((folder.casefold(), final.casefold()))
+        pages.append(PurePosixPath(folder, final))
+    return pages
+
+
+def page_file(page: PurePosixPath, fmt: str, layout: str = "doc") -> PurePosixPath:
+    """A page's file below the output folder: ``page`` and the format's suffix (``.md`` for the node
+    layout), added, never replacing a suffix of the name."""
+    return page.with_name(page.name + (FORMATS[fmt] if layout != "node" else ".md"))
+
+
+def _manifest(outdir: Path) -> dict[str, str]:
+    """The files (case-folded relative POSIX path -> as written) that earlier runs of chanlog wrote in ``outdir``, from
+    its :data:`MANIFEST`; empty when there is none. Raises :class:`RenderError` for a manifest that is not
+    ours (too large, not JSON, not a list of relative paths)."""
+    path = outdir / MANIFEST
+    try:
+        if path.stat().st_size > MAX_MANIFEST:
+            raise RenderError(f"larger than {MAX_MANIFEST} bytes: not a chanlog manifest", str(path))
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise RenderError(f"not a chanlog manifest ({exc}); remove it or choose another output folder",
+                          str(path)) from None
+    files = data.get("files") if isinstance(data, dict) and data.get("chanlog") == "site" else None
+    if not isinstance(files, list) or not all(isinstance(f, str) and f and not f.startswith("/")
+                                              and ".." not in f.split("/") for f in files):
+        raise RenderError("not a chanlog manifest; remove it or choose another output folder", str(path))
+    return {f.casefold(): f for f in files}
+
+
+def _write_manifest(outdir: Path, files: Iterable[str]) -> None:
+    write_page(outdir / MANIFEST, json.dumps({"chanlog": "site", "files": sorted(set(files))}, indent=1) + "\n")
 
 
 @dataclass
@@ -118,7 +256,8 @@ class Job:
     """Everything a worker needs to render one input (picklable)."""
 
     source: Path
-    page: Path
+    page: PurePosixPath
+    """The page without the format's suffix (:func:`page_names`)."""
     outdir: Path
     fmt: str
     layout: str
@@ -162,7 +301,7 @@ def render_job(job: Job) -> Summary:
     :class:`Summary` then carries the failure."""
     from chanlog.render import prepare, render_values
 
-    page = job.page.with_suffix(FORMATS[job.fmt] if job.layout != "node" else ".md")
+    page = page_file(job.page, job.fmt, job.layout)
     summary = Summary(str(job.source), page.as_posix(), folder=page.parent.as_posix())
     try:
         transcript = load_any(job.source)
@@ -260,21 +399,53 @@ def render_site(paths: Iterable[str | Path], outdir: Path, fmt: str = "md", layo
                 options: Any = None, template_dir: Path | None = None, descriptions: Path | None = None,
                 mermaid_js: str | None = None, jobs: int | None = None,
                 progress: Callable[[Summary], None] | None = None,
-                on_start: Callable[[int], None] | None = None) -> list[Summary]:
+                on_start: Callable[[int], None] | None = None,
+                left_out: list[Path] | None = None) -> list[Summary]:
     """Render every input under ``paths`` into ``outdir`` and write the index; returns one
-    :class:`Summary` per input in input order (``failure`` set for the ones that did not render).
+    :class:`Summary` per input in input order (``failure`` set for the ones that did not render; a page
+    missing after its worker reported it written counts as a failure too).
 
-    ``jobs``: worker processes (default: the machine's cores; 1 renders in this process). ``on_start`` is
-    called with the number of inputs, ``progress`` after each one. Raises :class:`RenderError` for a path
-    that does not exist, bad options, or an output folder that cannot be made.
+    Never overwrites what it did not write: the output folder must not hold an input, and a page, the index
+    or the Mermaid copy may replace only a file that an earlier run wrote (listed in ``OUTDIR/``
+    :data:`MANIFEST`, which is written before the first page and again at the end); other files in the
+    folder are left as they are, the pages go beside them. ``jobs``: worker processes (default: the
+    machine's cores; 1 renders in this process). ``on_start`` is called with the number of inputs,
+    ``progress`` after each one; folders' README files left out are appended to ``left_out``. Raises
+    :class:`RenderError` for a path that does not exist, no inputs at all, an output folder that holds an
+    input or a file that chanlog did not write where a page goes, bad options, or an output folder that
+    cannot be made.
     """
     from chanlog.render import render_index
 
     if fmt not in FORMATS:
         raise RenderError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
-    inputs = find_inputs(paths, exclude=outdir)
+    paths = [Path(p) for p in paths]
+    real_out = outdir.resolve()
+    for path in paths:
+        if path.exists() and path.resolve().is_relative_to(real_out):
+            raise RenderError(f"the output folder holds the input {path}; write the site to another folder",
+                              f"-o {outdir}")
+    inputs = find_inputs(paths, exclude=outdir, left_out=left_out)
+    if not inputs:
+        raise RenderError("no inputs: no *.md node logs or *.yaml/*.yml transcripts (folders are searched "
+                          "recursively)", ", ".join(map(str, paths)))
+    for file, _ in inputs:
+        if file.resolve().is_relative_to(real_out):
+            raise RenderError(f"the output folder holds the input {file}; write the site to another folder",
+                              f"-o {outdir}")
+    ours = _manifest(outdir) if outdir.is_dir() else {}
+    index_file = f"{INDEX}{FORMATS[fmt]}"
+    planned = [page_file(page, fmt, layout).as_posix() for _, page in inputs] + [index_file]
+    if fmt == "html" and mermaid_js is not None and not _is_url(mermaid_js):
+        planned.append(f"{ASSETS}/{Path(mermaid_js).name}")
+    for name in planned:
+        target = outdir / name
+        if (target.exists() or target.is_symlink()) and name.casefold() not in ours:
+            raise RenderError(f"{target} exists and chanlog did not write it (it is not in {MANIFEST}); remove "
+                              "it or choose another output folder", f"-o {outdir}")
     try:
         outdir.mkdir(parents=True, exist_ok=True)
+        _write_manifest(outdir, [*ours.values(), *planned])  # before any page: an interrupted run still owns them
     except OSError as exc:
         raise RenderError(f"cannot make the output folder: {exc.strerror}", str(outdir)) from None
     asset = mermaid_asset(mermaid_js, outdir) if fmt == "html" else None
@@ -299,9 +470,16 @@ def render_site(paths: Iterable[str | Path], outdir: Path, fmt: str = "md", layo
                 if progress is not None:
                     progress(summary)
         summaries = [s for s in done if s is not None]
-    index = outdir / f"index{FORMATS[fmt]}"
+    written: set[str] = set()
+    for summary in summaries:  # the pages checked against the inputs: each its own, each on disk
+        key = summary.page.casefold()
+        if summary.failure is None and (key in written or not (outdir / summary.page).is_file()):
+            summary.failure = f"{summary.source}: its page {outdir / summary.page} was not written"
+        written.add(key)
+    index = outdir / index_file
     try:
         write_page(index, render_index(summaries, fmt, template_dir, asset))
+        _write_manifest(outdir, [f for f in [*ours.values(), *planned] if (outdir / f).is_file()])
     except OSError as exc:
         raise RenderError(f"cannot write the index: {exc.strerror or exc}", str(index)) from None
     return summaries

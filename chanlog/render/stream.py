@@ -29,12 +29,56 @@ from chanlog.model import Connection, Event, Frame, Open, Transcript
 from chanlog.render.describe import Describer, load_descriptions
 from chanlog.render.document import DocEntry, Options, iter_doc_entries, label_of
 from chanlog.render.mermaid import Phase, iter_diagrams
-from chanlog.sources.nodelog import HEADING_WORDS
+from chanlog.sources.nodelog import HEADING_WORDS, LogStream
+
+#: Largest input file (bytes) that ``chanlog render FILE`` loads whole, rendering it exactly as a site renders
+#: each page (one parse, one pass, the same speed); a larger one streams (:class:`StreamedLog`,
+#: :func:`~chanlog.transcript.stream`). Whole, a page's peak memory is about 20x its input (measured: the
+#: 1.8 MB legacy contract log of aeternity/protocol peaks 30 MB above the interpreter), so at most ~40 MB
+#: here; streamed, it is bounded by the largest event. 2 MiB is above every node log the aeternity/protocol
+#: examples hold (the largest is 1.8 MB), so real logs render at a folder's speed.
+WHOLE_MAX = 2 << 20
 
 
 def streamable(layout: str, options: Options | None) -> bool:
     """Whether :func:`render_stream` can render ``layout`` with ``options`` (no frame range, no phase)."""
     return layout == "node" or options is None or (options.frames is None and options.phase is None)
+
+
+class StreamedLog:
+    """A node Markdown log as :func:`render_stream` reads a transcript file (the interface of
+    :class:`~chanlog.transcript.StreamedTranscript`: ``head``, ``events()``, ``size``, ``position()``), parsed
+    straight from the Markdown on each walk (:class:`~chanlog.sources.nodelog.LogStream`), with no YAML
+    written or read: a first walk finds the head (era and protocol are known only at the log's end), each
+    :meth:`events` walks the log again. Memory is bounded by the largest entry. Raises
+    :class:`~chanlog.errors.LogImportError` naming ``file:line``, as :func:`~chanlog.sources.nodelog.import_log`."""
+
+    def __init__(self, path: Path, name: str | None = None) -> None:
+        self.path, self.name = Path(path), name or str(path)
+        self.size = self.path.stat().st_size
+        self._read = 0
+        log = LogStream(self._lines, self.name)
+        for _ in log.events():
+            pass
+        self.head = log.transcript()
+
+    def _lines(self) -> Iterator[str]:
+        """The log's lines without line ends, as :func:`~chanlog.sources.nodelog.file_lines` reads them,
+        counting what is read (characters, close to bytes: a progress bar's measure)."""
+        from chanlog.sources.nodelog import file_lines
+
+        self._read = 0
+        for line in file_lines(self.path)():
+            self._read += len(line) + 1
+            yield line
+
+    def position(self) -> int:
+        """About how many bytes of the log the current walk has read (for a progress bar)."""
+        return min(self._read, self.size)
+
+    def events(self) -> Iterator[Event]:
+        """Every event of the log in order (:meth:`LogStream.events`)."""
+        return LogStream(self._lines, self.name).events()
 
 
 class _Again:

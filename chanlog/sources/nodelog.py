@@ -484,5 +484,5 @@ def _frame(entry: _Entry, conn: int, common: dict, filename: str) -> Frame:
 def _parse_stamp(stamp: str) -> datetime:
     """``2019-03-13 11:04:47.10`` -> datetime; the digits after the dot are milliseconds, not a fraction."""
     base, _, millis = stamp.partition(".")
-    when = datetime.strptime(base, "%Y-%m-%d %H:%M:%S")
+    when = datetime.fromisoformat(base)  # the heading pattern (_STAMP) fixed its shape; strptime is ~10x slower
     return when.replace(microsecond=int(millis or 0) * 1000)
