@@ -57,7 +57,16 @@ from chanlog.render.document import (
     doc_entries,
     label_of,
 )
-from chanlog.render.mermaid import HTML_PART_SIZE, MERMAID_PART_SIZE, Arrow, Phase, arrow_label, diagram, flow, flow_parts
+from chanlog.render.mermaid import (
+    HTML_PART_SIZE,
+    MERMAID_PART_SIZE,
+    Arrow,
+    Phase,
+    arrow_label,
+    diagram,
+    flow,
+    flow_parts,
+)
 from chanlog.sources.nodelog import HEADING_WORDS, STAMP, fence
 
 __all__ = ["DESCRIPTIONS_FILE", "HIDE_KINDS", "LAYOUTS", "MERMAID_PART_SIZE", "Arrow", "Describer", "DocEntry",
