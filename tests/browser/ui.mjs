@@ -5,9 +5,11 @@
 //                    --offline PAGE.html [--width PX]
 //
 // Prints one JSON object: {index, long, offline}.
-//   index: {ready, rows (names in table order), filtered (names shown after typing WORDS), shownText,
+//   index: {ready, rows (names in table order), filtered: [{words, rows, shown}] (names shown and the
+//           #shown text after typing each WORDS; --filter may be given several times),
 //           cleared (rows shown after clearing), sorts: {column: {asc: [...], desc: [...]}} (each column's
-//           visible texts after one and two clicks on its header), scrollWidth, clientWidth}
+//           visible texts after one and two clicks on its header), scrollWidth, clientWidth, rowHeights,
+//           channelIds: [{title, text}], wide: the same measures at --wide PX}
 //   long: {parts, drawnAtLoad (parts drawn once the first is, before any scrolling), detailsOpen,
 //          flowBeforeContents, afterScroll: {scrollY, bar (bounding box), viewport, topActorsTop,
 //          names: [{text, x}], lifelines: [x...]}, drawnAfterScroll, state, pageErrors}
@@ -22,8 +24,8 @@ import { parseArgs } from 'node:util';
 const { values: args } = parseArgs({
   options: {
     modules: { type: 'string' }, chromium: { type: 'string' }, index: { type: 'string' },
-    filter: { type: 'string' }, long: { type: 'string' }, offline: { type: 'string' },
-    width: { type: 'string', default: '1400' },
+    filter: { type: 'string', multiple: true }, long: { type: 'string' }, offline: { type: 'string' },
+    width: { type: 'string', default: '1400' }, wide: { type: 'string', default: '2400' },
   },
 });
 if (!args.modules || !args.chromium || !args.index || !args.long || !args.offline || args.filter === undefined) {
@@ -50,9 +52,11 @@ async function checkIndex(browser) {
   const { page, pageErrors } = await open(browser, args.index);
   await page.waitForFunction(() => document.body.getAttribute('data-index') === 'ready', null, { timeout: 30000 });
   const rows = await visibleColumn(page, 0);
-  await page.fill('#filter', args.filter);
-  const filtered = await visibleColumn(page, 0);
-  const shownText = await page.textContent('#shown');
+  const filtered = [];
+  for (const words of args.filter) {
+    await page.fill('#filter', words);
+    filtered.push({ words, rows: await visibleColumn(page, 0), shown: await page.textContent('#shown') });
+  }
   await page.fill('#filter', '');
   const cleared = await visibleColumn(page, 0);
   const sorts = {};
@@ -67,11 +71,18 @@ async function checkIndex(browser) {
     const ariaDesc = await page.locator('#sessions thead th').nth(column).getAttribute('aria-sort');
     sorts[name] = { asc, desc, ariaAsc, ariaDesc };
   }
-  const widths = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth,
+  const fit = () => ({ scrollWidth: document.documentElement.scrollWidth,
     clientWidth: document.documentElement.clientWidth,
-    rowHeights: [...document.querySelectorAll('#sessions tbody tr')].map((r) => r.getBoundingClientRect().height) }));
+    rowHeights: [...document.querySelectorAll('#sessions tbody tr')].map((r) => r.getBoundingClientRect().height),
+    channelIds: [...document.querySelectorAll('#sessions tbody td:last-child')].map((td) => ({
+      title: td.getAttribute('title'), text: td.textContent.trim() })) });
+  const widths = await page.evaluate(fit);
   await page.close();
-  return { ready: true, rows, filtered, shownText, cleared, sorts, ...widths, pageErrors };
+  const wide = await browser.newPage({ viewport: { width: Number(args.wide), height: 900 } });
+  await wide.goto(url(args.index), { waitUntil: 'load' });
+  const wideFit = await wide.evaluate(fit);
+  await wide.close();
+  return { ready: true, rows, filtered, cleared, sorts, ...widths, wide: wideFit, pageErrors };
 }
 
 async function checkLong(browser) {
