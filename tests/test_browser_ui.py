@@ -111,6 +111,7 @@ def test_a_2000_frame_page_keeps_its_participants_in_view_and_draws_parts_as_the
     after = long["afterScroll"]
     assert after["scrollY"] > 10 * after["viewport"]["height"]  # far down the diagram
     assert after["topActorsTop"] < 0  # every part's own participant boxes are above the viewport
+    assert after["barVisible"] and not long["barVisibleAtTop"]  # (at the top: the diagram's own boxes show)
     bar = after["bar"]
     assert 0 <= bar["top"] and bar["bottom"] <= after["viewport"]["height"] and bar["height"] > 10, after
     assert [n["text"] for n in after["names"]] == ["initiator", "node", "responder"]

@@ -10,8 +10,8 @@
 //           cleared (rows shown after clearing), sorts: {column: {asc: [...], desc: [...]}} (each column's
 //           visible texts after one and two clicks on its header), scrollWidth, clientWidth, rowHeights,
 //           channelIds: [{title, text}], wide: the same measures at --wide PX}
-//   long: {parts, drawnAtLoad (parts drawn once the first is, before any scrolling), detailsOpen,
-//          flowBeforeContents, afterScroll: {scrollY, bar (bounding box), viewport, topActorsTop,
+//   long: {parts, drawnAtLoad (parts drawn once the first is, before any scrolling), detailsOpen, barVisibleAtTop,
+//          flowBeforeContents, afterScroll: {scrollY, barVisible, bar (bounding box), viewport, topActorsTop,
 //          names: [{text, x}], lifelines: [x...]}, drawnAfterScroll, state, pageErrors}
 //   offline: {state, visible, text, box, pageErrors}
 // Exit status: 0 when every page was read, 2 on bad usage or a browser failure.
@@ -88,11 +88,13 @@ async function checkIndex(browser) {
 async function checkLong(browser) {
   const { page, pageErrors } = await open(browser, args.long);
   await page.waitForSelector('section.flow pre.mermaid[data-drawn]', { timeout: 120000 });
+  await page.waitForTimeout(200);  // the bar is placed on the animation frame after a part is drawn
   const atLoad = await page.evaluate(() => ({
     parts: document.querySelectorAll('section.flow pre.mermaid').length,
     drawnAtLoad: document.querySelectorAll('section.flow pre.mermaid[data-drawn]').length,
     detailsOpen: document.querySelectorAll('nav.toc details[open]').length,
     details: document.querySelectorAll('nav.toc details').length,
+    barVisibleAtTop: getComputedStyle(document.querySelector('.participants')).visibility === 'visible',
     flowBeforeContents: !!(document.querySelector('section.flow').compareDocumentPosition(
       document.querySelector('nav.toc')) & Node.DOCUMENT_POSITION_FOLLOWING),
   }));
@@ -116,6 +118,7 @@ async function checkLong(browser) {
     const tops = [...document.querySelectorAll('section.flow svg rect.actor-top')].map((r) => r.getBoundingClientRect().top);
     return {
       scrollY: window.scrollY,
+      barVisible: getComputedStyle(bar).visibility === 'visible',
       bar: { top: box.top, bottom: box.bottom, left: box.left, right: box.right, height: box.height },
       viewport: { width: window.innerWidth, height: window.innerHeight },
       topActorsTop: Math.max(...tops),

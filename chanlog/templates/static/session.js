@@ -3,7 +3,8 @@
 // --mermaid-js). Draws each diagram part when it comes near the viewport (IntersectionObserver; Mermaid's
 // startOnLoad off, mermaid.run on that part only), so a long page opens at once. Each numbered arrow links to
 // its frame. The sticky .participants bar stays at the top of the viewport over the whole flow, its names
-// placed over the lifelines of the part in view. Plain JavaScript, no network beyond the Mermaid script.
+// placed over the lifelines of the part in view, shown (class "shown") once that part's own participant
+// boxes have scrolled out of sight. Plain JavaScript, no network beyond the Mermaid script.
 // State for tests and readers: body[data-diagrams] = "done" | "no-mermaid" | "error: ..." once every part is
 // drawn or drawing failed; section.flow[data-drawn] = parts drawn so far.
 (function () {
@@ -58,6 +59,8 @@
     var boxes = actors(svg);
     if (boxes.length !== names.length) { return; }
     bar.classList.add("placed");
+    // Shown once that part's own participant boxes have scrolled up under it (not twice over them).
+    bar.classList.toggle("shown", boxes[0].top < barBox.bottom);
     names.forEach(function (name, i) {
       name.style.left = (boxes[i].left + boxes[i].width / 2 - barBox.left) + "px";
     });
