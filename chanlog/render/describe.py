@@ -192,10 +192,8 @@ def arrow_label(frame: Frame) -> str:
     method = frame.method
     if event is not None:
         return f"{method}: {event}"
-    if method:
-        return str(method)
     kind = frame.rpc_kind
-    if kind == "error":
+    if kind == "error":  # (a legacy error's method is its action, "error": the reason says more)
         err = frame.obj.get("error")
         if isinstance(err, dict) and ("message" in err or "code" in err):
             return error_label(err)
@@ -203,6 +201,8 @@ def arrow_label(frame: Frame) -> str:
         if isinstance(payload, dict) and "reason" in payload:
             return f"error: {payload['reason']}"
         return "error"
+    if method:
+        return str(method)
     if kind == "response":
         result = frame.obj.get("result")
         return f"result: {result}" if isinstance(result, str | int | bool) else "result"
