@@ -5,7 +5,8 @@ the folders' structure, with an index page (Markdown or HTML) made from the same
 transcripts and ``*.md`` node logs, ``README.md`` left out), renders them in a process pool (one task per
 input; every worker loads, renders and writes its page), reports progress through a callback, and writes
 the index last. A bad input costs only its own page: its error (``file: what``) is collected and the rest
-render. HTML pages load Mermaid from a URL, or from a local file copied once to ``OUTDIR/_assets/``.
+render. HTML pages load Mermaid from a URL, or from a local file copied once to ``OUTDIR/_assets/``; the HTML
+index's script (sort by column, filter as you type; :data:`STATIC_FILES`) is copied there too.
 """
 
 from __future__ import annotations
