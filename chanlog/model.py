@@ -366,6 +366,16 @@ class Frame(Event):
         return value if isinstance(value, str) else None
 
 
+#: The API prefix of a channel id (the node's ``aeser_api_encoder``: type ``channel`` is written ``ch_``).
+CHANNEL_ID_PREFIX = "ch_"
+
+
+def is_channel_id(value: object) -> bool:
+    """Whether ``value`` is a channel id as the node writes it (``ch_...``), not a placeholder a client or
+    an older node put in its place before the channel existed (``undefined``, ``null``, empty)."""
+    return isinstance(value, str) and value.startswith(CHANNEL_ID_PREFIX) and len(value) > len(CHANNEL_ID_PREFIX)
+
+
 @dataclass
 class Note(Event):
     """A sentence the log attached to the frame before it (the node's ``<role> info`` entries)."""
@@ -465,9 +475,11 @@ class Transcript:
 
     @property
     def channel_id(self) -> str | None:
-        """The first ``channel_id`` any frame carries, or ``None``."""
+        """The session's channel id: the first ``channel_id`` a frame carries that is one
+        (:func:`is_channel_id`), or ``None``. Placeholders the first frames of older logs carry (2018 logs:
+        ``undefined``) are passed over for the real id that comes later."""
         for _, frame in self.frames():
-            if frame.channel_id:
+            if is_channel_id(frame.channel_id):
                 return frame.channel_id
         return None
 

@@ -79,7 +79,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def test_the_index_links_every_session_page(site: dict) -> None:
     index = site["reports"]["index.html"]
     sessions = sorted(p for p in site["reports"] if p != "index.html")
-    assert sorted(index["links"]) == sessions
+    assert sorted(link for link in index["links"] if "#" not in link) == sessions
+    errors = [link for link in index["links"] if "#" in link]  # a session's error count links to its list
+    assert errors and all(link.split("#")[0] in sessions and link.endswith("#errors") for link in errors)
     assert (site["out"] / "_assets" / "mermaid.min.js").is_file()  # copied once, beside the output
     assert index["pageErrors"] == [] and not index["injected"]
 

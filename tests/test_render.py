@@ -384,7 +384,7 @@ def test_show_time_and_error_arrows_stand_out():
     arrows = _arrows(doc)
     assert arrows[0] == "0.500s channels.info: fsm_up"
     diagram = _diagram(doc)
-    error = re.search(r"    rect rgba\(255, 0, 0, .2\)\n    N--xI: 1.250s error: Rejected#59; ", diagram)
+    error = re.search(r"    rect rgba\(255, 0, 0, .2\)\n    N--xI: 1.250s error 3 Rejected#59; ", diagram)
     assert error, diagram
     assert diagram.count("--x") == 1 and "autonumber" in diagram
     assert "autonumber" not in _diagram(render(t, options=Options(autonumber=False)))

@@ -57,7 +57,16 @@ from chanlog.render.document import (
     doc_entries,
     label_of,
 )
-from chanlog.render.mermaid import MERMAID_PART_SIZE, Arrow, Phase, arrow_label, diagram, flow, flow_parts
+from chanlog.render.mermaid import (
+    HTML_PART_SIZE,
+    MERMAID_PART_SIZE,
+    Arrow,
+    Phase,
+    arrow_label,
+    diagram,
+    flow,
+    flow_parts,
+)
 from chanlog.sources.nodelog import HEADING_WORDS, STAMP, fence
 
 __all__ = ["DESCRIPTIONS_FILE", "HIDE_KINDS", "LAYOUTS", "MERMAID_PART_SIZE", "Arrow", "Describer", "DocEntry",
@@ -98,7 +107,7 @@ def prepare(transcript: Transcript, layout: str = "doc", template_dir: str | Pat
         entries = doc_entries(transcript, describe, options)
         values.update(describe=describe, params=transcript.params, entries=entries, options=options,
                       flow=flow(entries, lambda e: label_of(e, options)))
-        values["diagrams"] = flow_parts(values["flow"])
+        values["diagrams"] = flow_parts(values["flow"], HTML_PART_SIZE if layout == "html" else MERMAID_PART_SIZE)
         values["phases"] = list(dict.fromkeys(e.phase for e in entries if e.phase))
         values["frame_count"] = sum(1 for e in entries if e.number is not None)
         values["mermaid_js"] = DEFAULT_MERMAID_JS
@@ -149,15 +158,17 @@ INDEXES = {"md": "index.md.j2", "html": "index.html.j2"}
 
 
 def render_index(summaries: list[Any], fmt: str = "md", template_dir: str | Path | None = None,
-                 mermaid_js: str | None = None) -> str:
+                 mermaid_js: str | None = None, assets: str | None = None) -> str:
     """The index page of a site: a table of every session (:class:`~chanlog.render.site.Summary`) linked to
-    its page, and the inputs that did not render. ``fmt`` is ``md`` or ``html``. Raises
+    its page, and the inputs that did not render. ``fmt`` is ``md`` or ``html``; ``assets`` is the folder
+    (relative to the index) holding the HTML index's script and style
+    (:func:`~chanlog.render.site.static_assets`; without it the table is static). Raises
     :class:`RenderError` for a template error."""
     env = environment(str(template_dir) if template_dir is not None else None, fmt == "html")
     with template_errors(INDEXES[fmt]):
         return env.get_template(INDEXES[fmt]).render(
             sessions=[s for s in summaries if s.failure is None], failures=[s for s in summaries if s.failure],
-            mermaid_js=mermaid_js or DEFAULT_MERMAID_JS, index_url=None)
+            mermaid_js=mermaid_js or DEFAULT_MERMAID_JS, index_url=None, assets=assets)
 
 
 #: Where HTML pages load Mermaid from unless told otherwise (``--mermaid-js``): the version the tests pin.

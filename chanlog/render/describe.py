@@ -157,23 +157,52 @@ def method_keys(frame: Frame) -> list[str]:
     return []
 
 
+#: Reasons (``error.data`` entries) an error arrow names; more are counted (``+2 more``). The node puts one
+#: ``{code, message}`` entry per reason in ``data`` (aesc_ws ``sc_ws_api_jsonrpc``: ``error_data``), so three
+#: covers every error it sends; a hostile list of any length costs one line.
+MAX_LABEL_REASONS = 3
+
+
+def error_label(err: dict[str, Any]) -> str:
+    """A JSON-RPC error's arrow text (unescaped): ``error 3 Rejected: 1008 Not a number``, i.e. the
+    ``error.code`` and ``error.message``, then each ``data[]`` reason's code and message (at most
+    :data:`MAX_LABEL_REASONS`, the rest counted). Fields of other types are shown as text."""
+    head = " ".join(str(err[k]) for k in ("code", "message") if err.get(k) is not None)
+    data = err.get("data")
+    reasons: list[str] = []
+    if isinstance(data, list):
+        for item in data[:MAX_LABEL_REASONS]:
+            if isinstance(item, dict):
+                reasons.append(" ".join(str(item[k]) for k in ("code", "message") if item.get(k) is not None))
+            elif item is not None:
+                reasons.append(str(item))
+        if len(data) > MAX_LABEL_REASONS:
+            reasons.append(f"+{len(data) - MAX_LABEL_REASONS} more")
+    elif isinstance(data, str | int) and not isinstance(data, bool):
+        reasons.append(str(data))
+    text = f"error {head}" if head else "error"
+    reasons = [r for r in reasons if r]
+    return f"{text}: {', '.join(reasons)}" if reasons else text
+
+
 def arrow_label(frame: Frame) -> str:
-    """The short label of a frame in the diagram: method (and info event), ``result``, or ``error``."""
+    """The short label of a frame in the diagram: method (and info event), ``result``, or ``error`` with
+    its code and reasons (:func:`error_label`; a legacy error's ``reason``)."""
     event = frame.info_event
     method = frame.method
     if event is not None:
         return f"{method}: {event}"
-    if method:
-        return str(method)
     kind = frame.rpc_kind
-    if kind == "error":
+    if kind == "error":  # (a legacy error's method is its action, "error": the reason says more)
         err = frame.obj.get("error")
-        if isinstance(err, dict) and "message" in err:
-            return f"error: {err['message']}"
+        if isinstance(err, dict) and ("message" in err or "code" in err):
+            return error_label(err)
         payload = frame.obj.get("payload")
         if isinstance(payload, dict) and "reason" in payload:
             return f"error: {payload['reason']}"
         return "error"
+    if method:
+        return str(method)
     if kind == "response":
         result = frame.obj.get("result")
         return f"result: {result}" if isinstance(result, str | int | bool) else "result"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from markupsafe import Markup, escape
 
@@ -33,6 +35,57 @@ def contents(entries: list) -> list[tuple[str | None, list[int]]]:
         if entry.number is not None:
             by_phase.setdefault(entry.phase, []).append(entry.number)
     return list(by_phase.items())
+
+
+#: Error frames the session page lists one by one in its "Errors" section; more are counted. A node answers an
+#: error per bad request, so a session has as many as its client sent bad requests (the corpus: at most a
+#: few dozen); the cap keeps a hostile transcript of only errors from holding one entry per frame.
+MAX_ERROR_LIST = 1000
+
+
+@dataclass
+class ErrorLine:
+    """One error the node sent, for the session page's "Errors" list."""
+
+    number: int
+    """The frame's number (the page's anchor ``frame-N``)."""
+    label: str
+    """The arrow's text: ``error 3 Rejected: 1008 Not a number`` (unescaped)."""
+    description: str
+    """The frame's description (Markdown: text and code spans)."""
+
+
+@dataclass
+class Outline:
+    """What the session page shows before its frames, gathered in one pass over the entries."""
+
+    phases: list[tuple[str | None, list[int]]] = field(default_factory=list)
+    """:func:`contents`: ``(phase name or None, frame numbers)``."""
+    errors: list[ErrorLine] = field(default_factory=list)
+    """The first :data:`MAX_ERROR_LIST` errors the node sent, in order."""
+    error_count: int = 0
+    """Every error the node sent (listed or not)."""
+
+
+def outline(entries: Iterable) -> Outline:
+    """The contents by phase (:func:`contents`) and the errors the node sent (error replies and
+    ``channels.error``, at most :data:`MAX_ERROR_LIST` listed), in one pass over ``entries``."""
+    from chanlog.model import Frame
+    from chanlog.render.describe import arrow_label
+
+    by_phase: dict[str | None, list[int]] = {}
+    out = Outline()
+    for entry in entries:
+        if entry.number is None:
+            continue
+        by_phase.setdefault(entry.phase, []).append(entry.number)
+        frame = entry.event
+        if entry.error and isinstance(frame, Frame) and frame.sender == "node":
+            out.error_count += 1
+            if len(out.errors) < MAX_ERROR_LIST:
+                out.errors.append(ErrorLine(entry.number, arrow_label(frame), entry.description or ""))
+    out.phases = list(by_phase.items())
+    return out
 
 
 def frame_links(numbers: list[int]) -> Markup:
@@ -69,4 +122,4 @@ def fields_html(blob: str) -> Markup:
 
 
 FILTERS = {"describe_html": describe_html, "anchor": anchor, "frame_links": frame_links, "fields_html": fields_html,
-           "contents": contents}
+           "contents": contents, "outline": outline}

@@ -139,6 +139,11 @@ def diagram(part: list[Phase], autonumber: bool = True) -> str:
 #: a page shows "Maximum text size in diagram exceeded" instead of a longer diagram, and a diagram cannot raise
 #: it (a protected setting), so a longer flow is drawn as several diagrams.
 MERMAID_PART_SIZE = 40_000
+#: The most characters of one diagram on an HTML page. A page draws each diagram when it scrolls into view, and
+#: Mermaid 11 in Chromium takes about 3 s for a diagram of MERMAID_PART_SIZE characters (~700 arrows; measured
+#: on a generated 2,000-frame session), so a long page's first picture would wait that long; parts of 12,000
+#: characters (~200 arrows, about a second) open at once, and the rest draw as the reader scrolls.
+HTML_PART_SIZE = 12_000
 #: Characters of a diagram's opening lines (``sequenceDiagram`` and the participants), and of a phase's
 #: ``rect``, ``note over`` and ``end`` lines besides its name.
 _DIAGRAM_HEAD, _PHASE_LINES = 120, 60

@@ -8,7 +8,8 @@ refuses an output folder that holds an input or a file chanlog did not write whe
 :data:`MANIFEST` lists what chanlog wrote), renders them in a process pool (one task per input; every worker
 loads, renders and writes its page), reports progress through a callback, checks every page is on disk, and
 writes the index last. A bad input costs only its own page: its error (``file: what``) is collected and the rest
-render. HTML pages load Mermaid from a URL, or from a local file copied once to ``OUTDIR/_assets/``.
+render. HTML pages load Mermaid from a URL, or from a local file copied once to ``OUTDIR/_assets/``; the HTML
+index's script (sort by column, filter as you type; :data:`STATIC_FILES`) is copied there too.
 """
 
 from __future__ import annotations
@@ -246,6 +247,11 @@ class Summary:
     phases: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     """The errors the node sent: ``code message`` (JSON-RPC) or the legacy reason, each once, in order."""
+    error_count: int = 0
+    """Frames that are errors the node sent (error replies, ``channels.error``)."""
+    error_codes: list[str] = field(default_factory=list)
+    """Their codes, each once, in order: ``3/1008`` (a JSON-RPC error's code, then its ``data`` codes) or
+    the legacy reason (:func:`~chanlog.render.describe.error_codes`)."""
     channel_id: str | None = None
     failure: str | None = None
     """The error that kept this input from rendering (``file:line: what``)."""
@@ -270,12 +276,18 @@ class Job:
 def summarize(transcript: Transcript, entries: Sequence[Any]) -> dict[str, Any]:
     """The index columns of a rendered session (see :class:`Summary`)."""
     from chanlog.model import Frame
-    from chanlog.render.describe import is_error
+    from chanlog.render.describe import error_codes, is_error
 
     errors: list[str] = []
+    codes: list[str] = []
+    count = 0
     for entry in entries:
         frame = entry.event
         if isinstance(frame, Frame) and frame.sender == "node" and is_error(frame):
+            count += 1
+            key = "/".join(error_codes(frame)) or (frame.method or "error")
+            if key not in codes:
+                codes.append(key)
             err = frame.obj.get("error")
             payload = frame.obj.get("payload")
             if isinstance(err, dict):
@@ -293,7 +305,7 @@ def summarize(transcript: Transcript, entries: Sequence[Any]) -> dict[str, Any]:
             "connections": len(transcript.connections()),
             "frames": sum(1 for e in entries if e.number is not None),
             "phases": list(dict.fromkeys(e.phase for e in entries if e.phase)),
-            "errors": errors, "channel_id": transcript.channel_id}
+            "errors": errors, "error_count": count, "error_codes": codes, "channel_id": transcript.channel_id}
 
 
 def render_job(job: Job) -> Summary:
@@ -395,6 +407,30 @@ def mermaid_asset(mermaid_js: str | None, outdir: Path) -> str | None:
     return f"{ASSETS}/{source.name}"
 
 
+#: The index page's script (sort, filter), shipped in the package (``chanlog/templates/static``)
+#: and copied beside the output in :data:`ASSETS`, so the site works from ``file://`` with no network.
+STATIC_FILES = ("chanlog.js",)
+
+
+def static_assets(outdir: Path) -> str:
+    """Copy :data:`STATIC_FILES` to ``OUTDIR/_assets/`` (when missing or different) and return that folder
+    relative to the output folder. Raises :class:`RenderError` when it cannot be written."""
+    from importlib import resources
+
+    folder = resources.files("chanlog") / "templates" / "static"
+    target = outdir / ASSETS
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        for name in STATIC_FILES:
+            data = (folder / name).read_bytes()
+            dest = target / name
+            if not dest.is_file() or dest.read_bytes() != data:
+                write_page(dest, data.decode("utf-8"))
+    except OSError as exc:
+        raise RenderError(f"cannot write the index's assets: {exc.strerror or exc}", str(target)) from None
+    return ASSETS
+
+
 def render_site(paths: Iterable[str | Path], outdir: Path, fmt: str = "md", layout: str = "doc",
                 options: Any = None, template_dir: Path | None = None, descriptions: Path | None = None,
                 mermaid_js: str | None = None, jobs: int | None = None,
@@ -438,6 +474,8 @@ def render_site(paths: Iterable[str | Path], outdir: Path, fmt: str = "md", layo
     planned = [page_file(page, fmt, layout).as_posix() for _, page in inputs] + [index_file]
     if fmt == "html" and mermaid_js is not None and not _is_url(mermaid_js):
         planned.append(f"{ASSETS}/{Path(mermaid_js).name}")
+    if fmt == "html":
+        planned += [f"{ASSETS}/{name}" for name in STATIC_FILES]
     for name in planned:
         target = outdir / name
         if (target.exists() or target.is_symlink()) and name.casefold() not in ours:
@@ -478,7 +516,8 @@ def render_site(paths: Iterable[str | Path], outdir: Path, fmt: str = "md", layo
         written.add(key)
     index = outdir / index_file
     try:
-        write_page(index, render_index(summaries, fmt, template_dir, asset))
+        assets = static_assets(outdir) if fmt == "html" else None
+        write_page(index, render_index(summaries, fmt, template_dir, asset, assets))
         _write_manifest(outdir, [f for f in [*ours.values(), *planned] if (outdir / f).is_file()])
     except OSError as exc:
         raise RenderError(f"cannot write the index: {exc.strerror or exc}", str(index)) from None

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from chanlog.errors import RenderError
-from chanlog.model import Connection, Event, Frame, Open, Transcript
+from chanlog.model import Connection, Event, Frame, Open, Transcript, is_channel_id
 from chanlog.render.describe import Describer, load_descriptions
 from chanlog.render.document import DocEntry, Options, iter_doc_entries, label_of
-from chanlog.render.mermaid import Phase, iter_diagrams
+from chanlog.render.mermaid import HTML_PART_SIZE, MERMAID_PART_SIZE, Phase, iter_diagrams
 from chanlog.sources.nodelog import HEADING_WORDS, LogStream
 
 #: Largest input file (bytes) that ``chanlog render FILE`` loads whole, rendering it exactly as a site renders
@@ -122,7 +122,7 @@ class StreamedView:
             self._opens.setdefault(event.role, event)
         elif isinstance(event, Frame):
             self.frame_count += 1
-            if self.channel_id is None and event.channel_id:
+            if self.channel_id is None and is_channel_id(event.channel_id):
                 self.channel_id = event.channel_id
 
     def connections(self) -> list[Connection]:
@@ -202,7 +202,8 @@ def render_stream(streamed: Any, layout: str = "doc", template_dir: str | Path |
             if progress is not None:
                 progress.update(max(0, streamed.size - read))
 
-        diagrams = _Diagrams(iter_diagrams(first_pass(), lambda e: label_of(e, options)))
+        diagrams = _Diagrams(iter_diagrams(first_pass(), lambda e: label_of(e, options),
+                                           HTML_PART_SIZE if layout == "html" else MERMAID_PART_SIZE))
         view.events = _Again(streamed.events, view.event_count)
         values.update(describe=describe, params=view.params, options=options, diagrams=diagrams,
                       entries=_Again(lambda: iter_doc_entries(streamed.events(), describe, options.hide),

@@ -7,7 +7,8 @@
 //
 // For each page, prints one JSON line: {page, title, state, diagrams: [{svg, error, messages, numbers}],
 // links, scrolled, pageErrors, dialogs, injected}. state is the page's data-diagrams attribute once drawing
-// ends ("done", "error: ...", "no-mermaid"); each diagram: whether it holds an SVG, Mermaid's error text
+// ends ("done", "error: ...", "no-mermaid"; each part is scrolled into view first, as parts are drawn when
+// they come near the viewport); each diagram: whether it holds an SVG, Mermaid's error text
 // if any, its message count (.messageText) and the sequence numbers shown. For a page with numbered arrows,
 // the middle number is clicked: scrolled gives the frame's distance from the top of the viewport after the
 // click, the location's hash and whether the frame became the :target. texts: each message's text as drawn. injected is true when the page ran any script planted in a transcript (window.pwned).
@@ -42,8 +43,17 @@ try {
     page.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss(); });
     await page.goto(pathToFileURL(path.resolve(file)).href, { waitUntil: 'load' });
     const hasDiagrams = await page.evaluate(() => document.querySelectorAll('pre.mermaid').length > 0);
-    if (hasDiagrams) {
+    if (hasDiagrams) {  // parts are drawn as they come near the viewport: bring each one there in turn
+      const parts = await page.evaluate(() => document.querySelectorAll('pre.mermaid').length);
+      for (let i = 0; i < parts; i += 1) {
+        const state = await page.evaluate(() => document.body.getAttribute('data-diagrams'));
+        if (state !== null) { break; }  // drawing failed, or no Mermaid
+        await page.evaluate((k) => document.querySelectorAll('pre.mermaid')[k].scrollIntoView(), i);
+        await page.waitForFunction((k) => document.querySelectorAll('pre.mermaid')[k].hasAttribute('data-drawn')
+          || document.body.hasAttribute('data-diagrams'), i, { timeout: 60000 });
+      }
       await page.waitForFunction(() => document.body.hasAttribute('data-diagrams'), null, { timeout: 60000 });
+      await page.evaluate(() => window.scrollTo(0, 0));
     }
     const report = await page.evaluate(() => ({
       title: document.title,
