@@ -173,10 +173,11 @@ def node_parts(node_url: str) -> tuple[str, str, int, str]:
 
 
 def start_recorder(mitm: Path, addon: Path, node_url: str, record: Path, workdir: Path, timeout: float,
-                   processes: list[Process], *, listen_host: str = "127.0.0.1", listen_port: int = 0) -> int:
+                   processes: list[Process], *, listen_host: str = "127.0.0.1", listen_port: int = 0,
+                   options: dict[str, str] | None = None) -> int:
     """Start ``mitmdump -s ADDON`` as a reverse proxy in front of ``node_url`` listening on
     ``listen_host:listen_port`` (0: a free port), recording the URL's path into ``record``
-    (``chanlog_dir``); wait up to ``timeout`` seconds until it accepts connections and return its port.
+    (``chanlog_dir``; more recorder ``options`` as ``--set KEY=VALUE``); wait up to ``timeout`` seconds until it accepts connections and return its port.
     :class:`ProcessError` (its output quoted) when it exits or does not listen in time."""
     scheme, host, port, path = node_parts(node_url)
     upstream = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -184,7 +185,9 @@ def start_recorder(mitm: Path, addon: Path, node_url: str, record: Path, workdir
     bind = f"[{listen_host}]" if ":" in listen_host else listen_host
     proxy = spawn("mitmdump", [str(mitm), "-s", str(addon), "--mode", f"reverse:{scheme}://{upstream}@{bind}:{listen}",
                                "--set", f"chanlog_dir={record}", "--set", f"chanlog_path={path}",
-                               "--set", "flow_detail=0"], workdir, processes)
+                               "--set", "flow_detail=0",
+                               *(a for k, v in (options or {}).items() for a in ("--set", f"{k}={v}"))],
+                  workdir, processes)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proxy.returncode is not None:

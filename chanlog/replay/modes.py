@@ -49,6 +49,10 @@ POLL = 0.1
 #: Seconds to wait for mitmdump to listen, for the node to accept a TCP connection, and for mitmdump to
 #: write what is still open once stopped.
 START_TIMEOUT = 30.0
+#: Recorder options of a recording run: transcripts written in a thread of the proxy (``chanlog_writers=0``), not
+#: by worker processes at idle CPU priority, which a busy machine (a test suite) starves: the run is over only
+#: once they are written. A client's test session is small; live traffic is the client's own and is over.
+RECORDER_OPTIONS = {"chanlog_writers": "0"}
 #: Seconds a TCP connection to the node may take before it counts as unreachable.
 CONNECT_TIMEOUT = 5.0
 
@@ -116,7 +120,7 @@ class Recorder:
         self.folder.mkdir()
         try:
             port = start_recorder(mitm, addon, self.node, self.folder, self.workdir, START_TIMEOUT, self.processes,
-                                  listen_host=self.host, listen_port=self.port)
+                                  listen_host=self.host, listen_port=self.port, options=RECORDER_OPTIONS)
         except ProcessError:
             self._discard()
             raise
