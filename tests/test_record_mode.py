@@ -15,10 +15,13 @@ import selectors
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 from conftest import EXAMPLE, need_example
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chanlog.diff import diff_transcripts
 from chanlog.record.combine import RecordingError, combine, run_state
@@ -256,3 +259,38 @@ def test_record_modes_are_pytest_recordings_names() -> None:
     assert tuple(m.value for m in RecordMode) == RECORD_MODES == ("none", "once", "all")
     assert RecordMode.ONCE.records(Path("/nonexistent/x.yaml")) and RecordMode.ALL.records(Path(__file__))
     assert not RecordMode.ONCE.records(Path(__file__)) and not RecordMode.NONE.records(Path("/nonexistent"))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 1e6, allow_nan=False), st.lists(st.floats(0, 50, allow_nan=False),
+                                                                        min_size=0, max_size=6)),
+                min_size=1, max_size=4))
+def test_combine_keeps_every_event_each_sessions_order_and_one_time_line(sessions) -> None:
+    """Any number of sessions, started at any times, each with any frame times (not necessarily increasing):
+    every event is kept once, a session's own order is kept, connections are numbered session after session,
+    and events of different sessions are ordered by time."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "journals").mkdir()
+        for k, (t0, offsets) in enumerate(sessions):
+            w = JournalWriter(folder / "journals" / f"s{k}.jsonl")
+            w.open()
+            w.header(f"s{k}", f"s{k}.yaml", "2026-01-01T00:00:00+00:00", t0)
+            w.open_record(0, "initiator", t0, URL.format("initiator"))
+            for i, dt in enumerate(offsets):
+                w.frame_record(0, "initiator", "node", t0 + dt, b'{"n":%d,"s":%d}' % (i, k), True)
+            w.close_record(0, "initiator", t0 + 60, 1000, "client", None)
+            w.finish_if_unchanged(w.size, t0 + 61)
+            w.close()
+        combined = combine(folder, folder / "run.yaml", name="run", node="ws://n/channel")
+        events = load(folder / "run.yaml").events
+    order = sorted(range(len(sessions)), key=lambda k: (sessions[k][0], f"s{k}"))
+    assert combined.sessions == [f"s{k}" for k in order] and combined.connections == len(sessions)
+    assert len(events) == sum(2 + len(offsets) for _, offsets in sessions)
+    for conn, k in enumerate(order):  # session k's connection is numbered by its start, its frames in order
+        mine = [e for e in events if e.conn == conn]
+        assert [e.KIND for e in mine] == ["open"] + ["frame"] * len(sessions[k][1]) + ["close"]
+        assert [e.data for e in mine if e.KIND == "frame"] == [{"n": i, "s": k} for i in range(len(sessions[k][1]))]
+    # one time line: the sessions' opens (each its session's first event) in time order
+    opens = [e.t for e in events if e.KIND == "open"]
+    assert opens == sorted(opens)
