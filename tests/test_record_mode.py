@@ -167,6 +167,25 @@ def test_an_unreachable_node_records_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "x.yaml").exists()
 
 
+def test_a_node_that_goes_away_during_the_recording_is_an_incomplete_recording(stand_in, tmp_path: Path) -> None:
+    """The node answers when the recording starts, then is gone: the client's connection through the recorder
+    fails, and the recording says the node could not be reached (and writes nothing)."""
+    from websockets.sync.client import connect
+
+    fixture = tmp_path / "gone.yaml"
+    run = Replay(str(fixture), "--record-mode", "all", "--node", stand_in.url, env={"TMPDIR": str(tmp_path)})
+    assert run.url
+    stand_in.stop()
+    with pytest.raises(Exception):  # noqa: B017 - whatever the client library makes of a failed upgrade
+        with connect(run.url + "?role=initiator", open_timeout=10) as ws:
+            ws.recv(timeout=10)
+    status, err = run.end(signal.SIGTERM)
+    assert status == 1, err
+    assert re.search(r"the node could not be reached \d+ time\(s\) during the recording", err), err
+    assert "Connect call failed" in err
+    assert not fixture.exists()
+
+
 def test_a_session_left_open_when_the_recording_is_stopped_is_not_written(stand_in, tmp_path: Path) -> None:
     """The client connects and stays: the recording is interrupted (SIGTERM) with its session open."""
     from websockets.sync.client import connect

@@ -53,6 +53,11 @@ START_TIMEOUT = 30.0
 #: by worker processes at idle CPU priority, which a busy machine (a test suite) starves: the run is over only
 #: once they are written. A client's test session is small; live traffic is the client's own and is over.
 RECORDER_OPTIONS = {"chanlog_writers": "0"}
+#: What mitmdump logs for every connection to the node that failed (mitmproxy/proxy/server.py,
+#: ``ConnectionHandler.open_connection``): a client it answered with an error instead of the node's frames.
+UPSTREAM_FAILED = "error establishing server connection"
+#: Failed connections to the node quoted in the error (the rest are counted).
+MAX_QUOTED = 3
 #: Seconds a TCP connection to the node may take before it counts as unreachable.
 CONNECT_TIMEOUT = 5.0
 
@@ -185,6 +190,9 @@ class Recorder:
         for proc in reversed(self.processes):
             proc.stop(START_TIMEOUT)
         try:
+            unreachable = self.unreachable()
+            if unreachable:  # a client that got an error instead of the node: the recording lacks its session
+                raise RecordingError(unreachable, str(self.transcript))
             combined = combine(self.folder, self.transcript, name=name or self.transcript.stem, node=self.node,
                                open_at_stop=unfinished)
         except RecordingError as exc:
@@ -193,6 +201,25 @@ class Recorder:
             raise RecordingError(exc.problems, exc.where) from None
         self._discard()
         return combined
+
+    def unreachable(self) -> list[str]:
+        """The connections mitmdump could not make to the node during the recording (:data:`UPSTREAM_FAILED`
+        lines of its log, read once, line by line), as one problem, or nothing."""
+        failures: list[str] = []
+        count = 0
+        try:
+            with open(self.processes[0].log, errors="replace") as fh:
+                for line in fh:
+                    if UPSTREAM_FAILED in line:
+                        count += 1
+                        if len(failures) < MAX_QUOTED:
+                            failures.append(line.split(UPSTREAM_FAILED, 1)[1].strip(" :\n"))
+        except OSError:
+            return []
+        if not count:
+            return []
+        return [f"the node could not be reached {count} time(s) during the recording (a client got an error "
+                f"instead of a session): {'; '.join(failures)}"]
 
     def close(self) -> None:
         """Stop every process (nothing is written); the recorder's folder is kept when it holds anything."""
