@@ -313,3 +313,16 @@ def test_combine_keeps_every_event_each_sessions_order_and_one_time_line(session
     # one time line: the sessions' opens (each its session's first event) in time order
     opens = [e.t for e in events if e.KIND == "open"]
     assert opens == sorted(opens)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-", "--record-mode", "all", "--node", "ws://127.0.0.1:1/channel"], "written to a file"),
+    (["x.yaml", "--record-mode", "all", "--node", "ws://127.0.0.1:1/channel", "--sessions", "2"],
+     "served as one session"),
+    (["x.yaml", "--record-mode", "once", "--node", "localhost:3014"], "Invalid value for --node"),
+])
+def test_bad_record_usage_exits_2(tmp_path: Path, args: list[str], message: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "chanlog", "replay", *args], capture_output=True, text=True,
+                          timeout=WAIT, cwd=tmp_path)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert not (tmp_path / "x.yaml").exists()

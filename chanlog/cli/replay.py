@@ -150,6 +150,14 @@ def _record(transcript: Path, node: str | None, host: str, port: int, grace: flo
         raise click.UsageError(f"--record-mode {chosen.value} records {transcript}"
                                f"{' (it does not exist)' if chosen is RecordMode.ONCE else ''}: give the node "
                                "to record from with --node ws://HOST:PORT/channel")
+    from chanlog.record.process import ProcessError, node_parts
+
+    try:
+        node_parts(node)
+    except ProcessError as exc:
+        raise click.BadParameter(f"{node!r}: {exc.message}", param_hint="--node") from None
+    if str(transcript) == "-":
+        raise click.UsageError("a recording is written to a file (TRANSCRIPT), not to standard output")
     if sessions > 1:
         raise click.UsageError("a recording is served as one session (every channel session of the run in one "
                                "transcript): --sessions 1 (until every connection closed) or 0 (until interrupted)")
