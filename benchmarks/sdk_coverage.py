@@ -1,12 +1,13 @@
 """How much of the corpus a real client plays: ``@aeternity/aepp-sdk`` 14 against ``chanlog replay``.
 
 Usage: ``python benchmarks/sdk_coverage.py [LOG_DIR_OR_FILE ...] [--mode strict|lenient] [--jobs N]
-[--fresh-accounts]``
+[--fresh-accounts] [--self-roundtrip]``
 
 Each node Markdown log given (folders are searched for ``*.md``; default ``../shared/corpus/json-rpc``) is
 imported and played for both roles by the real SDK (``tests/sdk/driver.mjs``, installed by ``tests/npm.py``
 into the shared test cache) against ``chanlog replay --compat sdk14`` in the given mode. A log that starts on
-an open channel gets the nearest ``init_per_group.md`` (its folder, else a parent folder) as ``--prelude``.
+an open channel gets the nearest ``init_per_group.md`` (its folder, else a parent folder, also above the folder
+or file given) as ``--prelude``.
 
 Prints one line per log (``pass``/``FAIL``, frames played/total, seconds, the first divergence or SDK error,
 how many node frames the SDK's state machine ignored for want of a handler),
@@ -15,7 +16,14 @@ not counted).
 
 ``--fresh-accounts`` plays every log twice: as above, and with both SDK clients on freshly generated key pairs
 against ``chanlog replay --rebind``; each line then gives both verdicts, and the summary line the fresh-account
-coverage and every log that passes with the recorded accounts but not with fresh ones. Exit status 0 (also when logs fail: this measures); 2 bad usage; skips with the reason (exit 0)
+coverage and every log that passes with the recorded accounts but not with fresh ones.
+
+``--self-roundtrip`` (issue 24): every log the SDK plays to the end is played again through ``chanlog replay
+--record-mode once`` in front of the stand-in node (``chanlog replay --compat sdk14`` of the log), and the
+recorded transcript is served to the SDK strictly, **without** compat, and must be played to its end
+(:func:`sdkplay.self_roundtrip`); with ``--fresh-accounts`` also on fresh key pairs with ``--rebind`` both times.
+The last line is then ``sdk self round trip: P/N logs`` (N: the logs the SDK plays against the stand-in).
+Exit status 0 (also when logs fail: this measures); 2 bad usage; skips with the reason (exit 0)
 when node/npm are missing or the SDK cannot be installed.
 """
 
@@ -70,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds the fake node waits for an expected client frame (default 8)")
     parser.add_argument("--fresh-accounts", action="store_true",
                         help="also play every log with fresh key pairs against chanlog replay --rebind")
+    parser.add_argument("--self-roundtrip", action="store_true",
+                        help="record each passing log's SDK run through chanlog replay --record-mode once and replay "
+                             "the recording to the SDK (strict, no compat)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print the fake node's report of failures")
     args = parser.parse_args(argv)
     paths = args.paths or [DEFAULT_CORPUS]
@@ -85,13 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     passed = frames_all = frames_passed = fresh_passed = fresh_frames = 0
     regressions: list[str] = []
+    trips: dict[Path, list[sdkplay.RoundTrip]] = {}
+    trips_ok = trips_fresh_ok = 0
     with tempfile.TemporaryDirectory(prefix="sdk_coverage-") as tmp:
 
         def one(index_log: tuple[int, Path]) -> tuple[Path, sdkplay.Prepared | None, sdkplay.Outcome | None,
                                                       sdkplay.Outcome | None, str]:
             index, log = index_log
             try:
-                prepared = sdkplay.prepare(log, root)
+                prepared = sdkplay.prepare(log)  # the prelude searched above the paths given too
             except Exception as exc:  # a log that does not import is reported, not fatal
                 return log, None, None, None, f"{type(exc).__name__}: {exc}"
             outcome = sdkplay.play(prepared, sdk, Path(tmp) / str(index), mode=args.mode, node_timeout=args.timeout)
@@ -99,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.fresh_accounts:
                 fresh = sdkplay.play(prepared, sdk, Path(tmp) / f"{index}-fresh", mode=args.mode,
                                      node_timeout=args.timeout, fresh_accounts=True)
+            if args.self_roundtrip and outcome.ok:
+                trips[log] = [sdkplay.self_roundtrip(prepared, sdk, Path(tmp) / f"{index}-trip", node_timeout=args.timeout)]
+                if args.fresh_accounts:
+                    trips[log].append(sdkplay.self_roundtrip(prepared, sdk, Path(tmp) / f"{index}-trip-fresh",
+                                                             node_timeout=args.timeout, fresh_accounts=True))
             return log, prepared, outcome, fresh, ""
 
         with ThreadPoolExecutor(max(1, args.jobs)) as pool:
@@ -128,6 +146,13 @@ def main(argv: list[str] | None = None) -> int:
                         problem += f"  fresh accounts: {fresh.first_problem}"
                 print(f"{verdict} {name}{prelude}: {outcome.played}/{outcome.total} frames, "
                       f"{outcome.seconds:.1f} s{problem}", flush=True)
+                for n, trip in enumerate(trips.get(log, [])):
+                    if trip.ok:
+                        trips_ok += n == 0
+                        trips_fresh_ok += n == 1
+                    what = "round trip" + (" (fresh keys, --rebind)" if n else "")
+                    print(f"    {what}: {'pass' if trip.ok else 'FAIL'}"
+                          + (f"  {trip.first_problem}" if trip.first_problem else ""), flush=True)
                 if args.verbose and not outcome.ok:
                     print("    " + outcome.node_stderr.strip().replace("\n", "\n    ")[-3000:], flush=True)
     share = 100.0 * frames_passed / frames_all if frames_all else 0.0
@@ -138,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sdk {args.mode} fresh accounts (--rebind): {fresh_passed}/{len(logs)} logs, {fresh_share:.1f}% of "
               f"frames; pass with the recorded accounts but not with fresh ones: {len(regressions)}"
               + (f" ({', '.join(regressions)})" if regressions else ""))
+    if args.self_roundtrip:
+        fresh_part = f"; fresh keys (--rebind): {trips_fresh_ok}/{len(trips)}" if args.fresh_accounts else ""
+        print(f"sdk self round trip: {trips_ok}/{len(trips)} logs{fresh_part}")
     return 0
 
 

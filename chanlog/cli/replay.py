@@ -7,10 +7,17 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from chanlog.cli import main
+
+#: chanlog.replay.modes.RecordMode's values (imported when the command runs: chanlog.replay is heavy).
+RECORD_MODES = ("none", "once", "all")
+
+if TYPE_CHECKING:
+    from chanlog.replay.modes import RecordMode
 
 REPLAY_EXIT_CODES = """\b
 Exit status: 0 every session played to the end without a divergence; 1 a client diverged (wrong
@@ -29,7 +36,7 @@ def setup_logging(verbose: int) -> None:
 
 
 @main.command("replay", epilog=REPLAY_EXIT_CODES)
-@click.argument("transcript", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.argument("transcript", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", type=click.IntRange(0, 65535), default=3014, show_default=True,
               help="Port to bind; 0 picks a free one.")
@@ -62,9 +69,18 @@ def setup_logging(verbose: int) -> None:
 @click.option("--network-id", "network_ids", multiple=True, metavar="ID",
               help="With --rebind: the network id the clients sign with (repeatable; default: ae_mainnet, "
                    "ae_uat, ae_devnet, ae_chanlog_replay, the first that verifies).")
+@click.option("--record-mode", type=click.Choice(RECORD_MODES), default="none", show_default=True,
+              help="none: serve TRANSCRIPT (an error when it is missing); once: record it from --node when it does "
+                   "not exist, else serve it; all: always record, replacing it. Recording runs mitmdump with the "
+                   "recorder (the record extra) in front of --node on the same --host/--port and prints the same URL "
+                   "line; it ends once every connection has closed and none opened for --grace seconds (--sessions 0: "
+                   "only when interrupted), and writes TRANSCRIPT only when complete.")
+@click.option("--node", metavar="URL", default=None,
+              help="The node to record from (ws://HOST:PORT/channel; wss:// too), for --record-mode once|all.")
 def replay_command(transcript: Path, host: str, port: int, mode: str, timeout: float, grace: float,
                    sessions: int, allow_partial: bool, verbose: int, compat: str | None = None,
-                   prelude: Path | None = None, rebind: bool = False, network_ids: tuple[str, ...] = ()) -> None:
+                   prelude: Path | None = None, rebind: bool = False, network_ids: tuple[str, ...] = (),
+                   record_mode: str = "none", node: str | None = None) -> None:
     """Serve TRANSCRIPT (a YAML transcript, or a node Markdown log imported on the fly) as a fake node.
 
     The URL (ws://HOST:PORT/channel) is printed on standard output once the node listens. Each client
@@ -80,10 +96,24 @@ def replay_command(transcript: Path, host: str, port: int, mode: str, timeout: f
     against its account and forwarded; changed amounts, reserve, push amount or lock period are followed
     in the channel_create_tx and the balances derived from them; a value it cannot follow (not an integer,
     changed within a session) is a divergence naming the parameter. state_hash and proofs pass through.
+
+    With --record-mode once|all and --node URL (chanlog.replay.modes; names as in pytest-recording) the
+    command records TRANSCRIPT from the node instead when it is missing (once) or always (all): the same
+    command line serves the recording on later runs. The replay options (--mode, --compat, --rebind,
+    --prelude, ...) apply when serving. Exit status when recording: 0 TRANSCRIPT written; 1 the node
+    unreachable, or the recording incomplete (nothing recorded, a session left open, frames lost): then
+    TRANSCRIPT is not written.
     """
     from chanlog.replay import FakeNode, load_transcript, starts_on_open_channel, with_prelude
+    from chanlog.replay.modes import RecordMode, missing
 
     setup_logging(verbose)
+    chosen = RecordMode(record_mode)
+    if chosen.records(transcript):
+        _record(transcript, node, host, port, grace, sessions, chosen)
+        return
+    if not transcript.exists():
+        raise missing(transcript)
     loaded = load_transcript(transcript)
     if prelude is not None:
         opening = load_transcript(prelude)
@@ -107,6 +137,44 @@ def replay_command(transcript: Path, host: str, port: int, mode: str, timeout: f
                     sessions=sessions or None, transform=transform, rebind=rebind, network_ids=network_ids)
     ok = asyncio.run(_serve(node, allow_partial))
     sys.exit(0 if ok else 1)
+
+
+def _record(transcript: Path, node: str | None, host: str, port: int, grace: float, sessions: int,
+            chosen: RecordMode) -> None:
+    """--record-mode once|all: record TRANSCRIPT from NODE (chanlog.replay.modes.record), the URL on stdout."""
+    import threading
+
+    from chanlog.replay.modes import RecordMode, record
+
+    if node is None:
+        raise click.UsageError(f"--record-mode {chosen.value} records {transcript}"
+                               f"{' (it does not exist)' if chosen is RecordMode.ONCE else ''}: give the node "
+                               "to record from with --node ws://HOST:PORT/channel")
+    from chanlog.record.process import ProcessError, node_parts
+
+    try:
+        node_parts(node)
+    except ProcessError as exc:
+        raise click.BadParameter(f"{node!r}: {exc.message}", param_hint="--node") from None
+    if str(transcript) == "-":
+        raise click.UsageError("a recording is written to a file (TRANSCRIPT), not to standard output")
+    if sessions > 1:
+        raise click.UsageError("a recording is served as one session (every channel session of the run in one "
+                               "transcript): --sessions 1 (until every connection closed) or 0 (until interrupted)")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    def show(url: str) -> None:
+        click.echo(url)
+        sys.stdout.flush()
+        click.echo(f"chanlog replay: --record-mode {chosen.value}: recording {transcript} from {node} "
+                   "(mitmdump with the recorder in front of it)", err=True)
+
+    done = record(transcript, node, host=host, port=port, grace=grace, on_url=show, stop=stop,
+                  until_stopped=sessions == 0)
+    click.echo(f"chanlog replay: recorded {len(done.sessions)} channel session(s) ({done.connections} connections, "
+               f"{done.frames} frames) from {node} into {done.path}", err=True)
 
 
 async def _serve(node, allow_partial: bool) -> bool:  # noqa: ANN001 - FakeNode, imported lazily

@@ -1003,3 +1003,31 @@ def find_unfinished(directory: Path) -> list[JournalInfo | JournalError]:
         if not info.finished:
             found.append(info)
     return found
+
+
+#: Bytes read back from a journal's end by :func:`last_marker`: an ``end`` or ``merged_into`` record (a few
+#: names and numbers) is far shorter, so a last record that does not fit is not one of them.
+TAIL_BYTES = 4096
+
+
+def last_marker(path: Path) -> tuple[str | None, int]:
+    """``(kind, end)``: the ``kind`` of the journal's last record when it is a marker (``end``,
+    ``merged_into``; :data:`MARKER_KINDS`), else ``None``; and where its records end (bytes, the zeros of a
+    mapped window not counted). Reads at most a window of zeros and :data:`TAIL_BYTES` bytes from the end,
+    whatever the journal's size: for a watcher polling whether a session is over (the journal of a running
+    session never ends in ``end``: module docstring). Raises ``OSError`` when the file cannot be read."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        end = _records_end(fd)
+        tail = os.pread(fd, min(end, TAIL_BYTES), end - min(end, TAIL_BYTES))
+    finally:
+        os.close(fd)
+    line = tail.rstrip(b"\n").rpartition(b"\n")[2]
+    if not tail.endswith(b"\n") or line.startswith(b'{"kind":"frame"'):
+        return None, end
+    try:
+        rec = json.loads(line)
+    except ValueError:  # cut off by the tail's start, or not a record: not a marker either way
+        return None, end
+    kind = rec.get("kind") if isinstance(rec, dict) else None
+    return (kind if kind in MARKER_KINDS else None), end
