@@ -320,7 +320,11 @@ def test_what_the_sdk_always_sends_is_added_with_its_default(method):
     row = compat.SDK14_BY_METHOD[method]
     defaults = dict(row.defaults)
     recorded = {k: v for k, v in _sdk_frame(row).items() if k not in defaults}
-    assert _client(method, recorded)["params"] == {**recorded, **defaults}
+    applied: set[str] = set()
+    data = compat.transform_data({"jsonrpc": "2.0", "method": method, "params": recorded}, SDK14, sender="client",
+                                 applied=applied)
+    assert data["params"] == {**recorded, **defaults}
+    assert applied == {"update_meta" if key == "meta" else "sdk_defaults" for key in defaults}
 
 
 def test_force_progress_loses_nonce_and_fee_and_gets_the_sdk_gas():

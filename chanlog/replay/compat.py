@@ -46,8 +46,8 @@ Profile ``sdk14`` (``@aeternity/aepp-sdk`` 14, which only understands the Iris t
    inside the outer transaction, before the outer fee is raised for the new size.
 
 ``source["compat"]["rules"]`` and :attr:`CompatResult.rules` say which frames each rule changed
-(``blobs``: the frames whose ``tx_`` blobs changed; ``json_numbers``, ``update_meta``, ``action_params``,
-``meta_updates``).
+(``blobs``: the frames whose ``tx_`` blobs changed; ``json_numbers``, ``update_meta``, ``action_params``
+(parameters dropped), ``sdk_defaults`` (parameters the SDK always sends added), ``meta_updates``).
 
 Mapping is a pure function of the blob (:func:`upgrade_blob` is memoised): the same original always
 becomes the same new blob, so a client that signs a transformed request and sends it back matches the
@@ -123,8 +123,8 @@ class Profile:
     update_meta: bool = True
     """Client frames: ``channels.update.new`` without ``meta`` gets ``meta: []``."""
     action_params: bool = True
-    """Client frames: parameters SDK 14's API cannot send are dropped and the ones it always sends added
-    (:data:`SDK14_METHODS`)."""
+    """Client frames: parameters SDK 14's API cannot send are dropped (``action_params``) and the ones it always
+    sends added (``sdk_defaults``; :data:`SDK14_METHODS`)."""
     meta_updates: bool = True
     """``OffChainMeta`` entries beside a non-transfer update are dropped from ``updates`` lists and from the
     ``updates`` of channel_offchain_tx v1 blobs (:func:`strip_meta_updates`)."""
@@ -157,7 +157,7 @@ class CompatResult:
     """Numbers (from 1) of the frames that changed."""
     rules: dict[str, list[int]] = field(default_factory=dict)
     """Rule name -> numbers of the frames it changed (``blobs``: a ``tx_`` blob changed, ``json_numbers``,
-    ``update_meta``, ``action_params``, ``meta_updates``)."""
+    ``update_meta``, ``action_params``, ``sdk_defaults``, ``meta_updates``)."""
 
     @property
     def reverse(self) -> dict[str, str]:
@@ -369,16 +369,17 @@ def transform_data(data: Any, profile: Profile, *, sender: str = "node",
     return out
 
 
-#: The SDK-shape rules of client requests: ``action_params`` drops what the SDK cannot send and adds the
-#: defaults it always sends; ``update_meta`` adds ``meta: []`` to ``channels.update.new``.
-REQUEST_RULES = frozenset({"action_params", "update_meta"})
+#: The SDK-shape rules of client requests: ``action_params`` drops what the SDK cannot send, ``sdk_defaults``
+#: adds the parameters it always sends (``gas`` and ``gas_price`` of ``channels.force_progress``), ``update_meta``
+#: adds ``meta: []`` to ``channels.update.new``.
+REQUEST_RULES = frozenset({"action_params", "sdk_defaults", "update_meta"})
 
 
 def sdk_params(method: Any, params: Any, rules: frozenset[str] = REQUEST_RULES) -> tuple[Any, set[str]]:
     """``params`` of a client request as SDK 14's API sends them (:data:`SDK14_METHODS`).
 
-    With ``action_params`` in ``rules``, keys the SDK's method does not write are dropped and the parameters it
-    always sends are added with its default when absent (``meta`` only with ``update_meta``). Returns
+    With ``action_params`` in ``rules``, keys the SDK's method does not write are dropped; with ``sdk_defaults``
+    (``update_meta`` for ``meta``) the parameters it always sends are added with its default when absent. Returns
     ``(params, applied)``, ``applied`` naming the rules that changed something. A method without an SDK API, or
     params that are not an object, come back unchanged."""
     row = SDK14_BY_METHOD.get(method) if isinstance(method, str) else None
@@ -391,7 +392,7 @@ def sdk_params(method: Any, params: Any, rules: frozenset[str] = REQUEST_RULES) 
         if len(out) != len(params):
             applied.add("action_params")
     for key, value in row.defaults:
-        rule = "update_meta" if key == "meta" else "action_params"
+        rule = "update_meta" if key == "meta" else "sdk_defaults"
         if key not in out and rule in rules:
             out[key] = value
             applied.add(rule)
@@ -401,6 +402,7 @@ def sdk_params(method: Any, params: Any, rules: frozenset[str] = REQUEST_RULES) 
 def _sdk_request(out: dict, profile: Profile, applied: set[str]) -> dict:
     """A client frame with its params in the SDK's shape, as far as ``profile`` asks."""
     rules = frozenset(rule for rule, on in (("action_params", profile.action_params),
+                                            ("sdk_defaults", profile.action_params),
                                             ("update_meta", profile.update_meta)) if on)
     params, changed = sdk_params(out.get("method"), out.get("params"), rules)
     if changed:
