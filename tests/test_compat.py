@@ -1,5 +1,9 @@
 """Compatibility transformation (``chanlog.replay.compat``, ``--compat sdk14``): v1 -> v2 channel_create_tx, fees,
-signatures, consistent mapping, client frame shape; checked by decoding the results with ``chanlog.codec.transactions``."""
+signatures, consistent mapping, client frame shape; checked by decoding the results with ``chanlog.codec.transactions``.
+
+The parameter rules are tested from the table itself (``compat.SDK14_METHODS``): for every method and every optional
+parameter the node accepts, a generated frame carrying it, dropped when the SDK cannot send it and kept when it can;
+meta updates beside every non-transfer operation in every sign request; nested ``ga_meta_tx`` and the nesting limit."""
 
 from __future__ import annotations
 
