@@ -12,7 +12,9 @@ or file given) as ``--prelude``.
 Prints one line per log (``pass``/``FAIL``, frames played/total, seconds, the first divergence or SDK error,
 how many node frames the SDK's state machine ignored for want of a handler),
 then ``sdk strict: P/N logs, F% of frames`` (frames of the passing logs over the frames of all logs, preludes
-not counted).
+not counted), then ``optional parameters the SDK cannot send: K logs, P pass`` (the logs in which ``--compat sdk14``
+dropped a parameter of ``chanlog.replay.compat.SDK14_METHODS`` or its ``OffChainMeta`` updates, and how many of
+them the SDK plays; the failing ones are named, each with its first problem above).
 
 ``--fresh-accounts`` plays every log twice: as above, and with both SDK clients on freshly generated key pairs
 against ``chanlog replay --rebind``; each line then gives both verdicts, and the summary line the fresh-account
@@ -44,6 +46,18 @@ sys.path.insert(0, str(ROOT))
 import npm  # noqa: E402
 import pytest  # noqa: E402
 import sdkplay  # noqa: E402
+
+from chanlog.replay import compat  # noqa: E402
+
+#: The compat rules that stand for parameters the SDK's API cannot send (chanlog.replay.compat).
+OPTIONAL_RULES = frozenset({"action_params", "meta_updates"})
+
+
+def optional_params_dropped(prepared: sdkplay.Prepared) -> bool:
+    """Whether ``--compat sdk14`` drops an optional parameter (or its meta updates) from ``prepared``'s log."""
+    rules = compat.apply(prepared.transcript, "sdk14").rules
+    first = prepared.prelude_frames  # frames of the prelude come first and are not the log's own
+    return any(n > first for rule in OPTIONAL_RULES for n in rules.get(rule, ()))
 
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus" / "json-rpc"
 
@@ -98,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     regressions: list[str] = []
     trips: dict[Path, list[sdkplay.RoundTrip]] = {}
     trips_ok = trips_fresh_ok = 0
+    optional_logs: list[tuple[str, bool]] = []  # logs with an optional parameter dropped: (name, passes)
     with tempfile.TemporaryDirectory(prefix="sdk_coverage-") as tmp:
 
         def one(index_log: tuple[int, Path]) -> tuple[Path, sdkplay.Prepared | None, sdkplay.Outcome | None,
@@ -126,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"ERROR {name}: {error}", flush=True)
                     continue
                 frames_all += prepared.frames
+                if optional_params_dropped(prepared):
+                    optional_logs.append((name, outcome.ok))
                 if outcome.ok:
                     passed += 1
                     frames_passed += prepared.frames
@@ -158,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     share = 100.0 * frames_passed / frames_all if frames_all else 0.0
     print(f"sdk {args.mode}: {passed}/{len(logs)} logs, {share:.1f}% of frames "
           f"({time.monotonic() - started:.0f} s, {args.jobs} jobs)")
+    failing = [name for name, ok in optional_logs if not ok]
+    print(f"optional parameters the SDK cannot send: {len(optional_logs)} logs, "
+          f"{len(optional_logs) - len(failing)} pass" + (f" (failing: {', '.join(failing)})" if failing else ""))
     if args.fresh_accounts:
         fresh_share = 100.0 * fresh_frames / frames_all if frames_all else 0.0
         print(f"sdk {args.mode} fresh accounts (--rebind): {fresh_passed}/{len(logs)} logs, {fresh_share:.1f}% of "
