@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -113,6 +114,56 @@ def test_chanlog_dir_that_is_a_file(rec, tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(exceptions.OptionsError, match="not a folder"):
         tctx.configure(addon, chanlog_dir=str(tmp_path / "file"))
+
+
+@pytest.mark.parametrize("exists", [True, False])
+def test_unwritable_chanlog_dir_is_one_error_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog,
+                                                  exists: bool) -> None:
+    """A folder nothing can be created in (a read-only filesystem, simulated: the probe's and mkdir's
+    EROFS): "not writable" for one that exists, "cannot create" for one that does not; raised as
+    OptionsError by default, one logged error line (and nothing recorded) with ``log_startup_errors``
+    (the script's recorder: mitmproxy prints a traceback for a script's exception at start-up).
+    tests/test_e2e_recorder_faults.py runs a real mitmdump on a read-only mount."""
+    import errno
+    import tempfile
+
+    target = tmp_path / "ro"
+    if exists:
+        (target / "journals").mkdir(parents=True)
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    mkstemp, mkdir = tempfile.mkstemp, Path.mkdir
+
+    def probe(*args, dir=None, **kwargs):  # noqa: A002 - mkstemp's own argument name
+        return read_only() if str(dir).startswith(str(target)) else mkstemp(*args, dir=dir, **kwargs)
+
+    def make(self, *args, **kwargs):
+        return read_only() if str(self).startswith(str(target)) and not self.is_dir() else mkdir(self, *args, **kwargs)
+
+    def break_disk() -> None:  # only the target: the rollback of a refused value configures the old one again
+        monkeypatch.setattr(tempfile, "mkstemp", probe)
+        monkeypatch.setattr(Path, "mkdir", make)
+
+    says = f"{target} is not writable (Read-only file system)" if exists \
+        else f"cannot create {target} (Read-only file system)"
+    addon = ChannelRecorder()
+    with taddons.context(addon) as tctx:
+        break_disk()
+        with pytest.raises(exceptions.OptionsError, match=re.escape(f"chanlog_dir: {says}")):
+            tctx.configure(addon, chanlog_dir=str(target))
+    addon = ChannelRecorder(log_startup_errors=True)
+    with taddons.context(addon) as tctx:
+        break_disk()
+        caplog.clear()
+        tctx.configure(addon, chanlog_dir=str(target), chanlog_writers=0)
+        errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+        assert errors == [f"chanlog: chanlog_dir: {says}; give a folder the proxy can write to"]
+        assert addon.disabled
+        f = ws_flow("initiator")
+        addon.websocket_start(f)
+        assert not addon.flows and not addon.sessions
 
 
 # -- recording ----------------------------------------------------------------------------------
@@ -650,8 +701,11 @@ def test_killed_proxy_after_a_merge_keeps_every_frame(rec) -> None:
     addon.websocket_start(fr)
     send(addon, fr, info("ch_K", "r"), False)
     send(addon, fr, "last", True)
-    # killed here: the survivor's journal is unfinished and holds both participants
+    # killed here: the survivor's journal is unfinished and holds both participants (the kernel releases a
+    # killed proxy's journal locks: closed here, else the journal is live and not listed)
     addon.wait()
+    for session in addon.sessions:
+        session.journal.close()
     from chanlog.record.journal import find_unfinished
     from chanlog.record.writer import load_journal
 
