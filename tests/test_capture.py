@@ -963,3 +963,32 @@ def test_journal_window_option_reaches_each_journal(tmp_path: Path) -> None:
         assert plain.window == 0 and plain.path.stat().st_size == plain.size  # a write() per record
         addon.done()
     assert journal.path.stat().st_size == journal.size
+
+
+def test_transcript_writer_processes_are_safe_to_fork_and_make_no_semaphores(tmp_path: Path) -> None:
+    """The writer's worker processes (started from a threaded proxy) run one thread each, so the processes they
+    fork to write a long transcript in parts are safe (Python 3.12+ warns of os.fork in a threaded process:
+    run here with that warning an error, in the proxy's place and in its workers); and no multiprocessing
+    resource tracker is started (its "leaked semaphore objects" complaint follows every killed proxy)."""
+    import subprocess
+    import sys
+
+    code = ("import os, sys, threading, time; sys.path.insert(0, sys.argv[1]); "
+            "from chanlog.record.writer import TranscriptWriter; import faults as t; "
+            "threading.Thread(target=time.sleep, args=(60,), daemon=True).start(); "  # a threaded proxy
+            "w = TranscriptWriter(2); w.start(); "
+            "runs = [w._executor().submit(t.threads_then_fork).result(timeout=60) for _ in range(4)]; "
+            "kids = [int(p) for c in os.listdir(f'/proc/{os.getpid()}/task') "
+            "        for p in open(f'/proc/{os.getpid()}/task/{c}/children').read().split()]; "
+            "cmds = [open(f'/proc/{p}/cmdline', 'rb').read().replace(b'\\0', b' ').decode() for p in kids]; "
+            "print(runs, len(kids), *cmds, sep='\\n', flush=True); w.shutdown()")
+    env = {**__import__("os").environ, "PYTHONWARNINGS": "error::DeprecationWarning"}
+    done = subprocess.run([sys.executable, "-W", "error::DeprecationWarning", "-c", code, str(Path(__file__).parent)],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    runs, count, *commands = done.stdout.splitlines()
+    assert eval(runs) == [(1, 0)] * 4  # one thread when it forked; the forked child ran  # noqa: S307
+    assert int(count) == 2 and len(commands) == 2, commands
+    assert all("_serve" in c for c in commands) and not any("resource_tracker" in c for c in commands), commands
+    assert "Warning" not in done.stderr, done.stderr
+

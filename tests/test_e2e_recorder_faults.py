@@ -5,6 +5,7 @@ loopback, a real WebSocket node (tests/wsnode.py)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -13,6 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import serve
 from wsnode import (
     ADDON,
     CHANLOG,
@@ -22,7 +25,6 @@ from wsnode import (
     ScriptedNode,
     play_participant,
     synthetic_session,
-    wire_by_connection,
 )
 
 from chanlog import transcript as tmod
@@ -44,14 +46,14 @@ def run(coro):
 
 
 def test_second_proxy_and_recover_leave_a_live_journal_alone(tmp_path: Path) -> None:
-    """Proxy A records a session; half way, proxy B starts on the same folder and ``chanlog recover`` is run
-    on A's journal: B reports nothing unfinished, recover refuses (with and without --finish) naming A's
-    process, and writes no transcript; A's transcript, written when the session ends, holds every frame."""
-    session = synthetic_session(1, rounds=30)
+    """Proxy A records a session; half way (a client waiting, its connection open), proxy B starts on the same
+    folder and ``chanlog recover`` is run on A's journal: B reports nothing unfinished, recover refuses (with
+    and without --finish) naming A's process, and writes no transcript; A's transcript, written when the
+    session ends, holds every frame."""
     out = tmp_path / "rec"
     looked: dict[str, object] = {}
 
-    def second_look(pid: int) -> None:
+    def second_look() -> None:
         (journal,) = journal_paths(out)
         looked["journal"] = journal
         looked["holder"] = live_holder(journal)
@@ -66,29 +68,35 @@ def test_second_proxy_and_recover_leave_a_live_journal_alone(tmp_path: Path) -> 
         looked["yaml"] = sorted(p.name for p in out.glob("*.yaml"))
         looked["finished"] = scan(journal).finished
 
+    async def echo(ws) -> None:  # the node: answers every message with one naming it
+        async for message in ws:
+            await ws.send(json.dumps({"jsonrpc": "2.0", "method": "channels.info", "params": {"echo": message}}))
+
+    sent = [json.dumps({"jsonrpc": "2.0", "id": i, "method": "channels.update.new", "params": {"n": i}})
+            for i in range(10)]
+
     async def scenario():
-        async with ScriptedNode({session.params["port"]: session}) as node:
-            proxy = Mitmdump(node.port, out, tmp_path / "first.log")
+        async with serve(echo, "127.0.0.1", 0) as server:
+            node_port = next(iter(server.sockets)).getsockname()[1]
+            proxy = Mitmdump(node_port, out, tmp_path / "first.log")
             await asyncio.to_thread(proxy.start)
-            seen = 0
-
-            def count() -> None:
-                nonlocal seen
-                seen += 1
-                if seen == 40:  # mid-session; the node and both clients wait while this runs
-                    assert proxy.proc is not None
-                    second_look(proxy.proc.pid)
-
             try:
-                played = await asyncio.gather(play_participant(session, "initiator", proxy.port, count),
-                                              play_participant(session, "responder", proxy.port, count))
-                await node.wait_finished()
+                url = (f"ws://127.0.0.1:{proxy.port}/channel?role=initiator&initiator_id=ak_i26&"
+                       f"responder_id=ak_r26&port=3026&protocol=json-rpc")
+                async with connect(url, ping_interval=None, open_timeout=30) as ws:
+                    for i, text in enumerate(sent):
+                        if i == 5:  # mid-session, the connection open: another proxy and recover look
+                            await asyncio.to_thread(second_look)
+                        await ws.send(text)
+                        await ws.recv()
+                deadline = time.monotonic() + 30
+                while not list(out.glob("*.yaml")) and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
             finally:
                 proxy.stop()
-            return played, proxy
+            return proxy
 
-    played, proxy = run(scenario())
-    assert not any(p.error for p in played), [p.error for p in played]
+    proxy = run(scenario())
     assert proxy.proc is not None
     pid = proxy.proc.pid
     journal = looked["journal"]
@@ -102,7 +110,8 @@ def test_second_proxy_and_recover_leave_a_live_journal_alone(tmp_path: Path) -> 
     assert looked["yaml"] == [] and looked["finished"] is False  # nothing written where the session writes
     # the recorder itself then wrote the whole session and finished its journal
     (written,) = out.glob("*.yaml")
-    assert wire_by_connection(tmod.load(written)) == wire_by_connection(session)
+    frames = [(f.sender, f.wire()) for _, f in tmod.load(written).frames()]
+    assert [w for s, w in frames if s == "client"] == sent and len(frames) == 2 * len(sent)
     assert scan(journal).finished and live_holder(journal) is None
 
 
