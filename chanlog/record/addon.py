@@ -50,7 +50,7 @@ import logging
 import os
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import FIRST_COMPLETED, Future
 from concurrent.futures import wait as wait_futures
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -236,6 +236,10 @@ class ChannelRecorder:
         """Unfinished journals found in ``chanlog_dir`` at start-up."""
         self.written: list[Path] = []
         """Transcripts written so far (in the order the writer finished them)."""
+        self.on_written: Any = None
+        """Called with the :class:`Session` each time its transcript was written (from a writer's thread)."""
+        self.on_removed: Any = None
+        """Called with a :class:`Session` merged into another once its transcript was removed (any thread)."""
         self.failing: set[str] = set()
         """Names of sessions whose journal cannot be written now."""
         self._failing: dict[str, Session] = {}
@@ -641,6 +645,8 @@ class ChannelRecorder:
         with self._lock:
             if absorbed.transcript in self.written:
                 self.written.remove(absorbed.transcript)
+        if self.on_removed is not None:
+            self.on_removed(absorbed)
         try:
             absorbed.transcript.unlink()
         except FileNotFoundError:
@@ -719,6 +725,8 @@ class ChannelRecorder:
                                      f"finished: {exc.strerror}")
                 with self._lock:
                     self.written.append(session.transcript)
+                if self.on_written is not None:
+                    self.on_written(session)
                 incomplete = f"; INCOMPLETE: {tail['frames']} frames lost at the end" if tail else ""
                 logger.info(f"chanlog: wrote {session.transcript} ({frames} frames, {connections} connections"
                             f"{incomplete})")
@@ -745,6 +753,16 @@ class ChannelRecorder:
         timer.daemon = True
         self._timers = [t for t in self._timers if t.is_alive()] + [timer]
         timer.start()
+
+    def wait_below(self, count: int) -> None:
+        """Block until fewer than ``count`` transcript writes are under way: a producer of sessions faster
+        than the writers (a HAR import) keeps that many journals open at most, not one per session."""
+        while True:
+            with self._lock:
+                pending = {f for f in self._pending if not f.done()}
+            if len(pending) < count:
+                return
+            wait_futures(pending, return_when=FIRST_COMPLETED)
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until every transcript handed to the writer so far is written (for tests and shutdown)."""
