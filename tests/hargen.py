@@ -5,6 +5,8 @@ that a file of any size costs its writer no memory."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -87,3 +89,28 @@ def write_har(path: Path, sessions: int = 1, http: int = 0) -> int:
                 done_http += 1
         fh.write('], "creator": {"name": "hargen", "version": "1"}}}')
     return path.stat().st_size
+
+
+#: ``chanlog import HAR -o OUT`` reporting its peak resident memory (Linux ``VmHWM``: the process since it
+#: started this program, not the parent it was forked from) on standard error when it exits.
+PEAK = """import atexit, sys
+def peak():
+    with open('/proc/self/status') as fh:
+        for line in fh:
+            if line.startswith('VmHWM:'):
+                sys.stderr.write(f'\\nchanlog-peak {int(line.split()[1]) * 1024}\\n')
+atexit.register(peak)
+from chanlog.cli import main
+sys.argv = ['chanlog', 'import', sys.argv[1], '-o', sys.argv[2]]
+main()
+"""
+
+
+def import_peak(har: Path, out: Path, cwd: Path) -> tuple[int, str]:
+    """``chanlog import HAR -o OUT`` in a process of its own: ``(its peak resident memory in bytes, stderr)``;
+    AssertionError when it fails."""
+    done = subprocess.run([sys.executable, "-c", PEAK, str(har), str(out)], cwd=cwd, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    peak = int(done.stderr.rsplit("chanlog-peak ", 1)[1])
+    return peak, done.stderr

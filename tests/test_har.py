@@ -248,44 +248,27 @@ def test_export_is_valid_har_1_2_by_the_schema(tmp_path):
     assert lines[2].startswith(f"invalid {broken}") and done.returncode == 1
 
 
-def _import_peak(har: Path, out: Path, cwd: Path) -> tuple[int, str]:
-    """``chanlog import HAR -o OUT`` in a process of its own: ``(peak resident memory in bytes, stderr)``
-    (``wait4``: the process's own peak, and its children's)."""
-    import os
-    import subprocess
-    import sys
-
-    proc = subprocess.Popen([sys.executable, "-m", "chanlog", "import", str(har), "-o", str(out)], cwd=cwd,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert proc.stderr is not None
-    err = proc.stderr.read().decode()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    assert proc.returncode == 0, err
-    return usage.ru_maxrss * 1024, err
-
-
-@pytest.mark.skipif(not Path("/proc").is_dir(), reason="ru_maxrss is in KiB on Linux (bytes on macOS)")
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="needs Linux /proc/self/status (VmHWM)")
 def test_har_import_memory_is_bounded_by_a_session_not_the_file(tmp_path):
     """A HAR of many short channel sessions, and one of many small HTTP entries around one session, import in
     about the memory of a one-session HAR (the HAR streamed, sessions written as they end, an index of a few
     hundred bytes per connection kept): not a few hundred KB per session, nor several times the file.
     Every session is written, each once."""
-    from hargen import write_har
+    from hargen import import_peak, write_har
 
     one = tmp_path / "one.har"
     write_har(one, 1)
-    base, _ = _import_peak(one, tmp_path / "one", tmp_path)
+    base, _ = import_peak(one, tmp_path / "one", tmp_path)
     sessions = 80
     many = tmp_path / "many.har"
     write_har(many, sessions)
-    peak, err = _import_peak(many, tmp_path / "many", tmp_path)
+    peak, err = import_peak(many, tmp_path / "many", tmp_path)
     assert len(list((tmp_path / "many").glob("*.yaml"))) == sessions and err.count("wrote ") == sessions
     assert "error" not in err
     assert peak - base < sessions * 50_000, f"{(peak - base) / sessions:,.0f} bytes more per session"
     large = tmp_path / "large.har"
     size = write_har(large, 1, http=12_000)
     assert size > 6_000_000
-    peak, err = _import_peak(large, tmp_path / "large", tmp_path)
+    peak, err = import_peak(large, tmp_path / "large", tmp_path)
     assert len(list((tmp_path / "large").glob("*.yaml"))) == 1 and "error" not in err
     assert peak - base < size // 2, f"{peak - base:,} bytes more for a HAR of {size:,} bytes"

@@ -218,9 +218,28 @@ def _worker_start() -> None:
     gc.set_threshold(WORKER_GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
-#: Modules every render worker needs, imported once by the fork server (:func:`pool_context`).
-WORKER_MODULES = ("chanlog.codec.calls", "chanlog.codec.transactions", "chanlog.sources.nodelog",
-                  "chanlog.render", "chanlog.render.describe", "chanlog.render.site")
+#: Imported once by the fork server (:func:`pool_context`): what every render worker needs, with the packaged
+#: templates compiled (:mod:`chanlog.render.prefork` calls :func:`warm_defaults`).
+WORKER_MODULES = ("chanlog.render.prefork",)
+
+
+def warm_defaults() -> None:
+    """Import what render workers need and compile the packaged templates and descriptions (both formats),
+    in the process workers are forked from; errors are left to the workers, which report them per input."""
+    try:
+        import chanlog.codec.calls  # noqa: F401 - contract values in every page
+        import chanlog.codec.transactions  # noqa: F401 - the decoder behind every tree
+        import chanlog.sources.nodelog  # noqa: F401 - node logs
+        from chanlog.render import LAYOUTS, environment
+        from chanlog.render.describe import load_descriptions
+
+        for html in (False, True):
+            env = environment(None, html)
+            for layout in (LAYOUTS["html"],) if html else (LAYOUTS["doc"], LAYOUTS["node"]):
+                env.get_template(layout)
+        load_descriptions(None, None)
+    except (ChanlogError, OSError, ImportError, jinja2.TemplateError):
+        pass
 
 
 def pool_context() -> Any:
