@@ -21,7 +21,9 @@ no close, and their connections close at their last message with no code.
 Export (:func:`export_har`): one entry per connection of a transcript, its frames as
 ``_webSocketMessages``, its notes as the entry's ``comment``.
 
-Limits: a HAR is one JSON document and is read whole; files above :data:`MAX_HAR_BYTES` are refused.
+Limits: ``chanlog import`` streams a HAR (:func:`stream_entries`, ijson: one entry in memory at a time, any
+size; :func:`chanlog.record.har.import_har_file`); :func:`load_har`/:func:`read_har` read a document whole
+(for documents already in memory) and refuse more than :data:`MAX_HAR_BYTES`.
 Bad input raises :class:`HarError` naming the file and the entry (``capture.har: entries[3]: ...``);
 entries that cannot be recorded (no ``role`` parameter, a message of an unknown opcode, base64 that does
 not decode) are kept where possible and always reported in :attr:`HarImport.notes`, which also go into
@@ -45,7 +47,8 @@ from chanlog import __version__
 from chanlog.errors import ChanlogError
 from chanlog.model import ROLES, Frame, Note, Transcript
 
-#: Largest HAR file read (bytes).
+#: Largest HAR read whole (bytes: :func:`load_har`, :func:`read_har`; parsed, about 6x that in memory); a
+#: streamed import (:func:`stream_entries`) has no such limit.
 MAX_HAR_BYTES = 1 << 30
 #: The WebSocket opcodes a HAR message may carry: text and binary.
 TEXT, BINARY = 1, 2
