@@ -50,7 +50,11 @@ def import_har(doc: dict[str, Any], filename: str = "<har>", *, channel_path: st
     """
     with tempfile.TemporaryDirectory(prefix="chanlog-har-") as tmp:
         importer = HarImporter(Path(tmp), filename, channel_path=channel_path, headers=headers)
-        importer.read(enumerate(doc["log"]["entries"]), {"creator": doc["log"].get("creator")})
+        try:
+            importer.read(enumerate(doc["log"]["entries"]), {"creator": doc["log"].get("creator")})
+        except BaseException:
+            importer.close()
+            raise
         found: dict[int, Transcript] = {}
         for kind, seq, t in importer.record():
             if kind == "written":
@@ -81,7 +85,11 @@ def import_har_file(fh: BinaryIO, filename: str, folder: Path, *, channel_path: 
 
     importer = HarImporter(folder, filename, channel_path=channel_path, headers=headers)
     meta: dict[str, Any] = {}
-    importer.read(stream_entries(fh, filename, meta), meta)
+    try:
+        importer.read(stream_entries(fh, filename, meta), meta)
+    except BaseException:
+        importer.close()
+        raise
     yield from importer.record()
 
 
@@ -163,6 +171,10 @@ class HarImporter:
         creator = meta.get("creator")
         self.creator = " ".join(str(creator.get(k, "")) for k in ("name", "version")).strip() \
             if isinstance(creator, dict) else ""
+
+    def close(self) -> None:
+        """Close the spool (:meth:`record` does at its end)."""
+        self._spool.close()
 
     def _messages(self, c: HarConnection) -> Iterator[HarMessage]:
         """The spooled messages of ``c``, :data:`SPOOL_READ` bytes at a time (``os.pread``: the replay reads
@@ -273,7 +285,7 @@ class HarImporter:
         finally:
             if not stopped:  # an error, or the caller stopped early: the writers still end
                 recorder.done()
-            self._spool.close()
+            self.close()
 
     def _source(self, t: Transcript) -> dict[str, Any]:
         """A transcript's ``source`` as a HAR import gives it: kind, file, creator, the session's channel and
