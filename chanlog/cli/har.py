@@ -76,7 +76,7 @@ def import_har_command(har: Path, output: Path | None, name: str | None, channel
     if to_folder:
         return
     if len(names) != 1 or len(single) != 1:
-        raise click.UsageError(f"{filename} holds {len(names)} channel sessions ({', '.join(names.values())}); "
+        raise click.UsageError(f"{filename} holds {len(names)} channel sessions ({', '.join(names[k] for k in sorted(names))}); "
                                f"give a folder with -o DIR")
     (t,) = single.values()
     write_output(output, dumps(t))  # type: ignore[arg-type]
