@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chanlog.cli import main
 from chanlog.diff import diff_transcripts
@@ -272,3 +274,44 @@ def test_har_import_memory_is_bounded_by_a_session_not_the_file(tmp_path):
     peak, err = import_peak(large, tmp_path / "large", tmp_path)
     assert len(list((tmp_path / "large").glob("*.yaml"))) == 1 and "error" not in err
     assert peak - base < size // 2, f"{peak - base:,} bytes more for a HAR of {size:,} bytes"
+
+
+def _ws_entry(k: int, role: str, started: float, times: list[float]) -> dict:
+    from datetime import UTC, datetime
+
+    return {"startedDateTime": datetime.fromtimestamp(started, UTC).isoformat().replace("+00:00", "Z"),
+            "_resourceType": "websocket", "timings": {"send": 0, "wait": 1, "receive": 0},
+            "request": {"method": "GET", "url": f"ws://h/channel?port={k}&role={role}", "headers": []},
+            "_webSocketMessages": [{"type": "receive" if j % 2 else "send", "time": t, "opcode": 1,
+                                    "data": f"{k}-{role}-{j}"} for j, t in enumerate(times)]}
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["initiator", "responder"]), st.integers(0, 40),
+                          st.lists(st.integers(0, 60), max_size=6)), min_size=1, max_size=8))
+def test_streamed_replay_merges_connections_by_time_as_a_full_merge_would(conns):
+    """The replay reads only open connections (a connection's timeline starts when its open comes up), yet
+    gives every open, message and close in the order a merge of all the timelines at once gives (times,
+    then opens before messages before closes, then entry order); messages come back from the spool intact."""
+    import heapq
+    import tempfile
+
+    from chanlog.record.har import HarImporter
+
+    entries = [_ws_entry(k, role, 1.7e9 + start / 10, [1.7e9 + t / 10 for t in times])
+               for k, role, start, times in conns]
+    with tempfile.TemporaryDirectory() as tmp:
+        importer = HarImporter(Path(tmp), "x.har")
+        importer.read(enumerate(entries), {})
+        try:
+            got = [(t, kind, index, None if kind != 1 else (item.from_client, item.content))
+                   for t, kind, index, item in importer._events()]
+            everything = [importer._timeline(c) for c in importer.conns]
+            want = [(t, kind, index, None if kind != 1 else (item.from_client, item.content))
+                    for t, kind, index, item in heapq.merge(*everything, key=lambda e: e[:3])]
+        finally:
+            importer.close()
+    assert got == want
+    sent = sorted((e["request"]["url"], m["data"]) for e in entries for m in e["_webSocketMessages"])
+    assert sorted((entries[i]["request"]["url"], c.decode()) for _, kind, i, (_, c) in
+                  ((g[0], g[1], g[2], g[3]) for g in got if g[1] == 1)) == sent
