@@ -32,3 +32,14 @@ class Disk:
         if self.full:
             raise OSError(errno.ENOSPC, "No space left on device")
         os.posix_fallocate(fd, offset, length)
+
+
+def threads_then_fork() -> tuple[int, int]:
+    """In a worker process: the threads it has (from /proc), then fork a child as a transcript written in
+    parts does; ``(threads, the child's exit status)`` (tests/test_capture.py: forking with one thread is
+    safe, and Python 3.12+ warns of a fork with more)."""
+    threads = len(os.listdir("/proc/self/task"))
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os._exit(0)
+    return threads, os.waitpid(pid, 0)[1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -113,6 +114,56 @@ def test_chanlog_dir_that_is_a_file(rec, tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(exceptions.OptionsError, match="not a folder"):
         tctx.configure(addon, chanlog_dir=str(tmp_path / "file"))
+
+
+@pytest.mark.parametrize("exists", [True, False])
+def test_unwritable_chanlog_dir_is_one_error_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog,
+                                                  exists: bool) -> None:
+    """A folder nothing can be created in (a read-only filesystem, simulated: the probe's and mkdir's
+    EROFS): "not writable" for one that exists, "cannot create" for one that does not; raised as
+    OptionsError by default, one logged error line (and nothing recorded) with ``log_startup_errors``
+    (the script's recorder: mitmproxy prints a traceback for a script's exception at start-up).
+    tests/test_e2e_recorder_faults.py runs a real mitmdump on a read-only mount."""
+    import errno
+    import tempfile
+
+    target = tmp_path / "ro"
+    if exists:
+        (target / "journals").mkdir(parents=True)
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    mkstemp, mkdir = tempfile.mkstemp, Path.mkdir
+
+    def probe(*args, dir=None, **kwargs):  # noqa: A002 - mkstemp's own argument name
+        return read_only() if str(dir).startswith(str(target)) else mkstemp(*args, dir=dir, **kwargs)
+
+    def make(self, *args, **kwargs):
+        return read_only() if str(self).startswith(str(target)) and not self.is_dir() else mkdir(self, *args, **kwargs)
+
+    def break_disk() -> None:  # only the target: the rollback of a refused value configures the old one again
+        monkeypatch.setattr(tempfile, "mkstemp", probe)
+        monkeypatch.setattr(Path, "mkdir", make)
+
+    says = f"{target} is not writable (Read-only file system)" if exists \
+        else f"cannot create {target} (Read-only file system)"
+    addon = ChannelRecorder()
+    with taddons.context(addon) as tctx:
+        break_disk()
+        with pytest.raises(exceptions.OptionsError, match=re.escape(f"chanlog_dir: {says}")):
+            tctx.configure(addon, chanlog_dir=str(target))
+    addon = ChannelRecorder(log_startup_errors=True)
+    with taddons.context(addon) as tctx:
+        break_disk()
+        caplog.clear()
+        tctx.configure(addon, chanlog_dir=str(target), chanlog_writers=0)
+        errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+        assert errors == [f"chanlog: chanlog_dir: {says}; give a folder the proxy can write to"]
+        assert addon.disabled
+        f = ws_flow("initiator")
+        addon.websocket_start(f)
+        assert not addon.flows and not addon.sessions
 
 
 # -- recording ----------------------------------------------------------------------------------
@@ -650,8 +701,11 @@ def test_killed_proxy_after_a_merge_keeps_every_frame(rec) -> None:
     addon.websocket_start(fr)
     send(addon, fr, info("ch_K", "r"), False)
     send(addon, fr, "last", True)
-    # killed here: the survivor's journal is unfinished and holds both participants
+    # killed here: the survivor's journal is unfinished and holds both participants (the kernel releases a
+    # killed proxy's journal locks: closed here, else the journal is live and not listed)
     addon.wait()
+    for session in addon.sessions:
+        session.journal.close()
     from chanlog.record.journal import find_unfinished
     from chanlog.record.writer import load_journal
 
@@ -909,3 +963,32 @@ def test_journal_window_option_reaches_each_journal(tmp_path: Path) -> None:
         assert plain.window == 0 and plain.path.stat().st_size == plain.size  # a write() per record
         addon.done()
     assert journal.path.stat().st_size == journal.size
+
+
+def test_transcript_writer_processes_are_safe_to_fork_and_make_no_semaphores(tmp_path: Path) -> None:
+    """The writer's worker processes (started from a threaded proxy) run one thread each, so the processes they
+    fork to write a long transcript in parts are safe (Python 3.12+ warns of os.fork in a threaded process:
+    run here with that warning an error, in the proxy's place and in its workers); and no multiprocessing
+    resource tracker is started (its "leaked semaphore objects" complaint follows every killed proxy)."""
+    import subprocess
+    import sys
+
+    code = ("import os, sys, threading, time; sys.path.insert(0, sys.argv[1]); "
+            "from chanlog.record.writer import TranscriptWriter; import faults as t; "
+            "threading.Thread(target=time.sleep, args=(60,), daemon=True).start(); "  # a threaded proxy
+            "w = TranscriptWriter(2); w.start(); "
+            "runs = [w._executor().submit(t.threads_then_fork).result(timeout=60) for _ in range(4)]; "
+            "kids = [int(p) for c in os.listdir(f'/proc/{os.getpid()}/task') "
+            "        for p in open(f'/proc/{os.getpid()}/task/{c}/children').read().split()]; "
+            "cmds = [open(f'/proc/{p}/cmdline', 'rb').read().replace(b'\\0', b' ').decode() for p in kids]; "
+            "print(runs, len(kids), *cmds, sep='\\n', flush=True); w.shutdown()")
+    env = {**__import__("os").environ, "PYTHONWARNINGS": "error::DeprecationWarning"}
+    done = subprocess.run([sys.executable, "-W", "error::DeprecationWarning", "-c", code, str(Path(__file__).parent)],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    runs, count, *commands = done.stdout.splitlines()
+    assert eval(runs) == [(1, 0)] * 4  # one thread when it forked; the forked child ran  # noqa: S307
+    assert int(count) == 2 and len(commands) == 2, commands
+    assert all("_serve" in c for c in commands) and not any("resource_tracker" in c for c in commands), commands
+    assert "Warning" not in done.stderr, done.stderr
+

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chanlog.cli import main
 from chanlog.diff import diff_transcripts
@@ -246,3 +248,70 @@ def test_export_is_valid_har_1_2_by_the_schema(tmp_path):
     lines = done.stdout.splitlines()
     assert lines[:2] == [f"ok {f}" for f in files], done.stdout + done.stderr
     assert lines[2].startswith(f"invalid {broken}") and done.returncode == 1
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="needs Linux /proc/self/status (VmHWM)")
+def test_har_import_memory_is_bounded_by_a_session_not_the_file(tmp_path):
+    """A HAR of many short channel sessions, and one of many small HTTP entries around one session, import in
+    about the memory of a one-session HAR (the HAR streamed, sessions written as they end, an index of a few
+    hundred bytes per connection kept): not a few hundred KB per session, nor several times the file.
+    Every session is written, each once."""
+    from hargen import import_peak, write_har
+
+    one = tmp_path / "one.har"
+    write_har(one, 1)
+    base, _ = import_peak(one, tmp_path / "one", tmp_path)
+    sessions = 80
+    many = tmp_path / "many.har"
+    write_har(many, sessions)
+    peak, err = import_peak(many, tmp_path / "many", tmp_path)
+    assert len(list((tmp_path / "many").glob("*.yaml"))) == sessions and err.count("wrote ") == sessions
+    assert "error" not in err
+    assert peak - base < sessions * 50_000, f"{(peak - base) / sessions:,.0f} bytes more per session"
+    large = tmp_path / "large.har"
+    size = write_har(large, 1, http=12_000)
+    assert size > 6_000_000
+    peak, err = import_peak(large, tmp_path / "large", tmp_path)
+    assert len(list((tmp_path / "large").glob("*.yaml"))) == 1 and "error" not in err
+    assert peak - base < size // 2, f"{peak - base:,} bytes more for a HAR of {size:,} bytes"
+
+
+def _ws_entry(k: int, role: str, started: float, times: list[float]) -> dict:
+    from datetime import UTC, datetime
+
+    return {"startedDateTime": datetime.fromtimestamp(started, UTC).isoformat().replace("+00:00", "Z"),
+            "_resourceType": "websocket", "timings": {"send": 0, "wait": 1, "receive": 0},
+            "request": {"method": "GET", "url": f"ws://h/channel?port={k}&role={role}", "headers": []},
+            "_webSocketMessages": [{"type": "receive" if j % 2 else "send", "time": t, "opcode": 1,
+                                    "data": f"{k}-{role}-{j}"} for j, t in enumerate(times)]}
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["initiator", "responder"]), st.integers(0, 40),
+                          st.lists(st.integers(0, 60), max_size=6)), min_size=1, max_size=8))
+def test_streamed_replay_merges_connections_by_time_as_a_full_merge_would(conns):
+    """The replay reads only open connections (a connection's timeline starts when its open comes up), yet
+    gives every open, message and close in the order a merge of all the timelines at once gives (times,
+    then opens before messages before closes, then entry order); messages come back from the spool intact."""
+    import heapq
+    import tempfile
+
+    from chanlog.record.har import HarImporter
+
+    entries = [_ws_entry(k, role, 1.7e9 + start / 10, [1.7e9 + t / 10 for t in times])
+               for k, role, start, times in conns]
+    with tempfile.TemporaryDirectory() as tmp:
+        importer = HarImporter(Path(tmp), "x.har")
+        importer.read(enumerate(entries), {})
+        try:
+            got = [(t, kind, index, None if kind != 1 else (item.from_client, item.content))
+                   for t, kind, index, item in importer._events()]
+            everything = [importer._timeline(c) for c in importer.conns]
+            want = [(t, kind, index, None if kind != 1 else (item.from_client, item.content))
+                    for t, kind, index, item in heapq.merge(*everything, key=lambda e: e[:3])]
+        finally:
+            importer.close()
+    assert got == want
+    sent = sorted((e["request"]["url"], m["data"]) for e in entries for m in e["_webSocketMessages"])
+    assert sorted((entries[i]["request"]["url"], c.decode()) for _, kind, i, (_, c) in
+                  ((g[0], g[1], g[2], g[3]) for g in got if g[1] == 1)) == sent

@@ -1036,7 +1036,8 @@ def test_recover_finish_refuses_a_journal_a_recorder_is_writing(tmp_path: Path) 
     w.open()  # the recorder still writing it: a mapped window past its records
     w.frame_record(0, "initiator", "node", 104.8, b"[1]", True)
     result = CliRunner().invoke(main, ["recover", str(path), "-o", str(tmp_path / "o.yaml"), "--finish"])
-    assert result.exit_code != 0 and "open for writing elsewhere" in result.output
+    assert result.exit_code == 1 and "a running recorder is writing this journal" in result.output
+    assert f"(process {os.getpid()})" in result.output and not (tmp_path / "o.yaml").exists()
     assert w.frame_record(0, "initiator", "node", 104.9, b"[2]", True)  # unharmed
     w.close()
     info = scan(path)

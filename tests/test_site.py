@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from hostile import SCRIPT, hostile
 
 from chanlog.cli import main
 from chanlog.render import render
-from chanlog.render.site import find_inputs, load_any
+from chanlog.render.site import find_inputs, load_any, render_site
 from chanlog.transcript import dumps
 
 LOG = CORPUS / "json-rpc" / "sc_ws_close_mutual.md"
@@ -249,3 +250,41 @@ def test_a_pool_gives_the_pages_and_summaries_of_one_process_in_input_order(tree
     assert len(pages) == 3  # two sessions (two inputs are broken) and the index
     for page in pages:
         assert (tmp_path / "one" / page).read_bytes() == (tmp_path / "two" / page).read_bytes(), page
+
+
+_forks_while_threaded: list[int] = []
+_watching_forks: list[bool] = []
+_hooked: list[bool] = []
+
+
+def _before_fork() -> None:
+    if _watching_forks and threading.active_count() > 1:
+        _forks_while_threaded.append(threading.active_count())
+
+
+def test_site_workers_are_not_forked_from_a_threaded_process(tree, tmp_path) -> None:
+    """render_site called from a process running other threads (a progress bar's, a caller's) starts its
+    workers without forking that process (forking a threaded process can deadlock the child; Python 3.12+
+    warns: DeprecationWarning, an error here), and renders as before."""
+    import os
+    import warnings
+
+    if not hasattr(os, "register_at_fork"):
+        pytest.skip("os.register_at_fork is POSIX only")
+    if not _hooked:  # once per process: a hook cannot be removed
+        os.register_at_fork(before=_before_fork)
+        _hooked.append(True)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    other.start()
+    _forks_while_threaded.clear()
+    _watching_forks.append(True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DeprecationWarning)
+            summaries = render_site([tree], tmp_path / "site", jobs=2)
+    finally:
+        _watching_forks.clear()
+        stop.set()
+    assert _forks_while_threaded == []
+    assert sorted(s.failure is None for s in summaries) == [False, False, True, True]

@@ -12,4 +12,4 @@ from chanlog.record.addon import ChannelRecorder
 from chanlog.record.view import ChannelViewAddon
 
 # the recorder, and the "chanlog" content view for mitmweb and the mitmproxy console
-addons = [ChannelRecorder(), ChannelViewAddon()]
+addons = [ChannelRecorder(log_startup_errors=True), ChannelViewAddon()]

@@ -24,6 +24,9 @@ def recover_command(journal: Path, output: Path | None, finish: bool) -> None:
     journal ends have no close event; the transcript's source says how many (open_connections). The
     journal itself is not changed unless --finish is given (which also drops an incomplete last line).
 
+    A journal a running recorder is still writing (it holds the journal's lock) is refused, with or
+    without --finish: its session is not over, and the recorder writes its transcript when it ends.
+
     A journal whose recorder could not write everything (disk full) holds gap records; the transcript then
     says so (source.incomplete, source.gaps: which frames of which connection are missing). The output is never
     the journal itself nor a folder, whatever the journal's header names.
@@ -38,12 +41,14 @@ def recover_command(journal: Path, output: Path | None, finish: bool) -> None:
     from chanlog.record.journal import JournalError, JournalWriter, scan
     from chanlog.record.writer import write_transcript
 
+    _refuse_live(journal)
     info = scan(journal)
     if info.merged_into is not None:
         survivor = info.sibling(str(info.merged_into.get("journal", "")))
         if survivor.is_file() and not _same(survivor, journal):
             click.echo(f"chanlog: session {_shown(info.session)} was merged into session "
                        f"{_shown(info.merged_into.get('session'))}: recovering its journal {survivor}", err=True)
+            _refuse_live(survivor)
             journal, info = survivor, scan(survivor)
         else:
             click.echo(f"chanlog: session {_shown(info.session)} was merged into session "
@@ -80,6 +85,18 @@ def recover_command(journal: Path, output: Path | None, finish: bool) -> None:
             writer.finish_if_unchanged(writer.size, time.time())
         except OSError as exc:
             raise JournalError(f"cannot mark the journal finished: {exc.strerror or exc}", str(journal)) from None
+
+
+def _refuse_live(journal: Path) -> None:
+    """Raise :class:`JournalError` when a live recorder holds ``journal`` (its session is still being
+    recorded: a transcript written now would be partial, and the recorder writes the whole one later)."""
+    from chanlog.record.journal import JournalError, live_holder
+
+    holder = live_holder(journal)
+    if holder is not None:
+        raise JournalError(f"a running recorder is writing this journal ({holder}): its session is not over, "
+                           f"and the recorder writes the transcript when it ends; nothing recovered",
+                           str(journal))
 
 
 def _shown(value: object) -> str:

@@ -47,9 +47,10 @@ Options (``--set``): ``chanlog_dir``, ``chanlog_path``, ``chanlog_name``, ``chan
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import FIRST_COMPLETED, Future
 from concurrent.futures import wait as wait_futures
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -101,6 +102,28 @@ RETRY_WRITE = 5.0
 #: The reason recorded with a close without a close frame (code 1006).
 ABNORMAL = ("abnormal closure: the {side}'s connection ended without a close frame (code 1006 is never "
             "sent on the wire); mitmproxy closed the {other}'s connection with code 1000")
+
+
+def writable_problem(directory: Path) -> str | None:
+    """Why recording into ``directory`` (and its ``journals/``) cannot work, in one sentence naming it, or
+    ``None`` when it can: the folder and ``journals/`` are made when missing, then a file is created and
+    removed there (a probe: a read-only mount, an immutable folder or a missing permission all show,
+    whoever the proxy runs as; ``os.access`` does not see all of them)."""
+    import tempfile
+
+    journals = directory / JOURNAL_DIR
+    existed = directory.is_dir()
+    try:
+        journals.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".chanlog-probe-", dir=journals)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        if existed:
+            return f"{directory} is not writable ({why}); give a folder the proxy can write to"
+        return f"cannot create {directory} ({why}); give a folder the proxy can write to"
+    return None
 
 
 def header_dict(headers: http.Headers) -> dict[str, str]:
@@ -173,7 +196,15 @@ class Conn:
 class ChannelRecorder:
     """Records Aeternity state-channel WebSocket sessions into transcripts (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, log_startup_errors: bool = False) -> None:
+        self.log_startup_errors = log_startup_errors
+        """An invalid option at start-up is logged as one error line (mitmdump then exits with status 1:
+        its start-up error check) instead of raised: mitmproxy prints a traceback for an exception a
+        script's addon raises while loading. ``addons/channel.py`` sets it; once running (and by default,
+        as in mitmproxy's test harness) ``OptionsError`` is raised, so that mitmproxy refuses the value."""
+        self.disabled = False
+        """True after an option error was logged at start-up: nothing is recorded."""
+        self._running = False
         self.directory = Path("transcripts")
         """``chanlog_dir``: where transcripts (and ``journals/``) go."""
         self.channel_path = "/channel"
@@ -205,6 +236,10 @@ class ChannelRecorder:
         """Unfinished journals found in ``chanlog_dir`` at start-up."""
         self.written: list[Path] = []
         """Transcripts written so far (in the order the writer finished them)."""
+        self.on_written: Any = None
+        """Called with the :class:`Session` each time its transcript was written (from a writer's thread)."""
+        self.on_removed: Any = None
+        """Called with a :class:`Session` merged into another once its transcript was removed (any thread)."""
         self.failing: set[str] = set()
         """Names of sessions whose journal cannot be written now."""
         self._failing: dict[str, Session] = {}
@@ -261,8 +296,18 @@ class ChannelRecorder:
                           "of the proxy.")
 
     def configure(self, updated: set[str]) -> None:
-        """Check and take the changed options; raises ``OptionsError`` for a bad path, template or folder.
-        Setting ``chanlog_dir`` (at start-up) reports the unfinished journals found there."""
+        """Check and take the changed options; raises ``OptionsError`` for a bad path, template or folder
+        (at start-up with :attr:`log_startup_errors`: logs it as one line instead). Setting ``chanlog_dir``
+        (at start-up) reports the unfinished journals found there."""
+        try:
+            self._configure(updated)
+        except exceptions.OptionsError as exc:
+            if self._running or not self.log_startup_errors:
+                raise
+            self.disabled = True
+            logger.error(f"chanlog: {exc}")
+
+    def _configure(self, updated: set[str]) -> None:
         opts = ctx.options
         if "chanlog_path" in updated:
             path = opts.chanlog_path
@@ -307,10 +352,9 @@ class ChannelRecorder:
             directory = Path(opts.chanlog_dir).expanduser()
             if directory.exists() and not directory.is_dir():
                 raise exceptions.OptionsError(f"chanlog_dir: {directory} exists and is not a folder")
-            try:
-                (directory / JOURNAL_DIR).mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise exceptions.OptionsError(f"chanlog_dir: cannot create {directory}: {exc.strerror}") from None
+            problem = writable_problem(directory)
+            if problem:
+                raise exceptions.OptionsError(f"chanlog_dir: {problem}")
             self.directory = directory
             self.report_unfinished()
 
@@ -330,6 +374,9 @@ class ChannelRecorder:
     def running(self) -> None:
         """Start-up done: start the transcript writers; with a flow view (mitmproxy, mitmweb), ``auto``
         keeps the messages; say which."""
+        self._running = True
+        if self.disabled:
+            return
         try:
             self.writer.start()
         except Exception as exc:  # noqa: BLE001 - they start at the first write instead
@@ -386,7 +433,7 @@ class ChannelRecorder:
     def websocket_start(self, flow: http.HTTPFlow) -> None:
         """A WebSocket connection opened: on the channel path with a role, pair it with a session and
         journal its open (URL as forwarded to the node, ``ws://``/``wss://``)."""
-        if not path_matches(flow.request.path, self.channel_path):
+        if self.disabled or not path_matches(flow.request.path, self.channel_path):
             return
         params = query_params(flow.request.path)
         role = params.get("role")
@@ -598,6 +645,8 @@ class ChannelRecorder:
         with self._lock:
             if absorbed.transcript in self.written:
                 self.written.remove(absorbed.transcript)
+        if self.on_removed is not None:
+            self.on_removed(absorbed)
         try:
             absorbed.transcript.unlink()
         except FileNotFoundError:
@@ -676,6 +725,8 @@ class ChannelRecorder:
                                      f"finished: {exc.strerror}")
                 with self._lock:
                     self.written.append(session.transcript)
+                if self.on_written is not None:
+                    self.on_written(session)
                 incomplete = f"; INCOMPLETE: {tail['frames']} frames lost at the end" if tail else ""
                 logger.info(f"chanlog: wrote {session.transcript} ({frames} frames, {connections} connections"
                             f"{incomplete})")
@@ -702,6 +753,16 @@ class ChannelRecorder:
         timer.daemon = True
         self._timers = [t for t in self._timers if t.is_alive()] + [timer]
         timer.start()
+
+    def wait_below(self, count: int) -> None:
+        """Block until fewer than ``count`` transcript writes are under way: a producer of sessions faster
+        than the writers (a HAR import) keeps that many journals open at most, not one per session."""
+        while True:
+            with self._lock:
+                pending = {f for f in self._pending if not f.done()}
+            if len(pending) < count:
+                return
+            wait_futures(pending, return_when=FIRST_COMPLETED)
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until every transcript handed to the writer so far is written (for tests and shutdown)."""

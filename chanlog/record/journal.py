@@ -96,7 +96,7 @@ from chanlog.record.pairing import JOURNAL_DIR, JOURNAL_SUFFIX, transcript_file_
 
 __all__ = ["JOURNAL_DIR", "JOURNAL_SUFFIX", "JOURNAL_FORMAT", "EVENT_KINDS", "JournalError", "JournalWriter",
            "Gap", "JournalInfo", "iter_records", "scan", "ordered_records", "journal_paths", "find_unfinished",
-           "frame_from_text", "raw_frame_record", "zero_tail", "MAX_JSON_DEPTH"]
+           "frame_from_text", "raw_frame_record", "zero_tail", "live_holder", "MAX_JSON_DEPTH"]
 
 #: The journal format version written in the header record (``chanlog_journal``); readers take 1 and 2.
 JOURNAL_FORMAT = 2
@@ -986,12 +986,71 @@ def journal_paths(directory: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.name.endswith(JOURNAL_SUFFIX) and p.is_file())
 
 
+def live_holder(path: Path) -> str | None:
+    """Who is writing ``path`` now, or ``None`` when nobody is: a recorder holds an exclusive ``flock`` on
+    a journal for as long as it appends to it (:class:`JournalWriter`), so a journal whose lock cannot be
+    taken belongs to a live session, not to a crashed one. The answer names the holder as well as Linux
+    tells (``/proc/locks``: ``mitmdump (process 1234)``), else ``another process``. A file that cannot be
+    opened, or a system without ``flock``, counts as not held (the caller's own read then reports it)."""
+    if fcntl is None:  # pragma: no cover - not POSIX
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                return None
+            return _lock_owner(os.fstat(fd)) or "another process"
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _lock_owner(st: os.stat_result) -> str | None:
+    """``NAME (process PID)`` of the process holding a ``flock`` on the file of ``st``, from Linux's
+    ``/proc/locks`` (lines ``1: FLOCK ADVISORY WRITE PID MAJ:MIN:INODE 0 EOF``); ``None`` elsewhere."""
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        parts = line.split()
+        if len(parts) < 6 or parts[1] != "FLOCK" or parts[3] != "WRITE":
+            continue
+        dev_inode = parts[5].split(":")
+        if len(dev_inode) != 3 or not dev_inode[2].isdigit() or int(dev_inode[2]) != st.st_ino:
+            continue
+        try:
+            if int(dev_inode[0], 16) != os.major(st.st_dev) or int(dev_inode[1], 16) != os.minor(st.st_dev):
+                continue
+        except ValueError:
+            continue
+        pid = parts[4]
+        try:
+            with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as fh:
+                name = fh.read().strip()
+        except OSError:
+            name = ""
+        shown = "".join(c if c.isprintable() else "?" for c in name)[:64]
+        return f"{shown} (process {pid})" if shown else f"process {pid}"
+    return None
+
+
 def find_unfinished(directory: Path) -> list[JournalInfo | JournalError]:
     """Scan every journal of a transcript folder and return the unfinished ones (and the unreadable
-    ones, as :class:`JournalError`), for the recorder to report at start. Never raises for a journal's
-    content: whatever a file holds, it is reported, not fatal."""
+    ones, as :class:`JournalError`), for the recorder to report at start. A journal a live recorder is
+    writing (:func:`live_holder`) is neither: it is left out. Never raises for a journal's content:
+    whatever a file holds, it is reported, not fatal."""
     found: list[JournalInfo | JournalError] = []
     for path in journal_paths(directory):
+        if live_holder(path) is not None:
+            continue
         try:
             info = scan(path)
         except JournalError as exc:

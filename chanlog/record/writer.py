@@ -24,16 +24,14 @@ import base64
 import json
 import logging
 import math
-import multiprocessing
 import operator
 import os
 import re
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,9 +80,6 @@ WORKER_NICE = 10
 #: :data:`MAX_PARTS`; at their lower priority the proxy still comes first on every CPU), joined in order.
 PARALLEL_FRAMES = 20_000
 MAX_PARTS = 4
-#: Seconds between a worker process's checks that the proxy that started it is still there (a proxy killed
-#: with SIGKILL cannot stop its workers: they exit by themselves once idle).
-PARENT_CHECK_SECONDS = 1.0
 
 _STR, _INT, _BOOL, _NULL = ("tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:bool",
                             "tag:yaml.org,2002:null")
@@ -831,27 +826,10 @@ def _as_dict(event: Event | dict[str, Any]) -> dict[str, Any]:
 # -- writing off the proxy's event loop -----------------------------------------------------------
 
 
-_busy = threading.Lock()  # held by a worker process while it writes a transcript
-
-
-def _exit_with_parent(parent: int) -> None:
-    """In a worker process: exit once the process that started it is gone and no write is under way."""
-    while True:
-        time.sleep(PARENT_CHECK_SECONDS)
-        if os.getppid() != parent:
-            with _busy:
-                os._exit(0)
-
-
-def _worker_init(parent: int | None = None) -> None:
+def _worker_init() -> None:
     """Worker process start: the lowest CPU priority there is, so that the proxy comes first: on Linux the
     ``SCHED_IDLE`` policy (it runs when a CPU has nothing else to do, and the proxy takes the CPU back the
-    moment it wakes up), else ``os.nice`` by :data:`WORKER_NICE`. The processes it forks inherit it. A
-    thread watches ``parent`` (the proxy's process id): should it be killed, the worker exits after the
-    write it is doing."""
-    if parent is not None:
-        threading.Thread(target=_exit_with_parent, args=(parent,), name="chanlog-parent-watch",
-                         daemon=True).start()
+    moment it wakes up), else ``os.nice`` by :data:`WORKER_NICE`. The processes it forks inherit it."""
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
         return
@@ -863,40 +841,216 @@ def _worker_init(parent: int | None = None) -> None:
         pass
 
 
+def _serve() -> None:
+    """A worker process's main loop (``python -c "...; _serve()" JOBS_FD RESULTS_FD``, started by
+    :class:`WorkerPool`): take ``(function, args)`` from the jobs pipe, run it, send ``("ok", result)`` or
+    ``("error", exception)`` back. The first message is the proxy's ``sys.path`` (so that functions of the
+    same modules can be named). It has one thread, so the processes it forks (a transcript in parts) are safe;
+    it ignores SIGINT (the proxy's Ctrl-C: the proxy decides when writers stop) and exits when the jobs pipe
+    ends: the proxy closed it, or the proxy is gone (killed too), after the job it is doing."""
+    from multiprocessing.connection import Connection
+
+    jobs = Connection(int(sys.argv[1]), writable=False)
+    results = Connection(int(sys.argv[2]), readable=False)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker_init()
+    while True:
+        try:
+            kind, payload = jobs.recv()
+        except (EOFError, OSError):
+            os._exit(0)
+        except Exception as exc:  # noqa: BLE001 - a job naming what cannot be imported here: its error
+            reply: tuple[str, Any] = ("error", exc)
+        else:
+            if kind == "path":
+                sys.path[:] = payload
+                continue
+            fn, args = payload
+            try:
+                reply = ("ok", fn(*args))
+            except Exception as exc:  # noqa: BLE001 - sent back, raised by the job's future
+                reply = ("error", exc)
+        try:
+            results.send(reply)
+        except OSError:
+            os._exit(0)
+        except Exception as exc:  # noqa: BLE001 - a result or exception that does not pickle
+            results.send(("error", RuntimeError(f"{type(exc).__name__}: {exc} (a result that cannot be sent back)")))
+
+
+class _Worker:
+    """One worker process and its two pipes."""
+
+    def __init__(self) -> None:
+        import subprocess
+        from multiprocessing.connection import Connection
+
+        job_r, job_w = os.pipe()
+        res_r, res_w = os.pipe()
+        package = str(Path(__file__).resolve().parents[2])  # where ``chanlog`` is, installed or not
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package, os.environ.get("PYTHONPATH")]))}
+        try:
+            # subprocess starts it with fork+exec (vfork/posix_spawn where it can): nothing of this process's
+            # threads or locks is inherited, unlike os.fork (DeprecationWarning in a threaded process since
+            # Python 3.12), and no multiprocessing semaphore is made for a resource tracker to report
+            self.proc = subprocess.Popen([sys.executable, "-c", "from chanlog.record.writer import _serve; _serve()",
+                                          str(job_r), str(res_w)], pass_fds=(job_r, res_w), env=env,
+                                         stdin=subprocess.DEVNULL)
+        except BaseException:
+            for fd in (job_r, job_w, res_r, res_w):
+                os.close(fd)
+            raise
+        os.close(job_r)
+        os.close(res_w)
+        self.jobs = Connection(job_w, readable=False)
+        self.results = Connection(res_r, writable=False)
+        self.jobs.send(("path", list(sys.path)))
+
+    def close(self, wait: bool = True) -> None:
+        """End the worker: its jobs pipe closed, it exits (after the job it is doing)."""
+        for conn in (self.jobs, self.results):
+            try:
+                conn.close()
+            except OSError:  # pragma: no cover - closed already
+                pass
+        if wait:
+            try:
+                self.proc.wait(60)
+            except Exception:  # noqa: BLE001 - it exits by itself; not worth blocking the proxy's shutdown
+                pass
+
+
+class WorkerPool:
+    """``workers`` worker processes, each fed by a thread of this process through two pipes
+    (:func:`_serve`): the same ``submit``/``shutdown`` as ``ProcessPoolExecutor``, without its ``fork``
+    (unsafe in a threaded process such as mitmproxy) or its ``multiprocessing`` locks and queues (named
+    semaphores a ``spawn`` or ``forkserver`` pool registers with a resource tracker process, which complains
+    about "leaked semaphore objects" whenever the proxy is killed). A worker that dies fails its job with
+    ``BrokenProcessPool`` and is replaced for the next one; the others go on."""
+
+    def __init__(self, workers: int, name: str = "chanlog-writer") -> None:
+        import queue
+
+        self.workers = workers
+        self.name = name
+        self._jobs: queue.SimpleQueue[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]] | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def start(self) -> None:
+        """Start every worker process now (each imports for a moment before its first job)."""
+        with self._lock:
+            while len(self._threads) < self.workers and not self._closed:
+                thread = threading.Thread(target=self._feed, name=f"{self.name}-{len(self._threads)}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
+        """Run ``fn(*args)`` in a worker process (both pickled: module-level functions); its future.
+        Raises ``RuntimeError`` after :meth:`shutdown`."""
+        if self._closed:
+            raise RuntimeError("the worker pool is shut down")
+        future: Future[Any] = Future()
+        self._jobs.put((future, fn, args))
+        self.start()
+        return future
+
+    def _feed(self) -> None:
+        """One worker's thread: start its process, hand it jobs one at a time, set their futures."""
+        worker: _Worker | None = None
+        try:
+            worker = _Worker()
+        except OSError as exc:
+            logger.warning(f"chanlog: cannot start a transcript writer process yet: {exc}")
+        while True:
+            item = self._jobs.get()
+            if item is None:
+                break
+            future, fn, args = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                if worker is None or worker.proc.poll() is not None:
+                    if worker is not None:
+                        worker.close(wait=False)
+                    worker = None
+                    worker = _Worker()
+            except OSError as exc:
+                future.set_exception(exc)
+                continue
+            try:
+                worker.jobs.send(("job", (fn, args)))
+                kind, value = worker.results.recv()
+            except (EOFError, OSError):  # the process died (killed, out of memory)
+                worker.close(wait=False)
+                worker = None
+                future.set_exception(BrokenProcessPool(f"a worker process died running {getattr(fn, '__name__', fn)}"))
+                continue
+            except Exception as exc:  # noqa: BLE001 - arguments or a result that do not pickle
+                future.set_exception(exc)
+                continue
+            if kind == "ok":
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+        if worker is not None:
+            worker.close()
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        """No more jobs; the queued ones are still run unless ``cancel_futures``; ``wait``: until the
+        workers have ended."""
+        import queue
+
+        with self._lock:
+            self._closed = True
+            threads = list(self._threads)
+        if cancel_futures:
+            while True:
+                try:
+                    item = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    item[0].cancel()
+        for _ in threads:
+            self._jobs.put(None)
+        if wait:
+            for thread in threads:
+                thread.join()
+
+
 def _write_job(journal: str, out: str, limit: int | None, tail_gap: dict[str, Any] | None,
                parts: int = 1) -> tuple[int, int]:
     """The job a worker runs: :func:`write_transcript`; returns ``(frames, connections)``."""
-    with _busy:
-        info = write_transcript(Path(journal), Path(out), limit=limit, tail_gap=tail_gap, parts=parts)
+    info = write_transcript(Path(journal), Path(out), limit=limit, tail_gap=tail_gap, parts=parts)
     return info.frames, info.connections
 
 
 class TranscriptWriter:
-    """Writes transcripts from journals in ``workers`` worker processes (``0``: one thread of this
-    process, for tests and constrained hosts), at most ``workers`` at a time. A pool broken by a killed
-    worker is replaced and the job tried again once."""
+    """Writes transcripts from journals in ``workers`` worker processes (:class:`WorkerPool`; ``0``: one
+    thread of this process, for tests and constrained hosts), at most ``workers`` at a time. A job whose
+    worker was killed fails with ``BrokenProcessPool`` (the recorder tries it once more)."""
 
     def __init__(self, workers: int = DEFAULT_WORKERS) -> None:
         self.workers = workers
         """Worker processes (0: a thread)."""
-        self._pool: ProcessPoolExecutor | ThreadPoolExecutor | None = None
+        self._pool: WorkerPool | ThreadPoolExecutor | None = None
 
-    def _executor(self) -> ProcessPoolExecutor | ThreadPoolExecutor:
+    def _executor(self) -> WorkerPool | ThreadPoolExecutor:
         if self._pool is None:
             if self.workers <= 0:
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chanlog-writer")
             else:
-                self._pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_worker_init,
-                                                 initargs=(os.getpid(),),
-                                                 mp_context=multiprocessing.get_context("spawn"))
+                self._pool = WorkerPool(self.workers)
         return self._pool
 
     def start(self) -> None:
         """Start the worker processes now (they take a moment to import), so that the first transcript
         is not delayed by it."""
-        if self.workers > 0:
-            for future in [self._executor().submit(os.getpid) for _ in range(self.workers)]:
-                future.add_done_callback(lambda f: f.exception())
+        pool = self._executor()
+        if isinstance(pool, WorkerPool):
+            pool.start()
 
     def submit(self, journal: Path, out: Path, limit: int | None,
                tail_gap: dict[str, Any] | None = None) -> Future[tuple[int, int]]:
@@ -913,8 +1067,7 @@ class TranscriptWriter:
 
     def retry_broken(self, journal: Path, out: Path, limit: int | None,
                      tail_gap: dict[str, Any] | None = None) -> Future[tuple[int, int]]:
-        """Replace a broken pool and submit again."""
-        self._replace()
+        """Submit a job again whose worker died (the pool replaces the worker itself)."""
         return self.submit(journal, out, limit, tail_gap)
 
     def _replace(self) -> None:

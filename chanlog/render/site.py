@@ -369,6 +369,45 @@ def _worker_start() -> None:
     gc.set_threshold(WORKER_GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
+#: Imported once by the fork server (:func:`pool_context`): what every render worker needs, with the packaged
+#: templates compiled (:mod:`chanlog.render.prefork` calls :func:`warm_defaults`).
+WORKER_MODULES = ("chanlog.render.prefork",)
+
+
+def warm_defaults() -> None:
+    """Import what render workers need and compile the packaged templates and descriptions (both formats),
+    in the process workers are forked from; errors are left to the workers, which report them per input."""
+    try:
+        import chanlog.codec.calls  # noqa: F401 - contract values in every page
+        import chanlog.codec.transactions  # noqa: F401 - the decoder behind every tree
+        import chanlog.sources.nodelog  # noqa: F401 - node logs
+        from chanlog.render import LAYOUTS, environment
+        from chanlog.render.describe import load_descriptions
+
+        for html in (False, True):
+            env = environment(None, html)
+            for layout in (LAYOUTS["html"],) if html else (LAYOUTS["doc"], LAYOUTS["node"]):
+                env.get_template(layout)
+        load_descriptions(None, None)
+    except (ChanlogError, OSError, ImportError, jinja2.TemplateError):
+        pass
+
+
+def pool_context() -> Any:
+    """The ``multiprocessing`` context of the render pool: ``forkserver`` (workers forked from a
+    single-threaded server process that imported :data:`WORKER_MODULES` once), not ``fork`` of this
+    process, which may run threads (a progress bar's, a caller's): forking a threaded process can deadlock
+    the child (Python 3.12 warns: DeprecationWarning). ``spawn`` where there is no fork server."""
+    import multiprocessing
+
+    try:
+        context = multiprocessing.get_context("forkserver")
+    except ValueError:  # pragma: no cover - Windows
+        return multiprocessing.get_context("spawn")
+    context.set_forkserver_preload(list(WORKER_MODULES))
+    return context
+
+
 def _size(path: Path) -> int:
     try:
         return path.stat().st_size
@@ -500,7 +539,7 @@ def render_site(paths: Iterable[str | Path], outdir: Path, fmt: str = "md", layo
     else:  # largest inputs first, one at a time: the last pages to finish are small ones, so no core idles long
         done: list[Summary | None] = [None] * len(work)
         _preload(work[0])
-        with ProcessPoolExecutor(workers, initializer=_worker_start) as pool:
+        with ProcessPoolExecutor(workers, initializer=_worker_start, mp_context=pool_context()) as pool:
             futures = {pool.submit(render_job, work[i]): i
                        for i in sorted(range(len(work)), key=lambda i: -_size(work[i].source))}
             for future in as_completed(futures):

@@ -21,7 +21,9 @@ no close, and their connections close at their last message with no code.
 Export (:func:`export_har`): one entry per connection of a transcript, its frames as
 ``_webSocketMessages``, its notes as the entry's ``comment``.
 
-Limits: a HAR is one JSON document and is read whole; files above :data:`MAX_HAR_BYTES` are refused.
+Limits: ``chanlog import`` streams a HAR (:func:`stream_entries`, ijson: one entry in memory at a time, any
+size; :func:`chanlog.record.har.import_har_file`); :func:`load_har`/:func:`read_har` read a document whole
+(for documents already in memory) and refuse more than :data:`MAX_HAR_BYTES`.
 Bad input raises :class:`HarError` naming the file and the entry (``capture.har: entries[3]: ...``);
 entries that cannot be recorded (no ``role`` parameter, a message of an unknown opcode, base64 that does
 not decode) are kept where possible and always reported in :attr:`HarImport.notes`, which also go into
@@ -45,7 +47,8 @@ from chanlog import __version__
 from chanlog.errors import ChanlogError
 from chanlog.model import ROLES, Frame, Note, Transcript
 
-#: Largest HAR file read (bytes).
+#: Largest HAR read whole (bytes: :func:`load_har`, :func:`read_har`; parsed, about 6x that in memory); a
+#: streamed import (:func:`stream_entries`) has no such limit.
 MAX_HAR_BYTES = 1 << 30
 #: The WebSocket opcodes a HAR message may carry: text and binary.
 TEXT, BINARY = 1, 2
@@ -91,11 +94,28 @@ class HarConnection:
     handshake: float = 0.0
     """Seconds from ``startedDateTime`` to the end of the 101 response: ``timings`` send + wait + receive
     (the moment the recorder stamps an open with)."""
+    count: int | None = None
+    """Messages it has when they are not kept in :attr:`messages` (:meth:`spooled`)."""
+    first_time: float | None = None
+    """The first message's time when :attr:`messages` is not kept."""
+    last_time: float | None = None
+    """The latest message time when :attr:`messages` is not kept."""
 
     @property
     def opened(self) -> float:
         """When the connection was open: the handshake's end, no later than its first message."""
+        if self.count is not None:
+            return min([self.started + self.handshake, *([] if self.first_time is None else [self.first_time])])
         return min([self.started + self.handshake, *(m.time for m in self.messages[:1])])
+
+    def spooled(self) -> HarConnection:
+        """This connection without its messages (moved elsewhere: a streamed import spools them to disk),
+        keeping what :attr:`opened` and :attr:`ended` need of them and their :attr:`count`."""
+        self.first_time = self.messages[0].time if self.messages else None
+        self.last_time = max((m.time for m in self.messages), default=None)
+        self.count = len(self.messages)
+        self.messages = []
+        return self
 
     @property
     def path(self) -> str:
@@ -111,6 +131,8 @@ class HarConnection:
         """When it closed: the recorded close, else its last message (or its start)."""
         if self.close and isinstance(self.close.get("time"), (int, float)):
             return float(self.close["time"])
+        if self.count is not None:
+            return max([self.started, *([] if self.last_time is None else [self.last_time])])
         return max([self.started, *(m.time for m in self.messages)])
 
 
@@ -185,34 +207,119 @@ def websocket_entries(doc: dict[str, Any], filename: str = "<har>") -> Iterator[
     :class:`HarConnection`. Raises :class:`HarError` naming ``entries[i]`` (and the message) for a field
     of the wrong type; binary data that is not base64 is kept as text (see :func:`chanlog.record.har.import_har`)."""
     for i, entry in enumerate(doc["log"]["entries"]):
-        where = f"{filename}: entries[{i}]"
-        if not isinstance(entry, dict):
-            raise HarError("an entry must be an object", where)
-        raw = entry.get("_webSocketMessages")
-        if raw is None and entry.get("_resourceType") != "websocket":
-            continue
-        request = entry.get("request")
-        if not isinstance(request, dict) or not isinstance(request.get("url"), str):
-            raise HarError("request.url (a string) is missing", where)
-        started = _har_time(entry.get("startedDateTime"), f"{where}.startedDateTime")
-        if raw is None:
-            raw = []
-        if not isinstance(raw, list):
-            raise HarError("_webSocketMessages must be a list", where)
-        messages = [_message(m, f"{where}._webSocketMessages[{j}]", started) for j, m in enumerate(raw)]
-        headers: dict[str, str] = {}
-        for h in request.get("headers") or []:
-            if isinstance(h, dict) and isinstance(h.get("name"), str) and isinstance(h.get("value"), str):
-                name = h["name"]
-                if name.startswith(":"):  # HTTP/2 pseudo-headers
-                    continue
-                headers[name] = f"{headers[name]}, {h['value']}" if name in headers else h["value"]
-        close = entry.get("_chanlogClose")
-        timings = entry.get("timings") if isinstance(entry.get("timings"), dict) else {}
-        handshake = sum(v for k in ("send", "wait", "receive")
-                        if isinstance(v := timings.get(k), (int, float)) and not isinstance(v, bool) and v > 0)
-        yield HarConnection(i, request["url"], started, headers, messages,
-                            close if isinstance(close, dict) else None, handshake / 1000)
+        conn = entry_connection(entry, i, filename)
+        if conn is not None:
+            yield conn
+
+
+def entry_connection(entry: Any, i: int, filename: str = "<har>") -> HarConnection | None:
+    """Entry ``i`` of a HAR as a :class:`HarConnection`, or ``None`` when it is no WebSocket entry (no
+    ``_webSocketMessages`` nor ``_resourceType: websocket``). Raises :class:`HarError` naming ``entries[i]``
+    (and the message) for a field of the wrong type."""
+    where = f"{filename}: entries[{i}]"
+    if not isinstance(entry, dict):
+        raise HarError("an entry must be an object", where)
+    raw = entry.get("_webSocketMessages")
+    if raw is None and entry.get("_resourceType") != "websocket":
+        return None
+    request = entry.get("request")
+    if not isinstance(request, dict) or not isinstance(request.get("url"), str):
+        raise HarError("request.url (a string) is missing", where)
+    started = _har_time(entry.get("startedDateTime"), f"{where}.startedDateTime")
+    if raw is not None and not isinstance(raw, list):
+        raise HarError("_webSocketMessages must be a list", where)
+    kept = list(entry_messages(entry, i, filename, started))
+    headers: dict[str, str] = {}
+    for h in request.get("headers") or []:
+        if isinstance(h, dict) and isinstance(h.get("name"), str) and isinstance(h.get("value"), str):
+            name = h["name"]
+            if name.startswith(":"):  # HTTP/2 pseudo-headers
+                continue
+            headers[name] = f"{headers[name]}, {h['value']}" if name in headers else h["value"]
+    close = entry.get("_chanlogClose")
+    timings = entry.get("timings") if isinstance(entry.get("timings"), dict) else {}
+    handshake = sum(v for k in ("send", "wait", "receive")
+                    if isinstance(v := timings.get(k), (int, float)) and not isinstance(v, bool) and v > 0)
+    return HarConnection(i, request["url"], started, headers, kept, close if isinstance(close, dict) else None,
+                         handshake / 1000)
+
+
+def entry_messages(entry: dict[str, Any], i: int, filename: str, started: float) -> Iterator[HarMessage]:
+    """The checked messages of a WebSocket entry (:func:`entry_connection`), in HAR order."""
+    where = f"{filename}: entries[{i}]"
+    for j, m in enumerate(entry.get("_webSocketMessages") or []):
+        yield _message(m, f"{where}._webSocketMessages[{j}]", started)
+
+
+def stream_entries(fh: Any, filename: str, meta: dict[str, Any]) -> Iterator[tuple[int, Any]]:
+    """``(i, entry)`` for each entry of a HAR file read incrementally (ijson, its C parser where installed):
+    one entry in memory at a time, whatever the file's size; ``meta["creator"]`` gets ``log.creator``
+    (wherever it stands in the file) by the end. Raises :class:`HarError` for JSON syntax (naming the byte
+    offset as the parser reports it) or a document without a ``log.entries`` list (HAR 1.2)."""
+    import ijson
+
+    builder: Any = None
+    target = ""
+    count = 0
+    seen_entries = False
+    source = _Consumed(fh)
+    try:
+        for prefix, event, value in ijson.parse(source, use_float=True):
+            if builder is not None:
+                builder.event(event, value)
+                if prefix == target and event in ("end_map", "end_array"):
+                    if target == "log.creator":
+                        meta["creator"] = builder.value
+                    else:
+                        yield count, builder.value
+                        count += 1
+                    builder = None
+                continue
+            if prefix == "log.entries" and event == "start_array":
+                seen_entries = True
+            elif prefix in ("log.entries.item", "log.creator"):
+                if event in ("start_map", "start_array"):
+                    builder, target = ijson.ObjectBuilder(), prefix
+                    builder.event(event, value)
+                elif prefix == "log.entries.item":
+                    yield count, value  # not an object: entry_connection says so
+                    count += 1
+    except ijson.JSONError as exc:
+        if source.head is not None:  # an error in the first bytes: where exactly, as json says it
+            try:
+                json.loads(bytes(source.head))
+            except json.JSONDecodeError as error:
+                raise HarError(f"not JSON: {error.msg}", f"{filename}:{error.lineno}:{error.colno}") from None
+            except (ValueError, RecursionError):
+                pass
+        message = " ".join(str(exc).split())[:200]
+        raise HarError(f"not JSON: {message} (in the {source.consumed:,} bytes read)", filename) from None
+    if not seen_entries:
+        raise HarError("not a HAR: no log.entries list (HAR 1.2: {\"log\": {\"entries\": [...]}})", filename)
+
+
+#: Bytes of a streamed HAR kept to name the line and column of a JSON syntax error found in them (past them,
+#: the parser's own message and a byte count).
+SYNTAX_HEAD = 1 << 20
+
+
+class _Consumed:
+    """A binary file read through, counting the bytes and keeping the first :data:`SYNTAX_HEAD` of them."""
+
+    def __init__(self, fh: Any) -> None:
+        self.fh = fh
+        self.consumed = 0
+        self.head: bytearray | None = bytearray()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.fh.read(n)
+        self.consumed += len(data)
+        if self.head is not None:
+            if len(self.head) + len(data) > SYNTAX_HEAD:
+                self.head = None
+            else:
+                self.head += data
+        return data
 
 
 def _har_time(value: Any, where: str) -> float:
