@@ -45,6 +45,22 @@ def readme_recording_command() -> str:
     return lines[0]
 
 
+def readme_chanlog_dir(command: str) -> str:
+    """The ``chanlog_dir`` the README's recording command sets (relative to where it runs)."""
+    found = re.findall(r"--set chanlog_dir=(\S+)", command)
+    assert len(found) == 1, f"README.md, Recording: one --set chanlog_dir=DIR expected: {command}"
+    return found[0]
+
+
+def test_the_readmes_recording_example_writes_to_its_own_folder() -> None:
+    """Run in a clone, the README's command must not write next to the shipped example transcripts, and
+    git ignores what it writes."""
+    folder = (REPO / readme_chanlog_dir(readme_recording_command())).resolve()
+    assert folder.is_relative_to(REPO) and folder != (REPO / "transcripts").resolve()
+    if (REPO / ".gitignore").is_file():  # a clone (an sdist has none)
+        assert f"/{folder.relative_to(REPO).as_posix()}/" in (REPO / ".gitignore").read_text().splitlines()
+
+
 def listening_addresses(port: int) -> set[str]:
     """The local addresses (hex, as in /proc/net/tcp*) of the sockets listening on TCP ``port``."""
     found = set()
@@ -116,8 +132,8 @@ def record_with_readme_command(bindir: Path, cwd: Path, env: dict[str, str], ext
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    return Recording(command, sorted((cwd / "transcripts").glob("*.yaml")), log.read_text(errors="replace"),
-                     listening)
+    return Recording(command, sorted((cwd / readme_chanlog_dir(command)).glob("*.yaml")),
+                     log.read_text(errors="replace"), listening)
 
 
 def clean_env() -> dict[str, str]:
