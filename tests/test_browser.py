@@ -26,7 +26,8 @@ from hostile import METHOD, hostile
 
 from chanlog.transcript import dumps
 
-pytestmark = pytest.mark.e2e
+# one xdist group: the module fixture (the site rendered, every page opened in Chromium) runs once
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("browser")]
 
 BROWSER_DIR = Path(__file__).resolve().parent / "browser"
 CHECK = BROWSER_DIR / "check.mjs"

@@ -32,7 +32,8 @@ from chanlog.render import Options, render
 from chanlog.sources.nodelog import import_file
 from chanlog.transcript import load
 
-pytestmark = pytest.mark.e2e
+# one xdist group: the module fixture (every diagram checked by Mermaid) runs in one worker, once
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("mermaid")]
 
 MERMAID_DIR = Path(__file__).resolve().parent / "mermaid"
 CHECK = MERMAID_DIR / "check.mjs"
