@@ -26,8 +26,7 @@ from hostile import METHOD, hostile
 
 from chanlog.transcript import dumps
 
-# one xdist group: the module fixture (the site rendered, every page opened in Chromium) runs once
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("browser")]
+pytestmark = pytest.mark.e2e  # one unit under pytest -n (conftest.XDIST_UNITS): the module fixture runs once
 
 BROWSER_DIR = Path(__file__).resolve().parent / "browser"
 CHECK = BROWSER_DIR / "check.mjs"

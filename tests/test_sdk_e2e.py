@@ -13,8 +13,8 @@ A log whose flow SDK 14 has no API for is ``xfail(strict=True)`` with the missin
 (:data:`CANNOT`), so a log that starts passing is noticed; the fake node waits only
 :data:`CANNOT_NODE_TIMEOUT` for the frame the SDK cannot send. The logs are played :data:`JOBS` at a time by
 a module fixture (each play is two processes that mostly wait on each other), and each test reads its log's
-outcome. The tests form one ``xdist_group``: with ``pytest -n N --dist loadgroup`` (the project's addopts)
-they all run in one worker, so the fixture plays every log once, not once per worker.
+outcome. Under ``pytest -n N`` these tests are one unit (``conftest.XDIST_UNITS``): they run in one worker,
+so the fixture plays every log once, not once per worker.
 
 Skips with the reason when ``node``/``npm`` are missing, Node.js is older than 18, the install fails (no
 registry access) or the shared corpus is absent.
@@ -44,7 +44,7 @@ DRIVER_TIMEOUT = 60
 CANNOT_NODE_TIMEOUT = 2
 #: Logs played at once by the module fixture: a play is two processes that mostly wait on each other (about
 #: half a CPU), a CANNOT log mostly waits for its timeout.
-JOBS = 4
+JOBS = 3
 #: Seconds the SDK stays connected after the recorded end in the ping test (its pings come every 10 s).
 PING_LINGER = 21
 
@@ -119,7 +119,6 @@ def outcomes(sdk: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, s
         return {str(log.relative_to(JSON_RPC)): result for log, result in zip(logs, pool.map(one, logs), strict=True)}
 
 
-@pytest.mark.xdist_group("sdk-corpus")
 @pytest.mark.parametrize("log", _params())
 def test_sdk_channel_plays_corpus_log_to_the_recorded_end(outcomes: dict, log: str | None) -> None:
     if log is None:
