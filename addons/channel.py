@@ -2,7 +2,7 @@
 
 Usage::
 
-    mitmdump -s addons/channel.py --mode reverse:http://NODE:3014 --set chanlog_dir=./transcripts
+    mitmdump -s addons/channel.py --mode reverse:http://NODE:3014 --set chanlog_dir=./recordings
 
 Both participants' WebSocket connections to ``/channel`` go into one YAML transcript per channel session
 (``chanlog_dir/NAME.yaml``), journaled frame by frame in ``chanlog_dir/journals/`` (``chanlog recover``

@@ -95,3 +95,45 @@ def disk(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(jmod, "MAP_CHUNK", 0)
     monkeypatch.setattr(jmod, "RETRY_SECONDS", 0.0)
     return d
+
+
+# -- parallel runs (pytest -n N, pytest-xdist) -----------------------------------------------------------
+
+#: Tests that share a module fixture too costly to build in every worker (the SDK playing every corpus log,
+#: Mermaid checking every diagram, Chromium opening the rendered site): with ``-n N`` each of these runs as one
+#: unit in one worker, first (the largest units are handed out first), while the other workers take the rest
+#: one test at a time. (pytest-xdist's ``--dist loadgroup`` would do this from marks, but on pytest 9.2 it
+#: silently stops grouping: pytest-dev/pytest-xdist#1386.)
+XDIST_UNITS = (
+    "tests/test_sdk_e2e.py::test_sdk_channel_plays_corpus_log_to_the_recorded_end",
+    "tests/test_mermaid.py",
+    "tests/test_browser.py",
+)
+
+
+def xdist_unit(nodeid: str) -> str:
+    """The unit a test is scheduled in: its :data:`XDIST_UNITS` entry, else the test alone."""
+    for unit in XDIST_UNITS:
+        if nodeid == unit or nodeid.startswith((unit + "::", unit + "[")):
+            return unit
+    return nodeid
+
+
+try:
+    from xdist.scheduler import LoadScopeScheduling
+except ImportError:  # pragma: no cover - without pytest-xdist the tests run in one process
+    LoadScopeScheduling = None
+else:
+
+    class _UnitScheduling(LoadScopeScheduling):
+        """xdist's ``load`` distribution, except that the tests of one :data:`XDIST_UNITS` entry stay together."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_unit(nodeid)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN001 - xdist's Producer
+        """With ``-n N`` and the default ``--dist load``: :class:`_UnitScheduling`; other modes as asked."""
+        if config.getvalue("dist") != "load":
+            return None
+        return _UnitScheduling(config, log)

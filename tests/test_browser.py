@@ -26,7 +26,7 @@ from hostile import METHOD, hostile
 
 from chanlog.transcript import dumps
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.e2e  # one unit under pytest -n (conftest.XDIST_UNITS): the module fixture runs once
 
 BROWSER_DIR = Path(__file__).resolve().parent / "browser"
 CHECK = BROWSER_DIR / "check.mjs"

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import rlp
 from conftest import corpus_params
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import chanlog.codec.transactions as decode_module
 from chanlog.codec.encoding import ApiValue, decode_api, encode_api
@@ -514,6 +516,37 @@ def test_decoded_markdown_lists_fields_with_amounts_in_aettos():
     big = create_v2_items()
     big[3] = i(70_000_000_000_000)
     assert "    - initiator_amount: 70,000,000,000,000 aettos" in decoded_markdown(rlp_blob(signed(big)))
+    big[3] = i(1_500_000_000_000_000_000)
+    assert "    - initiator_amount: 1.5 AE (1,500,000,000,000,000,000 aettos)" in decoded_markdown(rlp_blob(signed(big)))
+
+
+@given(st.integers(min_value=0, max_value=2 ** 256))
+@settings(max_examples=200, deadline=None)
+def test_amount_text_gives_the_unit_once_and_the_exact_value(value: int) -> None:
+    """Every amount a 256-bit field holds: aettos with separators, once; from 0.001 AE on, the exact AE
+    value first (the aettos read back from it)."""
+    from decimal import Decimal, localcontext
+
+    from chanlog.codec.transactions import AE_FROM, AETTOS_PER_AE, amount_text
+
+    text = amount_text(value)
+    assert text.count("aetto") == 1 and text.count(" AE") == (value >= AE_FROM)
+    aettos = text.rsplit("(", 1)[-1].rstrip(")").split(" ")[0]
+    assert int(aettos.replace(",", "")) == value
+    if value >= AE_FROM:
+        with localcontext() as exact:
+            exact.prec = 200
+            assert Decimal(text.split(" AE", 1)[0].replace(",", "")) * AETTOS_PER_AE == value
+    assert amount_text(1) == "1 aetto" and amount_text(2) == "2 aettos"
+
+
+def test_amount_filter_of_url_parameters() -> None:
+    from chanlog.render import amount
+
+    assert amount("70000000000000") == "70,000,000,000,000 aettos"
+    assert amount("1000000000000000000") == "1 AE (1,000,000,000,000,000,000 aettos)"
+    for odd in ("1_000", "+5", " 7", "\u0661", "", "x" * 10, "9" * 1001):
+        assert amount(odd) == odd  # not a decimal number as the node writes it: shown as it is
 
 
 def test_decoded_markdown_on_failure():

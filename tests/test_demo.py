@@ -78,13 +78,18 @@ def test_a_recorder_that_fails_is_named_and_the_fake_node_is_stopped(tmp_path: P
     assert node.name == "fake node" and node.returncode is not None and gone(node.pid)
 
 
-def test_missing_pieces_are_clear_errors(tmp_path: Path) -> None:
+def test_missing_pieces_are_clear_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     done = subprocess.run([sys.executable, "-m", "chanlog", "demo", "--mitmdump", str(tmp_path / "nope")],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert f"chanlog: error: mitmdump: {tmp_path / 'nope'} is not an executable file" in done.stderr
-    with pytest.raises(DemoError, match="example transcript .* is missing; give one with --transcript"):
+    with pytest.raises(DemoError, match="absent.yaml: cannot read: No such file"):
         run_demo(tmp_path, transcript=tmp_path / "absent.yaml")
+    import chanlog.cli.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "EXAMPLE", tmp_path / "no-example.yaml")
+    with pytest.raises(DemoError, match="example transcript .* is missing; give one with --transcript"):
+        run_demo(tmp_path)
 
 
 def subprocess_addon() -> Path:

@@ -45,6 +45,22 @@ def readme_recording_command() -> str:
     return lines[0]
 
 
+def readme_chanlog_dir(command: str) -> str:
+    """The ``chanlog_dir`` the README's recording command sets (relative to where it runs)."""
+    found = re.findall(r"--set chanlog_dir=(\S+)", command)
+    assert len(found) == 1, f"README.md, Recording: one --set chanlog_dir=DIR expected: {command}"
+    return found[0]
+
+
+def test_the_readmes_recording_example_writes_to_its_own_folder() -> None:
+    """Run in a clone, the README's command must not write next to the shipped example transcripts, and
+    git ignores what it writes."""
+    folder = (REPO / readme_chanlog_dir(readme_recording_command())).resolve()
+    assert folder.is_relative_to(REPO) and folder != (REPO / "transcripts").resolve()
+    if (REPO / ".gitignore").is_file():  # a clone (an sdist has none)
+        assert f"/{folder.relative_to(REPO).as_posix()}/" in (REPO / ".gitignore").read_text().splitlines()
+
+
 def listening_addresses(port: int) -> set[str]:
     """The local addresses (hex, as in /proc/net/tcp*) of the sockets listening on TCP ``port``."""
     found = set()
@@ -116,8 +132,8 @@ def record_with_readme_command(bindir: Path, cwd: Path, env: dict[str, str], ext
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    return Recording(command, sorted((cwd / "transcripts").glob("*.yaml")), log.read_text(errors="replace"),
-                     listening)
+    return Recording(command, sorted((cwd / readme_chanlog_dir(command)).glob("*.yaml")),
+                     log.read_text(errors="replace"), listening)
 
 
 def clean_env() -> dict[str, str]:
@@ -173,6 +189,36 @@ def test_a_bad_drop_params_value_stops_the_proxy_with_the_reason(tmp_path: Path)
     assert "chanlog_drop_params: parameter name 'a=b' holds '='" in done.stdout + done.stderr
 
 
+def installed(venv: Path) -> tuple[int, int]:
+    """(distributions besides chanlog, bytes of their files) in ``venv``'s site-packages (made without pip,
+    filled with ``--no-compile``: no bytecode caches)."""
+    (site,) = venv.glob("lib/python3*/site-packages")
+    names = {d.name.split("-")[0].lower() for d in site.glob("*.dist-info")} - {"chanlog"}
+    return len(names), sum(f.stat().st_size for f in site.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+def readme_counts() -> tuple[int, int, int, int]:
+    """The package counts and sizes the README's Quickstart gives: (packages, MB, more packages, MB more)."""
+    text = " ".join((REPO / "README.md").read_text().split())
+    base = re.search(r"\((\d+) packages besides chanlog, (\d+) MB of files\)", text)
+    more = re.search(r"\((\d+) more packages, (\d+) MB more\)", text)
+    assert base and more, "README.md, Quickstart: the package counts are not where this test reads them"
+    return int(base[1]), int(base[2]), int(more[1]), int(more[2])
+
+
+def check_readme_counts(base: tuple[int, int], full: tuple[int, int]) -> None:
+    """The README's counts hold for what pip installed here, within what a new release of a dependency may
+    change (2 packages or 10 %, 25 % of the size)."""
+    stated = readme_counts()
+    measured = (base[0], base[1] / 1e6, full[0] - base[0], (full[1] - base[1]) / 1e6)
+    report = (f"README says {stated[0]} packages / {stated[1]} MB, then {stated[2]} / {stated[3]} MB more; measured "
+              f"{measured[0]} / {measured[1]:.0f} MB, then {measured[2]} / {measured[3]:.0f} MB more")
+    for i in (0, 2):
+        assert abs(stated[i] - measured[i]) <= max(2, measured[i] / 10), report
+    for i in (1, 3):
+        assert abs(stated[i] - measured[i]) <= measured[i] / 4, report
+
+
 def test_the_wheel_installs_into_a_fresh_venv_and_records_with_its_shipped_addon(tmp_path: Path) -> None:
     need_example()
     try:
@@ -204,6 +250,7 @@ def test_the_wheel_installs_into_a_fresh_venv_and_records_with_its_shipped_addon
 
     # without extras: decode and render work, mitmproxy is not there, addon-path says what to install
     pip_install(str(wheel))
+    base = installed(venv)
     where = run(str(bindir / "python"), "-c", "import chanlog; print(chanlog.__file__)")
     assert Path(where.stdout.strip()).is_relative_to(venv), where  # the wheel, not this checkout
     assert run(str(bindir / "python"), "-c", "import mitmproxy").returncode != 0
@@ -218,6 +265,7 @@ def test_the_wheel_installs_into_a_fresh_venv_and_records_with_its_shipped_addon
     # with the record extra: the README's recording command, in the fresh environment only
     pip_install(f"{wheel}[record]")
     assert (bindir / "mitmdump").is_file()
+    check_readme_counts(base, installed(venv))
     shown = run(str(bindir / "chanlog"), "addon-path")
     assert shown.stdout.strip() == str(addon) and shown.stderr == ""
     rec = record_with_readme_command(bindir, work, {**env, "PATH": f"{bindir}{os.pathsep}/usr/bin:/bin"})

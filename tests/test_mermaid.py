@@ -32,7 +32,7 @@ from chanlog.render import Options, render
 from chanlog.sources.nodelog import import_file
 from chanlog.transcript import load
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.e2e  # one unit under pytest -n (conftest.XDIST_UNITS): the module fixture runs once
 
 MERMAID_DIR = Path(__file__).resolve().parent / "mermaid"
 CHECK = MERMAID_DIR / "check.mjs"

@@ -36,7 +36,8 @@ def test_doc_layout_has_title_parameters_diagram_and_log():
     t = example()
     doc = render(t, layout="doc")
     assert doc.startswith("# init_per_group\n")
-    assert "| `initiator_amount` | `70000000000000` (70,000,000,000,000 aettos) |" in doc
+    assert "| `initiator_amount` | 70,000,000,000,000 aettos |" in doc  # an amount once, with its unit
+    assert "| `push_amount` | 1 aetto |" in doc and "| `lock_period` | `10` |" in doc
     diagram = doc.split("```mermaid\n", 1)[1].split("```", 1)[0]
     assert diagram.startswith("sequenceDiagram\n")
     for alias in ("participant I as initiator", "participant N as node", "participant R as responder"):

@@ -10,9 +10,11 @@ both reach the recorded end in strict mode: the driver every step and every reco
 node every client frame matched (exit status 0), and the SDK reported no error.
 
 A log whose flow SDK 14 has no API for is ``xfail(strict=True)`` with the missing API as reason
-(:data:`CANNOT`), so a log that starts passing is noticed. The logs are played 2 at a time by a module
-fixture (the machine has 2 cores; each play is two processes that mostly wait on each other), and each
-test reads its log's outcome.
+(:data:`CANNOT`), so a log that starts passing is noticed; the fake node waits only
+:data:`CANNOT_NODE_TIMEOUT` for the frame the SDK cannot send. The logs are played :data:`JOBS` at a time by
+a module fixture (each play is two processes that mostly wait on each other), and each test reads its log's
+outcome. Under ``pytest -n N`` these tests are one unit (``conftest.XDIST_UNITS``): they run in one worker,
+so the fixture plays every log once, not once per worker.
 
 Skips with the reason when ``node``/``npm`` are missing, Node.js is older than 18, the install fails (no
 registry access) or the shared corpus is absent.
@@ -37,8 +39,12 @@ JSON_RPC = CORPUS / "json-rpc"
 #: Seconds the fake node waits for an expected client frame (a stuck SDK fails the log after that).
 NODE_TIMEOUT = 6
 DRIVER_TIMEOUT = 60
-#: Logs played at once by the module fixture.
-JOBS = 2
+#: Seconds the fake node waits for the frame of a :data:`CANNOT` log that the SDK has no API to send (the
+#: log then fails as expected; an SDK that gains the API answers in milliseconds, and the log passes).
+CANNOT_NODE_TIMEOUT = 2
+#: Logs played at once by the module fixture: a play is two processes that mostly wait on each other (about
+#: half a CPU), a CANNOT log mostly waits for its timeout.
+JOBS = 3
 #: Seconds the SDK stays connected after the recorded end in the ping test (its pings come every 10 s).
 PING_LINGER = 21
 
@@ -102,8 +108,9 @@ def outcomes(sdk: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, s
     def one(log: Path) -> sdkplay.Outcome | Exception:
         try:
             prepared = sdkplay.prepare(log, JSON_RPC)
-            return sdkplay.play(prepared, sdk, tmp / log.stem, node_timeout=NODE_TIMEOUT,
-                                driver_timeout=DRIVER_TIMEOUT)
+            name = str(log.relative_to(JSON_RPC))
+            return sdkplay.play(prepared, sdk, tmp / name.replace("/", "__"), driver_timeout=DRIVER_TIMEOUT,
+                                node_timeout=CANNOT_NODE_TIMEOUT if name in CANNOT else NODE_TIMEOUT)
         except Exception as exc:  # reported by the log's own test
             return exc
 

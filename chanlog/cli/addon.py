@@ -15,7 +15,7 @@ def addon_path_command() -> None:
 
     \b
         mitmdump -q --listen-host 127.0.0.1 --listen-port 8080 -s "$(chanlog addon-path)" \\
-            --mode reverse:http://NODE:3014 --set chanlog_dir=./transcripts
+            --mode reverse:http://NODE:3014 --set chanlog_dir=./recordings
 
     Recording needs mitmproxy, the "record" extra (pip install 'chanlog[record]'); without it the path is
     still printed and a warning goes to standard error.

@@ -21,7 +21,7 @@ process), or the recording differs from the example (the differences go to stand
 @main.command("demo", epilog=DEMO_EXIT_CODES)
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
               help="Markdown file to write the rendered recording to (default: standard output).")
-@click.option("--transcript", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+@click.option("--transcript", type=click.Path(path_type=Path, dir_okay=False),
               help="Transcript (YAML, or a node Markdown log) to serve and play (default: the shipped "
                    "transcripts/init_per_group.yaml).")
 @click.option("--keep", type=click.Path(path_type=Path, file_okay=False),

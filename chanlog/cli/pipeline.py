@@ -99,6 +99,8 @@ def run_demo(workdir: Path, *, transcript: Path | None = None, timeout: float = 
 
     say = progress or (lambda line: None)
     source = transcript if transcript is not None else EXAMPLE
+    if transcript is not None and not source.is_file():
+        raise DemoError("cannot read: No such file or directory", str(source))
     if not source.is_file():
         raise DemoError(f"the example transcript {source} is missing; give one with --transcript", "transcript")
     original = load_transcript(source)  # bad input fails here, before any process starts

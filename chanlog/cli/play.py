@@ -17,17 +17,29 @@ nothing within --timeout, closed early, or reported the client diverged), a conn
 be opened, or bad input (the message names file:line); 2 bad usage."""
 
 
+def _ws_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """--url: a ws:// or wss:// URL with a host (a usage error, exit 2, otherwise)."""
+    from chanlog.urls import ws_endpoint
+
+    try:
+        ws_endpoint(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
 @main.command("play", epilog=PLAY_EXIT_CODES)
-@click.argument("transcript", type=click.Path(path_type=Path, dir_okay=False, exists=True))
-@click.option("--url", required=True, help="The node's channel endpoint, e.g. ws://127.0.0.1:3014/channel; "
-                                           "each connection adds its recorded query string.")
+@click.argument("transcript", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--url", required=True, callback=_ws_url,
+              help="The node's channel endpoint, e.g. ws://127.0.0.1:3014/channel; each connection adds its "
+                   "recorded query string.")
 @click.option("--mode", type=click.Choice(["strict", "lenient"]), default="strict", show_default=True,
               help="strict: node frames compared fully (ids, fsm_id, signatures ignored); lenient: methods only.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
               help="Seconds to wait for each node frame.")
 @click.option("--session", "session_key", metavar="KEY",
               help="Add chanlog_session=KEY to every URL (to run several plays against one fake node at once).")
-@click.option("--prelude", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+@click.option("--prelude", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Play this transcript (or node Markdown log) first, on the same connections, for a TRANSCRIPT "
                    "that starts on an open channel (as chanlog replay --prelude serves it).")
 @click.option("-v", "--verbose", count=True, help="-v: notes on soft waits that gave up.")

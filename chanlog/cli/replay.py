@@ -58,7 +58,7 @@ def setup_logging(verbose: int) -> None:
               help="TRANSFORM the transcript for a modern client before serving (off by default; see "
                    "chanlog.replay.compat). sdk14: channel_create_tx v1 -> v2, fees raised to the minimum for the "
                    "new size, old signatures kept; expected client frames in @aeternity/aepp-sdk 14's shape.")
-@click.option("--prelude", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+@click.option("--prelude", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Serve this transcript (or node Markdown log) first, on the same connections, for a "
                    "TRANSCRIPT that starts on an open channel: e.g. the init_per_group log of a node log's "
                    "group. Frame numbers in reports count the prelude's frames first.")

@@ -1102,6 +1102,25 @@ def _hex_tree(v: Any) -> Any:
 
 
 _AMOUNT_FIELD = re.compile(r"amount|fee|deposit|reserve|balance|gas_price")
+#: Aettos in one AE: the token has 18 decimals (the SDK's utils/amount-formatter: ``DENOMINATION_MAGNITUDE``
+#: of ``AE_AMOUNT_FORMATS.AE`` is 18; the aettos format is 0).
+AETTOS_PER_AE = 10 ** 18
+#: From this amount on (0.001 AE), :func:`amount_text` gives the AE value first: below it, AE figures
+#: would be mostly zeros after the point.
+AE_FROM = 10 ** 15
+#: Most digits of an amount written in AE too (a 256-bit integer has 78; longer ones show in aettos only).
+MAX_AE_DIGITS = 78
+
+
+def amount_text(value: int) -> str:
+    """An amount in aettos for people, its unit given once: ``1 aetto``, ``70,000,000,000,000 aettos``; from
+    :data:`AE_FROM` on, the exact AE value first: ``1.5 AE (1,500,000,000,000,000,000 aettos)``."""
+    aettos = f"{value:,} aetto{'' if value == 1 else 's'}"
+    if value < AE_FROM or len(str(value)) > MAX_AE_DIGITS:
+        return aettos
+    whole, frac = divmod(value, AETTOS_PER_AE)
+    ae = f"{whole:,}" + (f".{frac:018d}".rstrip("0") if frac else "")
+    return f"{ae} AE ({aettos})"
 #: Strings longer than this are shortened in text and Markdown output.
 SHORTEN_AT = 100
 #: A list of scalars is written on one line when its items add up to fewer characters than this.
@@ -1109,12 +1128,13 @@ _INLINE_LIST = 80
 
 
 def _scalar(name: str, v: Any) -> str:
-    """One value for people: amounts in aettos with separators, long blobs shortened with their size."""
+    """One value for people: amounts with their unit (:func:`amount_text`), long blobs shortened with their
+    size."""
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):
         if _AMOUNT_FIELD.search(name):
-            return f"{v:,} aettos"
+            return amount_text(v)
         if name == "ct_version" and v >= 1 << 16:
             return f"{v} (vm {v >> 16}, abi {v & 0xFFFF})"
         return str(v)

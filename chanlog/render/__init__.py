@@ -37,6 +37,7 @@ import base64
 import contextlib
 import functools
 import json
+import re
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -45,7 +46,7 @@ from typing import Any
 import jinja2
 
 from chanlog.errors import RenderError
-from chanlog.model import Event, Frame, Transcript
+from chanlog.model import MAX_NUMBER_DIGITS, Event, Frame, Transcript
 from chanlog.render import markdown as md
 from chanlog.render.describe import DESCRIPTIONS_FILE, Describer, load_descriptions
 from chanlog.render.document import (
@@ -192,7 +193,7 @@ def environment(template_dir: str | None = None, html: bool = False) -> jinja2.E
                              lstrip_blocks=True)
     env.filters.update(heading=heading, frame_text=frame_text, frame_block=frame_block, fence=fence,
                        quote=md.quote, md=md.text, code=md.code, cell=lambda v: md.code(v, table=True),
-                       mermaid=mermaid_label, diagram=diagram, aettos=aettos, decoded=decoded_markdown,
+                       mermaid=mermaid_label, diagram=diagram, aettos=aettos, amount=amount, decoded=decoded_markdown,
                        fields=decoded_fields, arrow=arrow_label)
     if html:
         from chanlog.render import html as html_filters
@@ -261,6 +262,20 @@ def aettos(value: Any) -> str:
         return f"{int(value):,}"
     except (TypeError, ValueError):
         return str(value)
+
+
+#: An amount as a channel's URL parameters carry it: decimal digits only (``int()`` would also take ``_``,
+#: signs, blanks and other scripts' digits), at most :data:`~chanlog.model.MAX_NUMBER_DIGITS`.
+_AMOUNT = re.compile(f"[0-9]{{1,{MAX_NUMBER_DIGITS}}}")
+
+
+def amount(value: Any) -> str:
+    """A channel parameter's amount for people, its unit once (:func:`chanlog.codec.transactions.amount_text`):
+    ``"70000000000000"`` -> ``70,000,000,000,000 aettos``; a value that is no decimal number as it is."""
+    from chanlog.codec.transactions import amount_text
+
+    text = value if isinstance(value, str) else str(value)
+    return amount_text(int(text)) if _AMOUNT.fullmatch(text) else text
 
 
 def decoded_markdown(blob: str) -> str:

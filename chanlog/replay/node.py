@@ -16,6 +16,7 @@ from chanlog.replay.matchers import Divergence, Mode
 from chanlog.replay.rebind import recorded_creates
 from chanlog.replay.script import Script
 from chanlog.replay.session import Session, SessionReport
+from chanlog.urls import host_port
 
 log = logging.getLogger("chanlog.replay")
 
@@ -31,6 +32,25 @@ SESSION_PARAM = "chanlog_session"
 
 Transform = Callable[[Transcript], Transcript]
 """A transformation applied to the transcript before serving (e.g. :func:`chanlog.replay.compat.transformer`)."""
+
+
+def listen_error(exc: OSError, host: str) -> str:
+    """Why a server could not bind ``host``, in a few words: the port in use (``EADDRINUSE``), a port below
+    1024 without the privilege (``EACCES``), an address not on this machine (``EADDRNOTAVAIL``), a host that
+    does not resolve; else the system's words. asyncio's own message repeats the address as a tuple."""
+    import errno
+    import os
+    import socket
+
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the host {host!r}: {exc.strerror or exc}"
+    if exc.errno == errno.EADDRINUSE:
+        return "the port is in use by another process (--port 0 picks a free one)"
+    if exc.errno == errno.EACCES:
+        return "permission denied (ports below 1024 need privileges)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"{host} is not an address of this machine"
+    return os.strerror(exc.errno) if exc.errno else str(exc)
 
 
 class FakeNode:
@@ -100,7 +120,8 @@ class FakeNode:
                                        compression=None, ping_interval=None, max_size=2 ** 24,
                                        close_timeout=min(self.timeout, 5.0))
         except OSError as exc:
-            raise ReplayError(f"cannot listen: {exc.strerror or exc}", f"{self.host}:{self.port}") from None
+            raise ReplayError(f"cannot listen: {listen_error(exc, self.host)}",
+                              host_port(self.host, self.port)) from None
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("serving %s (%s, %d frames) at %s", self.transcript.name, self.mode.value,
                  self.script.frame_count, self.url)

@@ -51,6 +51,7 @@ from chanlog.replay.matchers import (
     divergence_of,
     is_pong,
 )
+from chanlog.urls import host_port, ws_endpoint
 
 log = logging.getLogger("chanlog.replay.player")
 
@@ -114,6 +115,34 @@ class _RoleConn:
             self.task.cancel()
 
 
+def connect_error(exc: BaseException, url: str, timeout: float) -> str:
+    """Why a WebSocket connection to ``url`` could not be opened, in one line naming ``HOST:PORT`` (never
+    the query string, which holds the channel's parameters): nothing listening (``ECONNREFUSED``), a host
+    that does not resolve, no handshake within ``timeout`` seconds, an HTTP answer other than 101 (RFC
+    6455, section 4.1), a URL that is not ``ws://``/``wss://``."""
+    import socket
+
+    from websockets.exceptions import InvalidStatus
+
+    try:
+        _, host, port, path = ws_endpoint(url)
+    except ValueError as bad:
+        return str(bad)
+    where = host_port(host, port)
+    if isinstance(exc, ConnectionRefusedError):
+        return f"nothing listens at {where}"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the host {host!r}: {exc.strerror or exc}"
+    if isinstance(exc, TimeoutError):
+        return f"no WebSocket handshake from {where} within {timeout:g} s"
+    if isinstance(exc, InvalidStatus):
+        return (f"{where} answered HTTP {exc.response.status_code} to the WebSocket upgrade of "
+                f"{path or '/'}, not 101")
+    if isinstance(exc, OSError):
+        return f"cannot connect to {where}: {exc.strerror or exc}"
+    return f"WebSocket handshake with {where} failed: {exc}"
+
+
 class Player:
     """Plays the client side of a transcript against ``url``; see :func:`play`."""
 
@@ -150,10 +179,12 @@ class Player:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-            for task in done:
-                exc = task.exception()
-                if exc is not None and not isinstance(exc, _Stop):
-                    raise exc
+            # every finished task's exception retrieved (else asyncio logs "never retrieved" for the
+            # second role failing the same way), the first role's raised
+            failures = [task.exception() for task in tasks if task in done]
+            exc = next((e for e in failures if e is not None and not isinstance(e, _Stop)), None)
+            if exc is not None:
+                raise exc
         finally:
             for conn in list(self._conns):
                 with contextlib.suppress(Exception):
@@ -207,8 +238,8 @@ class Player:
         try:
             ws = await connect(url, compression=None, ping_interval=None, max_size=2 ** 24,
                                open_timeout=self.timeout)
-        except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
-            raise ReplayError(f"cannot open {cs.label}: {exc}", url) from None
+        except (OSError, InvalidHandshake, InvalidURI, TimeoutError, ValueError) as exc:
+            raise ReplayError(f"cannot open {cs.label}: {connect_error(exc, url, self.timeout)}") from None
         conn = _RoleConn(ws, cs)
         self._conns.add(conn)
         self.report.connections += 1

@@ -233,6 +233,46 @@ class LogStream:
         return transcript
 
 
+class StreamedLog:
+    """A node log file read one event at a time, with the interface of
+    :class:`chanlog.transcript.StreamedTranscript` (``head``, ``size``, ``position()``, ``events()``), so
+    that what streams transcripts (``chanlog diff``) streams logs too: memory bounded by the largest entry.
+    ``head`` (name, protocol, era) is exact once :meth:`events` has been walked to its end (the protocol of
+    a log without URLs is known from its frames). ``name`` is the file's name in errors (default: the path).
+    Raises :class:`LogImportError` naming ``file:line`` (:class:`LogStream`)."""
+
+    def __init__(self, path: str | Path, name: str | None = None) -> None:
+        self.path = Path(path)
+        self.name = name or str(path)
+        try:
+            self.size = self.path.stat().st_size
+        except OSError as exc:
+            raise LogImportError(f"cannot read: {exc.strerror}", self.name) from None
+        self._read = 0
+        lines = file_lines(self.path)
+
+        def counted() -> Iterator[str]:
+            self._read = 0
+            for line in lines():
+                self._read += len(line) + 1  # characters: a progress figure, not an offset
+                yield line
+
+        self._log = LogStream(counted, self.name)
+
+    @property
+    def head(self) -> Transcript:
+        """The transcript's head (no events); see the class."""
+        return self._log.transcript()
+
+    def position(self) -> int:
+        """About how far the current walk has read, in bytes (counted in characters)."""
+        return min(self._read, self.size)
+
+    def events(self) -> Iterator[Event]:
+        """Every event of the log, in order (:meth:`LogStream.events`)."""
+        return self._log.events()
+
+
 # -- Markdown eras --------------------------------------------------------------------------------
 
 
