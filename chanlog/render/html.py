@@ -38,8 +38,9 @@ def contents(entries: list) -> list[tuple[str | None, list[int]]]:
 
 
 #: Error frames the session page lists one by one in its "Errors" section; more are counted. A node answers an
-#: error per bad request, so a session has as many as its client sent bad requests (the corpus: at most a
-#: few dozen); the cap keeps a hostile transcript of only errors from holding one entry per frame.
+#: error per bad request, so a session has as many as its client sent bad requests (the corpus: up to 702 in one
+#: session); the cap keeps a hostile transcript of only errors from holding one entry per frame (worst case:
+#: 1,000 short lines on the page).
 MAX_ERROR_LIST = 1000
 
 
