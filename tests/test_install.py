@@ -200,7 +200,7 @@ def installed(venv: Path) -> tuple[int, int]:
 def readme_counts() -> tuple[int, int, int, int]:
     """The package counts and sizes the README's Quickstart gives: (packages, MB, more packages, MB more)."""
     text = " ".join((REPO / "README.md").read_text().split())
-    base = re.search(r"\((\d+) packages besides chanlog, (\d+) MB of files\)", text)
+    base = re.search(r"\((\d+) packages besides chanlog, (\d+) MB of files\b", text)
     more = re.search(r"\((\d+) more packages, (\d+) MB more\)", text)
     assert base and more, "README.md, Quickstart: the package counts are not where this test reads them"
     return int(base[1]), int(base[2]), int(more[1]), int(more[2])
