@@ -2,8 +2,9 @@
 
 While hostile clients send a 10 MB base58-looking ``tx_``, a ``signed_tx`` holding a 1 MiB RLP list and
 deeply nested JSON (as a request and as a ping) and terminal escapes, a well-behaved client plays the example session through
-the same fake node: it must complete in about the time it takes alone, and the node must then stop on
-SIGTERM within a second.
+the same fake node: it must complete (the hostile frames used to freeze the node for 45 s and more), and
+the node must then stop on SIGTERM (a hang guard of :data:`STOP_GUARD` seconds, not a timing: the time it
+takes depends on the machine's load).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ pytestmark = pytest.mark.e2e
 #: Seconds the well-behaved session may take (alone it takes about one; the hostile frames used to
 #: freeze the node's event loop for 45 s and more).
 SESSION_BOUND = 20.0
+#: Seconds the node may take to stop on SIGTERM before the test calls it hung.
+STOP_GUARD = 10.0
 
 
 def hostile_frames() -> list[str]:
@@ -96,11 +99,11 @@ def test_hostile_clients_do_not_stall_a_good_session_and_sigterm_stops_the_node(
         assert elapsed < SESSION_BOUND, f"the good session took {elapsed:.1f} s"
         assert all(reported), f"the node did not report every hostile frame as a divergence: {reported}"
         assert proc.poll() is None, "the node died"
-        sent = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
-        stopped_in = time.monotonic() - sent
-        assert stopped_in < 1.0, f"the node took {stopped_in:.2f} s to stop on SIGTERM"
+        try:
+            proc.wait(timeout=STOP_GUARD)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the node did not stop on SIGTERM within {STOP_GUARD} s")
     finally:
         if proc.poll() is None:
             proc.kill()
