@@ -100,7 +100,7 @@ def test_the_sdk_replays_its_own_recording_to_the_end_strictly_without_compat(tr
     if log is None:
         pytest.skip(f"the shared corpus is absent ({CORPUS})")
     assert trips[log], log
-    for trip, keys in zip(trips[log], ("recorded accounts", "fresh keys, --rebind")):
+    for trip, keys in zip(trips[log], ("recorded accounts", "fresh keys, --rebind")[:len(trips[log])], strict=True):
         if isinstance(trip, Exception):
             raise trip
         assert trip.ok, (f"{log} ({keys}): {trip.first_problem}\nrecorder: {trip.recorder_stderr[-1500:]}\n"
