@@ -807,3 +807,47 @@ def test_replay_command_says_when_a_log_needs_a_prelude(tmp_path):
         proc.kill()
         _, err = proc.communicate(timeout=30)
     assert "starts on an open channel" in err and "--prelude" in err
+
+
+def _with_recorded_ping() -> Transcript:
+    """A client ping recorded between two requests (the client's keepalive timer fired there), with its pong."""
+    ping = {"jsonrpc": "2.0", "method": "channels.system", "params": {"action": "ping"}}
+    pong = {"jsonrpc": "2.0", "method": "channels.system.pong", "params": {"channel_id": "ch_1", "data": {
+        "action": "system", "tag": "pong"}}, "version": 1}
+    update = {"jsonrpc": "2.0", "method": "channels.update.new", "params": {"amount": 1, "from": "ak_1", "to": "ak_2"}}
+    return Transcript(name="t", events=[
+        ev(Open, "initiator", 0, url=URL_Q + "initiator"),
+        node("initiator", 0, info("open", "ch_1")),
+        client("initiator", 0, ping),
+        node("initiator", 0, pong),
+        client("initiator", 0, update),
+        node("initiator", 0, info("update_done", "ch_1")),
+        ev(Close, "initiator", 0, closed_by="client"),
+    ])
+
+
+@pytest.mark.parametrize("sends_ping", [True, False])
+def test_strict_mode_neither_needs_nor_refuses_a_recorded_keepalive_ping(sends_ping):
+    """A client's pings follow its own timer: a recorded one is matched when it comes and given way to when the
+    client goes on without it, in strict mode too; any other frame is still checked."""
+    transcript = _with_recorded_ping()
+    update = next(f.data for _, f in transcript.frames() if f.method == "channels.update.new")
+
+    async def scenario():
+        async with FakeNode(transcript, mode="strict", grace=5, timeout=5) as fake:
+            async with connect(fake.url + "?role=initiator") as ini:
+                got = [await recv(ini)]
+                if sends_ping:
+                    await ini.send('{"jsonrpc":"2.0","method":"channels.system","params":{"action":"ping"}}')
+                    got.append(await recv(ini))
+                await ini.send(json.dumps(update))
+                got += await _until_update_done(ini)
+                await ini.close()
+            await fake.wait(5)
+            return got, fake.reports[0]
+
+    got, report = run(scenario())
+    assert _event(got[-1]) == "update_done", got
+    assert report.ok() and not report.divergences, report.summary()
+    assert any("keepalive ping" in s for s in report.skipped) is not sends_ping
+    assert report.pongs == (1 if sends_ping else 0)
