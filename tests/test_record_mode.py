@@ -34,8 +34,9 @@ from chanlog.transcript import load
 
 pytestmark = pytest.mark.e2e
 
-#: Seconds a child process may take to print its URL line, and to end after its client is done.
-WAIT = 60
+#: Seconds a child process may take to print its URL line, and to end after its client is done (a hang guard:
+#: on a loaded machine, stopping mitmdump alone may take chanlog.replay.modes.STOP_TIMEOUT).
+WAIT = 120
 
 
 def need_mitmdump() -> None:

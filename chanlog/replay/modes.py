@@ -49,6 +49,9 @@ POLL = 0.1
 #: Seconds to wait for mitmdump to listen, for the node to accept a TCP connection, and for mitmdump to
 #: write what is still open once stopped.
 START_TIMEOUT = 30.0
+#: Seconds mitmdump may take to stop on SIGTERM (its ``done`` hook writes what is still open: with every
+#: session ended, nothing) before it is killed; its journals are complete either way.
+STOP_TIMEOUT = 10.0
 #: Recorder options of a recording run: transcripts written in a thread of the proxy (``chanlog_writers=0``), not
 #: by worker processes at idle CPU priority, which a busy machine (a test suite) starves: the run is over only
 #: once they are written. A client's test session is small; live traffic is the client's own and is over.
@@ -188,7 +191,7 @@ class Recorder:
         self.look()
         unfinished = self.open_sessions()
         for proc in reversed(self.processes):
-            proc.stop(START_TIMEOUT)
+            proc.stop(STOP_TIMEOUT)
         try:
             unreachable = self.unreachable()
             if unreachable:  # a client that got an error instead of the node: the recording lacks its session
