@@ -546,10 +546,14 @@ _FAILURES_KEPT = 256
 
 
 def clear_caches() -> None:
-    """Forget the nested objects :func:`decode` and :func:`annotate` remember (benchmarks start each round
-    cold with this; nothing else needs it: the cache is bounded by :data:`OBJECT_CACHE_SIZE`)."""
+    """Forget the nested objects :func:`decode` and :func:`annotate` remember, and the decoded base58 bodies
+    (benchmarks start each round cold with this; nothing else needs it: the caches are bounded by
+    :data:`OBJECT_CACHE_SIZE` and :data:`chanlog.codec.encoding.B58_CACHE`)."""
+    from chanlog.codec.encoding import _b58decode
+
     _remembered.cache_clear()
     _FAILURES.clear()
+    _b58decode.cache_clear()  # decoded base58 bodies (encoding.B58_CACHE)
 
 
 #: Largest serialized object read (bytes). A frame of the fake node is at most 16 MiB, and so is a blob in it.
